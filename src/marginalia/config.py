@@ -1,0 +1,68 @@
+"""Configuration from the environment, with embedded defaults that need no AWS account.
+
+| variable | meaning | default |
+|---|---|---|
+| ``MARGINALIA_STORE`` | ``local:<dir>`` (a directory that behaves like a bucket) or ``s3`` (boto3) | ``local:./.marginalia`` |
+| ``MARGINALIA_STATE`` | ``s3://bucket/prefix`` where checkpoints and trace archives live | ``s3://marginalia-state/v1`` on ``local``; required on ``s3`` |
+| ``MARGINALIA_ENGINE`` | ``offline`` or ``bedrock:<model-id>`` | ``offline`` |
+| ``MARGINALIA_CHECKPOINT_KEY`` | base64 key (32 bytes) to encrypt checkpoints at rest | unset (off) |
+| ``MARGINALIA_CHECKPOINT_COMPRESS`` | ``zstd`` to compress large checkpoints | unset (off) |
+| ``AWS_ENDPOINT_URL_S3`` | S3 endpoint (honoured by boto3 itself) | AWS |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ConfigurationError
+from .uri import S3URI, parse_uri
+
+DEFAULT_STORE = "local:./.marginalia"
+DEFAULT_LOCAL_STATE = "s3://marginalia-state/v1"
+
+
+@dataclass(frozen=True)
+class Settings:
+    store: str
+    state: str | None
+    engine: str
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        return cls(
+            store=env.get("MARGINALIA_STORE", DEFAULT_STORE).strip() or DEFAULT_STORE,
+            state=env.get("MARGINALIA_STATE") or None,
+            engine=env.get("MARGINALIA_ENGINE", "offline").strip() or "offline",
+        )
+
+    @property
+    def is_local(self) -> bool:
+        return self.store.startswith("local:")
+
+    def state_uri(self) -> S3URI:
+        if self.state:
+            return parse_uri(self.state, require_key=False)
+        if self.is_local:
+            return parse_uri(DEFAULT_LOCAL_STATE, require_key=False)
+        raise ConfigurationError(
+            "MARGINALIA_STATE is not set: with MARGINALIA_STORE=s3, name the bucket and prefix for "
+            "checkpoints and archives, e.g. MARGINALIA_STATE=s3://my-bucket/marginalia"
+        )
+
+
+def open_store(spec: str | None = None):
+    """The :class:`~marginalia.storage.base.Store` named by ``spec`` or ``MARGINALIA_STORE``."""
+    spec = spec or Settings.from_env().store
+    if spec.startswith("local:"):
+        from .storage.local import LocalStore
+
+        return LocalStore(Path(spec[len("local:"):] or ".marginalia"))
+    if spec == "s3" or spec.startswith("s3:"):
+        from .storage.s3 import S3Store
+
+        endpoint = spec[3:] or None if spec.startswith("s3:") else None
+        return S3Store(endpoint_url=endpoint)
+    raise ConfigurationError(f"MARGINALIA_STORE={spec!r} is not understood: use 'local:<dir>' or 's3'")
