@@ -1,0 +1,1 @@
+"""Commands registered on marginalia.cli.app.app (filled in by its owner)."""
