@@ -1,0 +1,981 @@
+"""``LocalStore``: a directory that behaves like S3 buckets with S3 Annotations (the embedded default).
+
+Layout of ``root``::
+
+    catalog.sqlite3          buckets, object versions, annotations, the ``annotation`` table, the journal
+    blobs/<2 hex>/<32 hex>   object bodies: immutable files, one per object version
+
+Why this design:
+
+* **Atomic, crash-safe writes.** A body is streamed to a temp file next to its final place, fsynced,
+  then ``os.replace``-d under a fresh random name; only then does a SQLite transaction make it the
+  object's current version. A crash leaves either the old version or the new one, never a torn file;
+  orphaned blobs from a crash are removed by :meth:`LocalStore.gc`.
+* **Conditional writes across processes.** Every write runs in ``BEGIN IMMEDIATE`` (one writer at a
+  time, ``busy_timeout`` waits for the lock), so If-None-Match / If-Match / ObjectIfMatch checks and
+  the 1,000-annotation limit are checked and applied atomically, even between processes.
+* **Keys never become file paths.** Keys are validated (:func:`marginalia.uri.validate_key`) on every
+  call and live only in the catalogue, so no key can escape the directory.
+* **Searchable.** The ``annotation`` table (spec R17.5, exactly 12 columns) and the ``journal``
+  (R17.9; MAP/STRUCT columns as JSON text) are written in the same transaction as the data, so SQL
+  over them is always read-your-writes (R17.10). Timestamps are ``YYYY-MM-DD HH:MM:SS.ffffff`` UTC.
+
+Semantics follow spec R11 (versioning and lifecycle), R13 (copy), R14 (ObjectIfMatch) and the shared
+validator :mod:`marginalia.storage.rules`, so both backends raise the same errors. Version ids:
+random hex in a versioning-enabled bucket; the ``null`` version is reported as ``None`` and can be
+addressed explicitly as ``"null"``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import (
+    AnnotationNotFound,
+    BucketNotFound,
+    InvalidArgument,
+    InvalidInput,
+    MethodNotAllowed,
+    ObjectNotFound,
+    PreconditionFailed,
+    StorageError,
+)
+from ..uri import validate_bucket, validate_key, validate_prefix
+from . import rules
+from .base import (
+    Annotation,
+    AnnotationDirective,
+    AnnotationInfo,
+    AnnotationPage,
+    Body,
+    ObjectInfo,
+    ObjectPage,
+    Store,
+)
+
+CHUNK_SIZE = 1024 * 1024
+NULL_VERSION = "null"
+DEFAULT_CONTENT_TYPE = "binary/octet-stream"  # what S3 stores when PutObject sends none
+ORPHAN_MAX_AGE_SECONDS = 3600.0
+_TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+
+# The column list of the R17.5 annotation table, and how each column is derived from the stored
+# annotation (a) and its object version (o). One mapping used by every write and by reindex().
+ANNOTATION_COLUMNS = (
+    "bucket", "object_key", "object_version_id", "object_join_key", "name", "sequence_number",
+    "last_modified_date", "size", "e_tag", "checksum_algorithm", "replication_status", "text_value",
+)  # fmt: skip
+_ANNOTATION_ROW_SELECT = """
+    SELECT o.bucket, o.key, NULLIF(o.version_id, 'null'), o.join_key, a.name, a.sequence_number,
+           a.last_modified, a.size, a.etag, a.checksum_algorithm, NULL, a.payload
+    FROM annotation_store a JOIN object_version o ON o.id = a.object_id
+"""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta (name, value) VALUES ('sequence', 0), ('schema_version', 1);
+
+CREATE TABLE IF NOT EXISTS bucket (
+    name TEXT PRIMARY KEY,
+    versioning TEXT NOT NULL CHECK (versioning IN ('Disabled', 'Enabled', 'Suspended')),
+    created TEXT NOT NULL
+);
+
+-- One row per object version or delete marker, version_id 'null' being the null version.
+CREATE TABLE IF NOT EXISTS object_version (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    bucket TEXT NOT NULL,
+    key TEXT NOT NULL,
+    version_id TEXT NOT NULL,
+    is_latest INTEGER NOT NULL,
+    is_delete_marker INTEGER NOT NULL,
+    blob TEXT,
+    size INTEGER NOT NULL DEFAULT 0,
+    etag TEXT,
+    last_modified TEXT NOT NULL,
+    content_type TEXT,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    join_key TEXT NOT NULL UNIQUE
+);
+CREATE UNIQUE INDEX IF NOT EXISTS object_version_identity ON object_version (bucket, key, version_id);
+CREATE UNIQUE INDEX IF NOT EXISTS object_version_latest ON object_version (bucket, key) WHERE is_latest = 1;
+
+-- The annotations themselves, the source of truth (payloads are valid UTF-8, so stored as TEXT).
+CREATE TABLE IF NOT EXISTS annotation_store (
+    object_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    sequence_number TEXT NOT NULL,
+    last_modified TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    checksum_algorithm TEXT,
+    checksum TEXT,
+    payload TEXT NOT NULL,
+    PRIMARY KEY (object_id, name)
+);
+
+-- Spec R17.5: the annotation table, one row per live annotation, exactly these 12 columns.
+CREATE TABLE IF NOT EXISTS annotation (
+    bucket TEXT NOT NULL, object_key TEXT NOT NULL, object_version_id TEXT,
+    object_join_key TEXT NOT NULL, name TEXT NOT NULL, sequence_number TEXT NOT NULL,
+    last_modified_date TEXT, size INTEGER, e_tag TEXT, checksum_algorithm TEXT,
+    replication_status TEXT, text_value TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS annotation_identity ON annotation (object_join_key, name);
+CREATE INDEX IF NOT EXISTS annotation_bucket_name ON annotation (bucket, name);
+CREATE INDEX IF NOT EXISTS annotation_bucket_key ON annotation (bucket, object_key);
+
+-- Spec R17.9: the journal, with object_tags/user_metadata as JSON objects and annotation as {"name": ...}.
+CREATE TABLE IF NOT EXISTS journal (
+    bucket TEXT NOT NULL, key TEXT NOT NULL, sequence_number TEXT NOT NULL,
+    record_type TEXT NOT NULL, record_timestamp TEXT NOT NULL, version_id TEXT,
+    is_delete_marker INTEGER, size INTEGER, last_modified_date TEXT, e_tag TEXT,
+    storage_class TEXT, is_multipart INTEGER, encryption_status TEXT, is_bucket_key_enabled INTEGER,
+    kms_key_arn TEXT, checksum_algorithm TEXT, object_tags TEXT, user_metadata TEXT,
+    requester TEXT, source_ip_address TEXT, request_id TEXT, annotation TEXT
+);
+CREATE INDEX IF NOT EXISTS journal_sequence ON journal (sequence_number);
+"""
+
+
+def format_timestamp(when: dt.datetime) -> str:
+    """UTC ``YYYY-MM-DD HH:MM:SS.ffffff`` without zone (Timestamp NTZ, spec R17.5)."""
+    return when.astimezone(dt.UTC).strftime(_TIMESTAMP_FORMAT)
+
+
+def parse_timestamp(text: str) -> dt.datetime:
+    return dt.datetime.strptime(text, _TIMESTAMP_FORMAT).replace(tzinfo=dt.UTC)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename durable (POSIX); harmless no-op where directories cannot be opened."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _body_chunks(body: Body, uri: str) -> Iterator[bytes]:
+    """Yield the body in chunks of at most CHUNK_SIZE, never holding a whole file in memory."""
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        view = memoryview(body).cast("B")
+        for start in range(0, len(view), CHUNK_SIZE):
+            yield bytes(view[start : start + CHUNK_SIZE])
+        return
+    if isinstance(body, Path):
+        try:
+            f = body.open("rb")
+        except FileNotFoundError:
+            raise InvalidInput(f"cannot upload to {uri}: file {str(body)!r} does not exist") from None
+        except IsADirectoryError:
+            raise InvalidInput(f"cannot upload to {uri}: {str(body)!r} is a directory") from None
+        with f:
+            yield from _body_chunks(f, uri)
+        return
+    if hasattr(body, "read"):
+        while chunk := body.read(CHUNK_SIZE):
+            if isinstance(chunk, str):
+                raise InvalidInput(f"cannot upload to {uri}: the file object is open in text mode; open it with 'rb'")
+            yield bytes(chunk)
+        return
+    raise InvalidInput(f"cannot upload to {uri}: body must be bytes, a binary file object or a Path, not {type(body).__name__}")
+
+
+def _check_metadata(metadata: dict[str, str] | None, uri: str) -> dict[str, str]:
+    if not metadata:
+        return {}
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+        raise InvalidInput(f"metadata for {uri} must map strings to strings")
+    return {k.lower(): v for k, v in metadata.items()}  # S3 lower-cases user metadata names
+
+
+def _check_version_id(version_id: str | None, uri: str) -> str | None:
+    if version_id is None:
+        return None
+    if not isinstance(version_id, str) or not version_id or len(version_id) > 1024:
+        raise InvalidArgument(f"invalid version id {version_id!r} for {uri} (R11.7)", uri=uri)
+    return version_id
+
+
+@dataclass
+class _Transaction:
+    """What a write transaction created and made garbage: blobs to remove after commit/rollback."""
+
+    conn: sqlite3.Connection
+    new_blobs: list[str] = field(default_factory=list)
+    garbage_blobs: list[str] = field(default_factory=list)
+
+    def next_sequence(self) -> str:
+        """The store-wide monotonic 20-digit sequence number (spec R17.4)."""
+        (value,) = self.conn.execute(
+            "UPDATE meta SET value = value + 1 WHERE name = 'sequence' RETURNING value"
+        ).fetchone()
+        return f"{value:020d}"
+
+
+class LocalStore(Store):
+    """Buckets, versioned objects and S3 Annotations in a local directory (see module docstring).
+
+    ``auto_create_buckets=True`` creates a missing bucket on first write (and treats a missing
+    bucket as empty on reads) — handy for demos; by default a missing bucket is BucketNotFound.
+    """
+
+    kind = "local"
+
+    def __init__(self, root: Path | str, *, auto_create_buckets: bool = False, durable: bool = True):
+        self.root = Path(root).expanduser().resolve()
+        self.auto_create_buckets = auto_create_buckets
+        self._durable = durable
+        self._blob_root = self.root / "blobs"
+        try:
+            self._blob_root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InvalidInput(f"cannot use {str(self.root)!r} as a local store: {exc.strerror}") from None
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._init_schema()
+
+    # --- catalogue plumbing ------------------------------------------------------------------
+    @property
+    def catalog_path(self) -> Path:
+        """The SQLite catalogue holding the ``annotation`` and ``journal`` tables."""
+        return self.root / "catalog.sqlite3"
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.catalog_path, isolation_level=None, timeout=60.0, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA busy_timeout = 60000")
+        conn.execute(f"PRAGMA synchronous = {'FULL' if self._durable else 'NORMAL'}")
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        """This thread's connection (a new one after a fork: SQLite handles must not cross processes)."""
+        pid = os.getpid()
+        held = getattr(self._local, "conn", None)
+        if held is not None and held[0] == pid:
+            return held[1]
+        conn = self._connect()
+        self._local.conn = (pid, conn)
+        with self._connections_lock:
+            self._connections.append(conn)
+        return conn
+
+    def _init_schema(self) -> None:
+        conn = self._conn()
+        for attempt in range(50):  # switching to WAL needs a moment without other writers
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                break
+            except sqlite3.OperationalError:
+                time.sleep(0.05 * (attempt + 1))
+        with self._write() as tx:
+            for statement in _SCHEMA.split(";"):  # no ';' inside the schema's comments
+                if statement.strip():
+                    tx.conn.execute(statement)
+
+    def close(self) -> None:
+        with self._connections_lock:
+            conns, self._connections = self._connections, []
+        for conn in conns:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[_Transaction]:
+        """A ``BEGIN IMMEDIATE`` transaction; blobs made garbage are unlinked only after commit."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        tx = _Transaction(conn)
+        try:
+            yield tx
+        except BaseException:
+            conn.execute("ROLLBACK")
+            self._unlink_blobs(tx.new_blobs)
+            raise
+        conn.execute("COMMIT")
+        self._unlink_blobs(tx.garbage_blobs)
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: one consistent snapshot for several SELECTs."""
+        conn = self._conn()
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
+
+    # --- blobs -------------------------------------------------------------------------------
+    def _blob_path(self, name: str) -> Path:
+        return self._blob_root / name
+
+    def _new_blob_name(self) -> str:
+        hex_id = uuid.uuid4().hex
+        return f"{hex_id[:2]}/{hex_id}"
+
+    def _write_blob(self, body: Body, uri: str) -> tuple[str, int, str]:
+        """Stream ``body`` into a new immutable blob; return (name, size, quoted md5 ETag)."""
+        name = self._new_blob_name()
+        final = self._blob_path(name)
+        final.parent.mkdir(exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=".tmp-")
+        md5 = hashlib.md5()
+        size = 0
+        try:
+            with os.fdopen(fd, "wb") as f:
+                for chunk in _body_chunks(body, uri):
+                    f.write(chunk)
+                    md5.update(chunk)
+                    size += len(chunk)
+                f.flush()
+                if self._durable:
+                    os.fsync(f.fileno())
+            os.replace(tmp, final)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        if self._durable:
+            _fsync_dir(final.parent)
+        return name, size, rules.quote_etag(md5.hexdigest())
+
+    def _link_blob(self, source: str) -> str:
+        """A new name for an existing blob's content (hard link; a copy where links are impossible)."""
+        name = self._new_blob_name()
+        target = self._blob_path(name)
+        target.parent.mkdir(exist_ok=True)
+        try:
+            os.link(self._blob_path(source), target)
+        except OSError:
+            tmp = target.with_name(f".tmp-{target.name}")
+            shutil.copyfile(self._blob_path(source), tmp)
+            os.replace(tmp, target)
+        if self._durable:
+            _fsync_dir(target.parent)
+        return name
+
+    def _unlink_blobs(self, names: Iterable[str]) -> None:
+        for name in names:
+            with contextlib.suppress(FileNotFoundError):
+                self._blob_path(name).unlink()
+
+    def gc(self, *, older_than: float = ORPHAN_MAX_AGE_SECONDS) -> int:
+        """Remove blob files no version references (crash leftovers) older than ``older_than`` s.
+
+        The age threshold protects blobs of writes still in flight. Returns how many were removed.
+        """
+        cutoff = time.time() - older_than
+        candidates = []
+        for path in self._blob_root.glob("*/*"):
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mtime <= cutoff:
+                    candidates.append(path)
+        with self._read() as conn:
+            referenced = {row[0] for row in conn.execute("SELECT blob FROM object_version WHERE blob IS NOT NULL")}
+        removed = 0
+        for path in candidates:
+            if f"{path.parent.name}/{path.name}" not in referenced:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    removed += 1
+        return removed
+
+    # --- buckets -----------------------------------------------------------------------------
+    def create_bucket(self, bucket: str, *, versioned: bool = False, exist_ok: bool = True) -> None:
+        validate_bucket(bucket)
+        with self._write() as tx:
+            row = tx.conn.execute("SELECT versioning FROM bucket WHERE name = ?", (bucket,)).fetchone()
+            if row is not None:
+                if not exist_ok:
+                    raise StorageError(f"bucket {bucket!r} already exists", code="BucketAlreadyOwnedByYou")
+                if versioned and row["versioning"] != "Enabled":
+                    tx.conn.execute("UPDATE bucket SET versioning = 'Enabled' WHERE name = ?", (bucket,))
+                return
+            tx.conn.execute(
+                "INSERT INTO bucket (name, versioning, created) VALUES (?, ?, ?)",
+                (bucket, "Enabled" if versioned else "Disabled", format_timestamp(_now())),
+            )
+
+    def bucket_exists(self, bucket: str) -> bool:
+        validate_bucket(bucket)
+        with self._read() as conn:
+            return conn.execute("SELECT 1 FROM bucket WHERE name = ?", (bucket,)).fetchone() is not None
+
+    def is_versioned(self, bucket: str) -> bool:
+        validate_bucket(bucket)
+        with self._read() as conn:
+            return self._versioning(conn, bucket) == "Enabled"
+
+    def set_versioning(self, bucket: str, enabled: bool) -> None:
+        """Enable or suspend versioning (S3 cannot turn it off once enabled; only suspend)."""
+        validate_bucket(bucket)
+        with self._write() as tx:
+            state = self._versioning(tx.conn, bucket)
+            if enabled:
+                new = "Enabled"
+            else:
+                new = "Disabled" if state == "Disabled" else "Suspended"
+            tx.conn.execute("UPDATE bucket SET versioning = ? WHERE name = ?", (new, bucket))
+
+    def list_buckets(self) -> list[str]:
+        with self._read() as conn:
+            return [row[0] for row in conn.execute("SELECT name FROM bucket ORDER BY name")]
+
+    def _versioning(self, conn: sqlite3.Connection, bucket: str, *, create: bool = False) -> str | None:
+        """The bucket's versioning state; BucketNotFound unless auto-creating (``None`` = empty)."""
+        row = conn.execute("SELECT versioning FROM bucket WHERE name = ?", (bucket,)).fetchone()
+        if row is not None:
+            return row["versioning"]
+        if self.auto_create_buckets:
+            if create:
+                conn.execute(
+                    "INSERT INTO bucket (name, versioning, created) VALUES (?, 'Disabled', ?)",
+                    (bucket, format_timestamp(_now())),
+                )
+                return "Disabled"
+            return None
+        raise BucketNotFound(
+            f"bucket {bucket!r} does not exist in the local store {str(self.root)!r}: create it first "
+            f"(marginalia mb {bucket})",
+            uri=f"s3://{bucket}/",
+        )
+
+    # --- object versions ---------------------------------------------------------------------
+    @staticmethod
+    def _info(row: sqlite3.Row) -> ObjectInfo:
+        return ObjectInfo(
+            bucket=row["bucket"],
+            key=row["key"],
+            etag=row["etag"],
+            size=row["size"],
+            last_modified=parse_timestamp(row["last_modified"]),
+            version_id=None if row["version_id"] == NULL_VERSION else row["version_id"],
+            content_type=row["content_type"],
+            metadata=json.loads(row["metadata"]),
+        )
+
+    def _resolve(self, conn: sqlite3.Connection, bucket: str, key: str, version_id: str | None) -> sqlite3.Row:
+        """The object version a request targets (R11.6, R11.7): current, or the one named."""
+        uri = rules.object_uri(bucket, key)
+        exists = self._versioning(conn, bucket) is not None
+        if version_id is None:
+            row = exists and conn.execute(
+                "SELECT * FROM object_version WHERE bucket = ? AND key = ? AND is_latest = 1", (bucket, key)
+            ).fetchone()
+            if not row or row["is_delete_marker"]:
+                why = " (its current version is a delete marker)" if row else ""
+                raise ObjectNotFound(f"no such object {uri}{why}", uri=uri)
+            return row
+        row = exists and conn.execute(
+            "SELECT * FROM object_version WHERE bucket = ? AND key = ? AND version_id = ?", (bucket, key, version_id)
+        ).fetchone()
+        if not row:
+            raise ObjectNotFound(f"no such version {version_id!r} of {uri} (R11.7)", code="NoSuchVersion", uri=uri)
+        if row["is_delete_marker"]:
+            raise MethodNotAllowed(f"version {version_id!r} of {uri} is a delete marker (R11.6)", uri=uri)
+        return row
+
+    def _drop_version(self, tx: _Transaction, row: sqlite3.Row) -> None:
+        """Remove a version (or delete marker) with all its annotations (R11.3, R11.5)."""
+        tx.conn.execute("DELETE FROM annotation_store WHERE object_id = ?", (row["id"],))
+        tx.conn.execute("DELETE FROM annotation WHERE object_join_key = ?", (row["join_key"],))
+        tx.conn.execute("DELETE FROM object_version WHERE id = ?", (row["id"],))
+        if row["blob"]:
+            tx.garbage_blobs.append(row["blob"])
+
+    def _install_version(
+        self,
+        tx: _Transaction,
+        bucket: str,
+        key: str,
+        *,
+        versioning: str,
+        blob: str | None,
+        size: int = 0,
+        etag: str | None = None,
+        content_type: str | None = None,
+        metadata: dict[str, str] | None = None,
+        delete_marker: bool = False,
+    ) -> sqlite3.Row:
+        """Make a new current version (or delete marker) of ``key``; it starts with no annotations (R11.2).
+
+        Versioning enabled: a new random version id, the old current version becomes noncurrent.
+        Otherwise the ``null`` version is replaced and its annotations dropped (R11.3, R11.8).
+        """
+        conn = tx.conn
+        if versioning == "Enabled":
+            version_id = uuid.uuid4().hex
+        else:
+            version_id = NULL_VERSION
+            old_null = conn.execute(
+                "SELECT * FROM object_version WHERE bucket = ? AND key = ? AND version_id = ?", (bucket, key, NULL_VERSION)
+            ).fetchone()
+            if old_null is not None:
+                self._drop_version(tx, old_null)
+        conn.execute("UPDATE object_version SET is_latest = 0 WHERE bucket = ? AND key = ? AND is_latest = 1", (bucket, key))
+        when = format_timestamp(_now())
+        row = conn.execute(
+            """INSERT INTO object_version (bucket, key, version_id, is_latest, is_delete_marker, blob, size, etag,
+                                           last_modified, content_type, metadata, join_key)
+               VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *""",
+            (
+                bucket, key, version_id, int(delete_marker), blob, size, etag, when,
+                content_type, json.dumps(metadata or {}, ensure_ascii=False), uuid.uuid4().hex,
+            ),
+        ).fetchone()  # fmt: skip
+        self._journal(tx, "DELETE" if delete_marker else "CREATE", row)
+        return row
+
+    def _promote_latest(self, conn: sqlite3.Connection, bucket: str, key: str) -> None:
+        conn.execute(
+            """UPDATE object_version SET is_latest = 1 WHERE id =
+               (SELECT max(id) FROM object_version WHERE bucket = ? AND key = ?)""",
+            (bucket, key),
+        )
+
+    def _journal(self, tx: _Transaction, record_type: str, row: sqlite3.Row, annotation: str | None = None) -> str:
+        """Append one R17.9 journal record for an object version event or an annotation event."""
+        sequence = tx.next_sequence()
+        is_object_event = annotation is None
+        tx.conn.execute(
+            """INSERT INTO journal (bucket, key, sequence_number, record_type, record_timestamp, version_id,
+                   is_delete_marker, size, last_modified_date, e_tag, storage_class, is_multipart,
+                   encryption_status, is_bucket_key_enabled, kms_key_arn, checksum_algorithm, object_tags,
+                   user_metadata, requester, source_ip_address, request_id, annotation)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?, NULL, NULL, ?, ?)""",
+            (
+                row["bucket"], row["key"], sequence, record_type, format_timestamp(_now()),
+                None if row["version_id"] == NULL_VERSION else row["version_id"],
+                row["is_delete_marker"] if is_object_event else None,
+                row["size"] if is_object_event and not row["is_delete_marker"] else None,
+                row["last_modified"] if is_object_event else None,
+                row["etag"] if is_object_event else None,
+                "STANDARD" if is_object_event and not row["is_delete_marker"] else None,
+                0 if is_object_event and not row["is_delete_marker"] else None,
+                "SSE-S3" if is_object_event and not row["is_delete_marker"] else None,
+                0 if is_object_event and not row["is_delete_marker"] else None,
+                "{}" if is_object_event else None,
+                row["metadata"] if is_object_event else None,
+                uuid.uuid4().hex,
+                None if is_object_event else json.dumps({"name": annotation}, ensure_ascii=False),
+            ),
+        )  # fmt: skip
+        return sequence
+
+    # --- objects -----------------------------------------------------------------------------
+    def put_object(
+        self,
+        bucket: str,
+        key: str,
+        body: Body,
+        *,
+        if_none_match: bool = False,
+        if_match: str | None = None,
+        content_type: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> ObjectInfo:
+        validate_bucket(bucket)
+        validate_key(key, bucket=bucket)
+        uri = rules.object_uri(bucket, key)
+        metadata = _check_metadata(metadata, uri)
+        expected = rules.normalize_etag(if_match) if if_match is not None else None
+        blob, size, etag = self._write_blob(body, uri)
+        with self._write() as tx:
+            tx.new_blobs.append(blob)
+            versioning = self._versioning(tx.conn, bucket, create=True)
+            current = tx.conn.execute(
+                "SELECT * FROM object_version WHERE bucket = ? AND key = ? AND is_latest = 1", (bucket, key)
+            ).fetchone()
+            exists = current is not None and not current["is_delete_marker"]
+            if if_none_match and exists:
+                raise PreconditionFailed(f"{uri} already exists (If-None-Match: *)", uri=uri)
+            if expected is not None:
+                if not exists:
+                    raise ObjectNotFound(f"no such object {uri} (If-Match needs an existing object)", uri=uri)
+                if current["etag"] != expected:
+                    raise PreconditionFailed(
+                        f"{uri} has ETag {current['etag']}, not {expected} (If-Match): it changed since it was read",
+                        uri=uri,
+                    )
+            row = self._install_version(
+                tx, bucket, key, versioning=versioning, blob=blob, size=size, etag=etag,
+                content_type=content_type or DEFAULT_CONTENT_TYPE, metadata=metadata,
+            )  # fmt: skip
+        return self._info(row)
+
+    def head_object(self, bucket: str, key: str, *, version_id: str | None = None) -> ObjectInfo:
+        validate_bucket(bucket)
+        validate_key(key, bucket=bucket)
+        version_id = _check_version_id(version_id, rules.object_uri(bucket, key))
+        with self._read() as conn:
+            return self._info(self._resolve(conn, bucket, key, version_id))
+
+    def open_object(self, bucket: str, key: str, *, version_id: str | None = None) -> tuple[Iterator[bytes], ObjectInfo]:
+        validate_bucket(bucket)
+        validate_key(key, bucket=bucket)
+        version_id = _check_version_id(version_id, rules.object_uri(bucket, key))
+        for _attempt in range(5):
+            with self._read() as conn:
+                row = self._resolve(conn, bucket, key, version_id)
+            try:
+                f = self._blob_path(row["blob"]).open("rb")
+            except FileNotFoundError:
+                continue  # overwritten or deleted between lookup and open: look again
+            return self._stream(f), self._info(row)
+        raise ObjectNotFound(f"{rules.object_uri(bucket, key)} changed repeatedly while being opened; retry")
+
+    @staticmethod
+    def _stream(f) -> Iterator[bytes]:
+        with f:
+            while chunk := f.read(CHUNK_SIZE):
+                yield chunk
+
+    def get_object(self, bucket: str, key: str, *, version_id: str | None = None) -> tuple[bytes, ObjectInfo]:
+        chunks, info = self.open_object(bucket, key, version_id=version_id)
+        return b"".join(chunks), info
+
+    def list_objects_page(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        max_keys: int = 1000,
+        continuation_token: str | None = None,
+        start_after: str | None = None,
+        delimiter: str | None = None,
+    ) -> ObjectPage:
+        validate_bucket(bucket)
+        prefix = validate_prefix(prefix or "", bucket=bucket)
+        rules.validate_page_size(max_keys, argument="max-keys", where=f"s3://{bucket}/{prefix}")
+        if delimiter is not None and (not isinstance(delimiter, str) or not delimiter):
+            raise InvalidArgument(f"delimiter for s3://{bucket}/{prefix} must be a non-empty string")
+        after, skip_prefix = start_after or "", None
+        if continuation_token is not None:
+            fields = rules.decode_token(continuation_token, "objects", where=f"s3://{bucket}/{prefix}")
+            after, skip_prefix = fields["l"], fields.get("cp")
+        objects: list[ObjectInfo] = []
+        prefixes: list[str] = []
+        last: tuple[str, str | None] | None = None
+        more = False
+        with self._read() as conn:
+            if self._versioning(conn, bucket) is None:
+                return ObjectPage([], None, [])
+            cursor = conn.execute(
+                """SELECT * FROM object_version WHERE bucket = ? AND is_latest = 1 AND is_delete_marker = 0
+                   AND key > ? AND key >= ? ORDER BY key""",
+                (bucket, after, prefix),
+            )
+            for row in cursor:
+                key = row["key"]
+                if not key.startswith(prefix):
+                    break
+                if skip_prefix and key.startswith(skip_prefix):
+                    continue
+                common = None
+                if delimiter:
+                    cut = key.find(delimiter, len(prefix))
+                    if cut >= 0:
+                        common = key[: cut + len(delimiter)]
+                if len(objects) + len(prefixes) == max_keys:
+                    more = True
+                    break
+                if common is not None:
+                    prefixes.append(common)
+                    skip_prefix = common
+                    last = (key, common)
+                else:
+                    objects.append(self._info(row))
+                    last = (key, None)
+        next_token = None
+        if more and last is not None:
+            extra = {"cp": last[1]} if last[1] else {}
+            next_token = rules.encode_token("objects", last[0], **extra)
+        return ObjectPage(objects, next_token, prefixes)
+
+    def delete_object(self, bucket: str, key: str, *, version_id: str | None = None) -> None:
+        validate_bucket(bucket)
+        validate_key(key, bucket=bucket)
+        version_id = _check_version_id(version_id, rules.object_uri(bucket, key))
+        with self._write() as tx:
+            self._delete_one(tx, bucket, key, version_id)
+
+    def _delete_one(self, tx: _Transaction, bucket: str, key: str, version_id: str | None) -> None:
+        """R11.3-R11.5: drop (unversioned), delete marker (versioned), or remove one version."""
+        conn = tx.conn
+        versioning = self._versioning(conn, bucket)
+        if versioning is None:
+            return
+        if version_id is not None:
+            row = conn.execute(
+                "SELECT * FROM object_version WHERE bucket = ? AND key = ? AND version_id = ?", (bucket, key, version_id)
+            ).fetchone()
+            if row is None:
+                return  # idempotent
+            self._drop_version(tx, row)
+            self._journal(tx, "DELETE", row)
+            if row["is_latest"]:
+                self._promote_latest(conn, bucket, key)
+            return
+        if versioning == "Disabled":
+            row = conn.execute(
+                "SELECT * FROM object_version WHERE bucket = ? AND key = ? AND version_id = ?", (bucket, key, NULL_VERSION)
+            ).fetchone()
+            if row is None:
+                return
+            self._drop_version(tx, row)
+            self._journal(tx, "DELETE", row)
+            if row["is_latest"]:
+                self._promote_latest(conn, bucket, key)
+            return
+        self._install_version(tx, bucket, key, versioning=versioning, blob=None, delete_marker=True)
+
+    def delete_objects(self, bucket: str, keys: Iterable[str]) -> None:
+        validate_bucket(bucket)
+        keys = [validate_key(k, bucket=bucket) for k in keys]
+        for start in range(0, len(keys), 1000):  # one transaction per DeleteObjects-sized batch
+            with self._write() as tx:
+                if self._versioning(tx.conn, bucket) is None:
+                    return
+                for key in keys[start : start + 1000]:
+                    self._delete_one(tx, bucket, key, None)
+
+    def copy_object(
+        self,
+        src_bucket: str,
+        src_key: str,
+        dst_bucket: str,
+        dst_key: str,
+        *,
+        src_version_id: str | None = None,
+        annotation_directive: AnnotationDirective = "COPY",
+    ) -> ObjectInfo:
+        validate_bucket(src_bucket)
+        validate_key(src_key, bucket=src_bucket)
+        validate_bucket(dst_bucket)
+        validate_key(dst_key, bucket=dst_bucket)
+        src_version_id = _check_version_id(src_version_id, rules.object_uri(src_bucket, src_key))
+        rules.validate_annotation_directive(annotation_directive)
+        with self._write() as tx:
+            source = self._resolve(tx.conn, src_bucket, src_key, src_version_id)
+            annotations = []
+            if annotation_directive == "COPY":
+                annotations = tx.conn.execute(
+                    "SELECT * FROM annotation_store WHERE object_id = ? ORDER BY name", (source["id"],)
+                ).fetchall()
+            versioning = self._versioning(tx.conn, dst_bucket, create=True)
+            blob = self._link_blob(source["blob"])
+            tx.new_blobs.append(blob)
+            row = self._install_version(
+                tx, dst_bucket, dst_key, versioning=versioning, blob=blob, size=source["size"], etag=source["etag"],
+                content_type=source["content_type"], metadata=json.loads(source["metadata"]),
+            )  # fmt: skip
+            for annotation in annotations:  # R13.5: onto the new version; checksums preserved (R9.7)
+                self._store_annotation(
+                    tx, row, annotation["name"], annotation["payload"], annotation["etag"],
+                    annotation["checksum_algorithm"], annotation["checksum"],
+                )  # fmt: skip
+        return self._info(row)
+
+    # --- annotations -------------------------------------------------------------------------
+    def _store_annotation(
+        self,
+        tx: _Transaction,
+        version: sqlite3.Row,
+        name: str,
+        text: str,
+        etag: str,
+        checksum_algorithm: str | None,
+        checksum: str | None,
+    ) -> AnnotationInfo:
+        """Create or overwrite one annotation and its annotation-table row, journaled (R1.4, R17)."""
+        sequence = self._journal(tx, "CREATE_ANNOTATION", version, annotation=name)
+        when = format_timestamp(_now())
+        size = len(text.encode("utf-8"))
+        tx.conn.execute(
+            """INSERT INTO annotation_store (object_id, name, sequence_number, last_modified, size, etag,
+                                             checksum_algorithm, checksum, payload)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (object_id, name) DO UPDATE SET sequence_number = excluded.sequence_number,
+                 last_modified = excluded.last_modified, size = excluded.size, etag = excluded.etag,
+                 checksum_algorithm = excluded.checksum_algorithm, checksum = excluded.checksum,
+                 payload = excluded.payload""",
+            (version["id"], name, sequence, when, size, etag, checksum_algorithm, checksum, text),
+        )
+        self._sync_annotation_row(tx.conn, version, name)
+        return AnnotationInfo(
+            name=name,
+            size=size,
+            etag=etag,
+            last_modified=parse_timestamp(when),
+            version_id=None if version["version_id"] == NULL_VERSION else version["version_id"],
+            checksum_algorithm=checksum_algorithm,
+            checksum=checksum,
+        )
+
+    @staticmethod
+    def _sync_annotation_row(conn: sqlite3.Connection, version: sqlite3.Row, name: str) -> None:
+        """Refresh the R17.5 row of one annotation from the stored annotation (same mapping as reindex)."""
+        conn.execute("DELETE FROM annotation WHERE object_join_key = ? AND name = ?", (version["join_key"], name))
+        conn.execute(
+            f"INSERT INTO annotation ({', '.join(ANNOTATION_COLUMNS)}) {_ANNOTATION_ROW_SELECT}"
+            " WHERE a.object_id = ? AND a.name = ?",
+            (version["id"], name),
+        )
+
+    @staticmethod
+    def _check_object_etag(version: sqlite3.Row, expected: str | None, uri: str, name: str) -> None:
+        """ObjectIfMatch (R14.1-R14.3): the targeted version's ETag must equal the caller's."""
+        if expected is not None and version["etag"] != expected:
+            raise PreconditionFailed(
+                f"annotation {name!r} on {uri}: the object's ETag is {version['etag']}, not {expected} "
+                "(ObjectIfMatch): the object changed since it was read (R14.1)",
+                uri=uri,
+            )
+
+    def put_annotation(
+        self,
+        bucket: str,
+        key: str,
+        name: str,
+        payload: bytes | str,
+        *,
+        version_id: str | None = None,
+        if_match: str | None = None,
+    ) -> AnnotationInfo:
+        validate_bucket(bucket)
+        validate_key(key, bucket=bucket)
+        uri = rules.object_uri(bucket, key)
+        rules.validate_annotation_name(name, bucket=bucket, key=key)
+        data = rules.payload_bytes(payload, bucket=bucket, key=key, name=name)
+        version_id = _check_version_id(version_id, uri)
+        expected = rules.normalize_etag(if_match) if if_match is not None else None
+        etag = rules.md5_etag(data)
+        checksum = rules.checksum(rules.DEFAULT_CHECKSUM_ALGORITHM, data)
+        with self._write() as tx:
+            version = self._resolve(tx.conn, bucket, key, version_id)
+            self._check_object_etag(version, expected, uri, name)
+            exists = tx.conn.execute(
+                "SELECT 1 FROM annotation_store WHERE object_id = ? AND name = ?", (version["id"], name)
+            ).fetchone()
+            if not exists:
+                (count,) = tx.conn.execute(
+                    "SELECT count(*) FROM annotation_store WHERE object_id = ?", (version["id"],)
+                ).fetchone()
+                if count >= rules.MAX_ANNOTATIONS_PER_VERSION:
+                    raise rules.annotation_limit_error(bucket, key, name, version_id)
+            return self._store_annotation(
+                tx, version, name, data.decode("utf-8"), etag, rules.DEFAULT_CHECKSUM_ALGORITHM, checksum
+            )
+
+    @staticmethod
+    def _annotation_info(row: sqlite3.Row, version: sqlite3.Row) -> AnnotationInfo:
+        return AnnotationInfo(
+            name=row["name"],
+            size=row["size"],
+            etag=row["etag"],
+            last_modified=parse_timestamp(row["last_modified"]),
+            version_id=None if version["version_id"] == NULL_VERSION else version["version_id"],
+            checksum_algorithm=row["checksum_algorithm"],
+            checksum=row["checksum"],
+        )
+
+    def get_annotation(self, bucket: str, key: str, name: str, *, version_id: str | None = None) -> Annotation:
+        validate_bucket(bucket)
+        validate_key(key, bucket=bucket)
+        uri = rules.object_uri(bucket, key)
+        rules.validate_annotation_name(name, bucket=bucket, key=key)
+        version_id = _check_version_id(version_id, uri)
+        with self._read() as conn:
+            version = self._resolve(conn, bucket, key, version_id)
+            row = conn.execute(
+                "SELECT * FROM annotation_store WHERE object_id = ? AND name = ?", (version["id"], name)
+            ).fetchone()
+        if row is None:
+            of = f" (version {version_id})" if version_id else ""
+            raise AnnotationNotFound(f"no annotation {name!r} on {uri}{of}", uri=uri)
+        return Annotation(bucket, key, self._annotation_info(row, version), row["payload"].encode("utf-8"))
+
+    def list_annotations_page(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        prefix: str | None = None,
+        version_id: str | None = None,
+        max_results: int = 1000,
+        continuation_token: str | None = None,
+    ) -> AnnotationPage:
+        validate_bucket(bucket)
+        validate_key(key, bucket=bucket)
+        uri = rules.object_uri(bucket, key)
+        rules.validate_page_size(max_results, where=uri)
+        prefix = rules.validate_annotation_prefix(prefix, bucket=bucket, key=key) or ""
+        version_id = _check_version_id(version_id, uri)
+        with self._read() as conn:
+            version = self._resolve(conn, bucket, key, version_id)
+            after = ""
+            if continuation_token is not None:  # checked after the object exists (R12.2)
+                after = rules.decode_token(continuation_token, "annotations", where=uri)["l"]
+            rows = conn.execute(
+                """SELECT * FROM annotation_store WHERE object_id = ? AND name > ? AND name >= ?
+                   AND substr(name, 1, ?) = ? ORDER BY name LIMIT ?""",
+                (version["id"], after, prefix, len(prefix), prefix, max_results + 1),
+            ).fetchall()
+        more = len(rows) > max_results
+        rows = rows[:max_results]
+        token = rules.encode_token("annotations", rows[-1]["name"]) if more else None
+        return AnnotationPage([self._annotation_info(r, version) for r in rows], token)
+
+    def delete_annotation(
+        self, bucket: str, key: str, name: str, *, version_id: str | None = None, if_match: str | None = None
+    ) -> None:
+        validate_bucket(bucket)
+        validate_key(key, bucket=bucket)
+        uri = rules.object_uri(bucket, key)
+        rules.validate_annotation_name(name, bucket=bucket, key=key)
+        version_id = _check_version_id(version_id, uri)
+        expected = rules.normalize_etag(if_match) if if_match is not None else None
+        with self._write() as tx:
+            version = self._resolve(tx.conn, bucket, key, version_id)
+            self._check_object_etag(version, expected, uri, name)
+            gone = tx.conn.execute(
+                "DELETE FROM annotation_store WHERE object_id = ? AND name = ? RETURNING name", (version["id"], name)
+            ).fetchone()
+            if gone is not None:  # deleting a missing name is a quiet success (R5.4)
+                tx.conn.execute(
+                    "DELETE FROM annotation WHERE object_join_key = ? AND name = ?", (version["join_key"], name)
+                )
+                self._journal(tx, "DELETE_ANNOTATION", version, annotation=name)
+
+    # --- the annotation table ----------------------------------------------------------------
+    def reindex(self) -> int:
+        """Rebuild the ``annotation`` table from the stored annotations; returns the row count."""
+        with self._write() as tx:
+            tx.conn.execute("DELETE FROM annotation")
+            tx.conn.execute(f"INSERT INTO annotation ({', '.join(ANNOTATION_COLUMNS)}) {_ANNOTATION_ROW_SELECT}")
+            (count,) = tx.conn.execute("SELECT count(*) FROM annotation").fetchone()
+        return count
