@@ -1,3 +1,21 @@
-"""Marginalia: LangGraph agents whose results live on the files they describe, as S3 Annotations."""
+"""Marginalia: LangGraph agents whose results live on the files they describe, as S3 Annotations.
+
+The public API (imported lazily so ``import marginalia`` and the CLI start fast)::
+
+    marginalia.minutes(uri, ...) / marginalia.aminutes(...)   -> RunResult
+    marginalia.resume(thread_id, action=...) / marginalia.aresume(...)
+"""
 
 __version__ = "0.1.0"
+
+_API = {"minutes", "aminutes", "resume", "aresume", "RunResult", "WrittenAnnotation"}
+
+__all__ = ["__version__", *sorted(_API)]
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'marginalia' has no attribute {name!r}")

@@ -1,0 +1,127 @@
+"""The Python API: run an agent to its approval point, then resume it, from any process.
+
+>>> import marginalia
+>>> r = marginalia.minutes("s3://demo/meetings/standup.vtt")      # stops at approval
+>>> r.status, r.thread_id, r.proposal["action_items"]
+>>> done = marginalia.resume(r.thread_id, action="approve")       # writes the annotations
+>>> [a.name for a in done.annotations]                            # ['meeting_minutes', 'action_items']
+
+Each sync function has an async twin (``aminutes``, ``aresume``). Both share one core: the run
+is prepared by :mod:`marginalia.runtime` (in a worker thread for the async twin, since that
+touches storage) and only the graph call differs (``stream`` or ``astream``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Literal
+
+from .engines.base import Engine
+from .runtime import Observer, RunResult, WrittenAnnotation, adrive, drive
+from .runtime import resume as prepare_resume
+from .runtime import start as prepare_start
+from .schemas import Review
+from .storage.base import Store
+
+__all__ = ["RunResult", "WrittenAnnotation", "aminutes", "aresume", "minutes", "resume"]
+
+Action = Literal["approve", "edit", "reject"]
+
+
+def _minutes_run(uri, *, transcript, engine, approve, thread_id, store, chunk_chars):
+    from .graph import minutes as _  # noqa: F401  registers the agent
+
+    inputs: dict[str, Any] = {"transcript_input": str(transcript) if transcript is not None else None}
+    if chunk_chars:
+        inputs["chunk_chars"] = int(chunk_chars)
+    return prepare_start("minutes", uri, inputs, engine=engine, approve=approve, thread_id=thread_id, store=store)
+
+
+def _resume_run(thread_id, *, action, edited, patch, feedback, reviewer, engine, store):
+    review = Review(action=action, edited=edited, patch=patch, feedback=feedback, reviewer=reviewer)
+    return prepare_resume(thread_id, review, engine=engine, store=store)
+
+
+def minutes(
+    uri: str,
+    *,
+    transcript: str | None = None,
+    engine: Engine | str | None = None,
+    approve: bool = False,
+    thread_id: str | None = None,
+    store: Store | str | None = None,
+    chunk_chars: int | None = None,
+    on_update: Observer | None = None,
+) -> RunResult:
+    """Minutes of the meeting recorded (or transcribed) in ``uri``.
+
+    Runs until the proposed minutes await approval (``status="waiting"``), or, with
+    ``approve=True``, through to the ``meeting_minutes``/``action_items`` annotations
+    (``status="done"``). ``transcript`` is a local path or ``s3://`` URI of the transcript;
+    ``engine`` an Engine or a spec (``offline``, ``bedrock:<model-id>``); ``store`` a Store or
+    a spec (``local:<dir>``, ``s3``); defaults come from ``MARGINALIA_*``.
+    """
+    run = _minutes_run(uri, transcript=transcript, engine=engine, approve=approve, thread_id=thread_id,
+                       store=store, chunk_chars=chunk_chars)
+    return drive(run, on_update)
+
+
+async def aminutes(
+    uri: str,
+    *,
+    transcript: str | None = None,
+    engine: Engine | str | None = None,
+    approve: bool = False,
+    thread_id: str | None = None,
+    store: Store | str | None = None,
+    chunk_chars: int | None = None,
+    on_update: Observer | None = None,
+) -> RunResult:
+    """Async twin of :func:`minutes`."""
+    run = await asyncio.to_thread(_minutes_run, uri, transcript=transcript, engine=engine, approve=approve,
+                                  thread_id=thread_id, store=store, chunk_chars=chunk_chars)
+    return await adrive(run, on_update)
+
+
+def resume(
+    thread_id: str,
+    *,
+    action: Action = "approve",
+    edited: dict | None = None,
+    patch: list[dict] | None = None,
+    feedback: str | None = None,
+    reviewer: str | None = None,
+    engine: Engine | str | None = None,
+    store: Store | str | None = None,
+    on_update: Observer | None = None,
+) -> RunResult:
+    """Answer the approval a thread waits for, in this or any other process.
+
+    ``approve``; ``edit`` with ``edited`` (a replacement document) or ``patch`` (RFC 6902);
+    ``reject`` with ``feedback`` (a revised proposal comes back: ``status="waiting"``) or
+    without (the thread ends ``"rejected"``, nothing written). Works for every registered
+    agent: the thread index says which graph the thread belongs to.
+    """
+    run = _resume_run(thread_id, action=action, edited=edited, patch=patch, feedback=feedback, reviewer=reviewer,
+                      engine=engine, store=store)
+    return drive(run, on_update)
+
+
+async def aresume(
+    thread_id: str,
+    *,
+    action: Action = "approve",
+    edited: dict | None = None,
+    patch: list[dict] | None = None,
+    feedback: str | None = None,
+    reviewer: str | None = None,
+    engine: Engine | str | None = None,
+    store: Store | str | None = None,
+    on_update: Observer | None = None,
+) -> RunResult:
+    """Async twin of :func:`resume`."""
+    run = await asyncio.to_thread(_resume_run, thread_id, action=action, edited=edited, patch=patch,
+                                  feedback=feedback, reviewer=reviewer, engine=engine, store=store)
+    return await adrive(run, on_update)
+
+

@@ -1,0 +1,74 @@
+"""Annotate: write an agent's approved results on the object they were made from.
+
+Agent-agnostic: an agent gives :func:`make_annotate_node` a function returning
+``{annotation_name: payload}`` for the approved state; this node adds nothing but safety:
+
+* every write carries ``ObjectIfMatch`` = the ETag read at ingest (``state["source"]["etag"]``),
+  and the current ETag is checked first, so if the object changed since (a new recording was
+  uploaded over it), the run stops with a message naming the object and NOTHING is written;
+* payloads are deterministic for a given state (provenance ``created_at`` is the approval time),
+  so a retry of this node re-puts identical payloads: idempotent;
+* payloads over 1 MiB are split by :mod:`marginalia.tools.large_annotations`, never truncated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..errors import AnnotationNotFound, ObjectChanged, ObjectNotFound
+from ..runtime import rails
+from .provenance import provenance
+
+Payloads = Callable[[dict, dict], dict[str, dict]]
+
+
+def changed_message(source: dict, now_etag: str | None) -> str:
+    now = f"its ETag is now {now_etag}" if now_etag else "it was deleted"
+    return (
+        f"{source['uri']} changed after it was read (ETag {source['etag']}, {now}): nothing was written; "
+        "run the agent again on the new version"
+    )
+
+
+def check_unchanged(store, source: dict) -> None:
+    """Raise :class:`ObjectChanged` unless the object still has the ETag read at ingest."""
+    try:
+        info = store.head_object(source["bucket"], source["key"])
+    except ObjectNotFound:
+        raise ObjectChanged(changed_message(source, None), uri=source["uri"]) from None
+    if info.etag != source["etag"]:
+        raise ObjectChanged(changed_message(source, info.etag), uri=source["uri"])
+
+
+def write_json(store, source: dict, name: str, payload: dict) -> dict:
+    """Put ``payload`` as annotation ``name`` on the source version, conditioned on its ETag."""
+    from ..tools import large_annotations
+
+    try:
+        infos = large_annotations.put_json(
+            store, source["bucket"], source["key"], name, payload,
+            version_id=source.get("version_id"), if_match=source["etag"],
+        )
+    except (ObjectChanged, ObjectNotFound, AnnotationNotFound):
+        check_unchanged(store, source)  # turns a lost race into the clear message
+        raise
+    infos = infos if isinstance(infos, (list, tuple)) else [infos]
+    return {"uri": source["uri"], "name": name, "etag": infos[0].etag if infos else None, "parts": max(1, len(infos) - 1) if len(infos) > 1 else 1}
+
+
+def make_annotate_node(*, agent: str, payloads: Payloads):
+    """The annotate node of ``agent``; ``payloads(state, provenance) -> {name: payload}``."""
+
+    def annotate(state: dict, runtime, config) -> dict:
+        r = rails(runtime)
+        source = state["source"]
+        prov = provenance(
+            config=config, engine=r.engine, agent=agent, source_etag=source["etag"], created_at=state.get("approved_at")
+        )
+        documents = payloads(state, prov)
+        check_unchanged(r.store, source)
+        written = [write_json(r.store, source, name, doc) for name, doc in documents.items()]
+        return {"annotations": written}
+
+    annotate.__name__ = f"annotate_{agent}"
+    return annotate

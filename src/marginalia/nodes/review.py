@@ -1,0 +1,115 @@
+"""Human approval, the same for every agent: interrupt with a proposal, apply the answer.
+
+The review node stops the graph with ``interrupt()`` carrying the proposed document; the
+process may exit there. The answer (a :class:`~marginalia.schemas.Review`) resumes it:
+
+* ``approve`` — the proposal is what gets written;
+* ``edit`` — a replacement document (``edited``) or an RFC 6902 patch (``patch``, applied with
+  ``jsonpatch``); either is validated against the agent's document schema;
+* ``reject`` with ``feedback`` — the agent's revise node makes a new proposal and the graph
+  comes back here; without feedback the thread ends as rejected, nothing written.
+
+Every round is appended to ``iterations`` in state, so the history of a document is kept.
+"""
+
+from __future__ import annotations
+
+import copy
+import operator
+from typing import Annotated, Any, Literal, TypedDict
+
+import jsonpatch
+from langgraph.types import interrupt
+from pydantic import BaseModel, ValidationError
+
+from ..errors import InvalidInput
+from ..schemas import Review
+from ..threads import utcnow
+
+Decision = Literal["approve", "reject", "discard"]
+
+
+class ReviewState(TypedDict, total=False):
+    """The state keys the review loop reads and writes (agents' states extend this)."""
+
+    object_uri: str
+    auto_approve: bool
+    proposal: dict  # the document awaiting approval
+    approved: dict  # the document approved (after an edit, the edited one)
+    approved_at: str  # fixed at approval: provenance.created_at, so retried writes are identical
+    decision: Decision
+    feedback: str | None
+    iterations: Annotated[list[dict], operator.add]
+    annotations: list[dict]  # WrittenAnnotation fields, set by the annotate node
+
+
+def apply_review(document: dict, review: Review, schema: type[BaseModel]) -> dict:
+    """The document ``review`` approves, validated against ``schema``.
+
+    Raises :class:`~marginalia.errors.InvalidInput` naming what is wrong with an edit, so the
+    API can refuse it before resuming (the thread keeps waiting).
+    """
+    if review.action == "approve":
+        candidate = document
+    elif review.action == "edit":
+        if (review.edited is None) == (review.patch is None):
+            raise InvalidInput("an edit needs exactly one of: an edited document, or a JSON Patch (RFC 6902)")
+        if review.edited is not None:
+            candidate = review.edited
+        else:
+            try:
+                candidate = jsonpatch.apply_patch(copy.deepcopy(document), review.patch)
+            except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, KeyError) as exc:
+                raise InvalidInput(f"the JSON Patch does not apply to the proposal: {exc}") from None
+    else:
+        raise InvalidInput(f"a {review.action!r} review does not approve a document")
+    try:
+        return schema.model_validate(candidate).model_dump(mode="json")
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "document"
+        raise InvalidInput(
+            f"the edited document is not a valid {schema.__name__}: {where}: {first.get('msg')}"
+        ) from None
+
+
+def make_review_node(*, agent: str, document: type[BaseModel]):
+    """A review node for ``agent`` whose proposals are ``document`` instances (as dicts)."""
+
+    def review(state: dict) -> dict:
+        proposal = state["proposal"]
+        n = len(state.get("iterations") or []) + 1
+        if state.get("auto_approve"):
+            answer = Review(action="approve", reviewer="auto (--yes)")
+        else:
+            answer = Review.model_validate(
+                interrupt(
+                    {
+                        "agent": agent,
+                        "object_uri": state.get("object_uri"),
+                        "iteration": n,
+                        "proposal": proposal,
+                        "actions": ["approve", "edit", "reject"],
+                    }
+                )
+            )
+        at = utcnow()
+        record: dict[str, Any] = {"n": n, "proposal": proposal, "action": answer.action, "at": at}
+        if answer.reviewer:
+            record["reviewer"] = answer.reviewer
+        if answer.action == "reject":
+            record["feedback"] = answer.feedback
+            decision: Decision = "reject" if answer.feedback else "discard"
+            return {"iterations": [record], "decision": decision, "feedback": answer.feedback}
+        approved = apply_review(proposal, answer, document)
+        if answer.action == "edit":
+            record["approved"] = approved
+        return {"iterations": [record], "decision": "approve", "approved": approved, "approved_at": at, "feedback": None}
+
+    review.__name__ = f"review_{agent}"
+    return review
+
+
+def route_after_review(state: dict) -> str:
+    """``annotate`` after approval, ``revise`` after a reject with feedback, else the end."""
+    return {"approve": "annotate", "reject": "revise"}.get(state.get("decision"), "__end__")

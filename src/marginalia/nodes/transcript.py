@@ -1,0 +1,120 @@
+"""Transcript: get the words of a meeting and keep them in the ``transcript`` annotation.
+
+Where the words come from, first match wins:
+
+1. a transcript named by the caller (``--transcript``: a local path or an ``s3://`` URI);
+2. the object itself, when it is a transcript (``.vtt``, ``.srt``, ``.json``, ``.txt``);
+3. Amazon Transcribe, when the store is real S3 and the object is a recording;
+4. a transcript stored beside the recording (``standup.mp4`` → ``standup.vtt`` ...).
+
+The transcript is written as the ``transcript`` annotation of the object (split over several
+annotations when above 1 MiB, never truncated), conditioned on the ETag read at ingest. State
+only keeps a reference and a few counts, so checkpoints stay small whatever the meeting length;
+later nodes read the segments back with :func:`load_transcript`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+
+from ..errors import AnnotationNotFound, InvalidInput, ObjectChanged, ObjectNotFound, UnsupportedInput
+from ..runtime import rails
+from ..schemas import Transcript
+from ..tools.transcripts import MEDIA_EXTENSIONS, TRANSCRIPT_EXTENSIONS, find_transcript_beside, parse_transcript
+from ..uri import parse_uri
+from .annotate import changed_message, write_json
+from .provenance import provenance
+
+TRANSCRIPT_ANNOTATION = "transcript"
+
+
+def _suffix(key: str) -> str:
+    return PurePosixPath(key).suffix.lower()
+
+
+def _read_named(store, where: str) -> tuple[bytes, str, str]:
+    """Bytes, file name and description of a transcript given by the caller."""
+    if where.startswith("s3://"):
+        uri = parse_uri(where)
+        data, _ = store.get_object(uri.bucket, uri.key)
+        return data, uri.name, where
+    path = Path(where).expanduser()
+    if not path.is_file():
+        raise InvalidInput(f"transcript file {where} does not exist or is not a file")
+    return path.read_bytes(), path.name, str(path)
+
+
+def _transcribe(store, source: dict, config: dict) -> tuple[Transcript, str]:
+    from ..tools.transcribe import transcribe_object
+
+    transcript = transcribe_object(store, source["bucket"], source["key"], job_name=config["configurable"]["thread_id"])
+    return transcript, "amazon-transcribe"
+
+
+def obtain_transcript(store, source: dict, named: str | None, config: dict) -> tuple[Transcript, str]:
+    """The transcript of ``source`` and where it came from (see the module docstring)."""
+    bucket, key, suffix = source["bucket"], source["key"], _suffix(source["key"])
+    if named:
+        data, filename, origin = _read_named(store, named)
+        return parse_transcript(data, filename=filename), origin
+    if suffix in TRANSCRIPT_EXTENSIONS:
+        data, _ = store.get_object(bucket, key, version_id=source.get("version_id"))
+        return parse_transcript(data, filename=source["uri"]), source["uri"]
+    if suffix not in MEDIA_EXTENSIONS:
+        raise UnsupportedInput(
+            f"{source['uri']} is neither a recording ({', '.join(sorted(MEDIA_EXTENSIONS))}) nor a transcript "
+            f"({', '.join(TRANSCRIPT_EXTENSIONS)}): pass --transcript FILE", uri=source["uri"]
+        )
+    if store.kind == "s3":
+        return _transcribe(store, source, config)
+    beside = find_transcript_beside(store, bucket, key)
+    if beside is None:
+        stem = PurePosixPath(key).stem
+        raise UnsupportedInput(
+            f"{source['uri']} is a recording and no transcript was found beside it "
+            f"({', '.join(stem + e for e in TRANSCRIPT_EXTENSIONS)}): pass --transcript FILE, or use "
+            "MARGINALIA_STORE=s3 to transcribe it with Amazon Transcribe", uri=source["uri"]
+        )
+    data, _ = store.get_object(bucket, beside)
+    origin = f"s3://{bucket}/{beside}"
+    return parse_transcript(data, filename=origin), origin
+
+
+def transcript_node(state: dict, runtime, config) -> dict:
+    r = rails(runtime)
+    source = state["source"]
+    transcript, origin = obtain_transcript(r.store, source, state.get("transcript_input"), config)
+    payload = transcript.model_dump(mode="json")
+    payload["origin"] = origin
+    payload["provenance"] = provenance(config=config, engine=r.engine, agent="minutes",
+                                       source_etag=source["etag"])
+    written = write_json(r.store, source, TRANSCRIPT_ANNOTATION, payload)
+    return {
+        "transcript": {
+            "annotation": TRANSCRIPT_ANNOTATION,
+            "origin": origin,
+            "segments": len(transcript.segments),
+            "speakers": transcript.speakers,
+            "language": transcript.language,
+            "chars": sum(len(s.text) for s in transcript.segments),
+            "source_format": transcript.source_format,
+            "parts": written["parts"],
+        }
+    }
+
+
+def load_transcript(store, source: dict) -> Transcript:
+    """The transcript annotation of ``source`` (ObjectChanged if the object was replaced)."""
+    from ..tools import large_annotations
+
+    try:
+        data = large_annotations.get_json(
+            store, source["bucket"], source["key"], TRANSCRIPT_ANNOTATION, version_id=source.get("version_id")
+        )
+    except (AnnotationNotFound, ObjectNotFound):
+        try:
+            now = store.head_object(source["bucket"], source["key"]).etag
+        except ObjectNotFound:
+            now = None
+        raise ObjectChanged(changed_message(source, now), uri=source["uri"]) from None
+    return Transcript.model_validate({k: v for k, v in data.items() if k in Transcript.model_fields})

@@ -1,0 +1,114 @@
+"""A small index of agent threads, so ``marginalia threads [--pending]`` is one listing.
+
+Checkpoints tell everything about a thread but reading them means one GET per checkpoint and
+deserialising channel values. The index keeps one small JSON object per thread under
+``MARGINALIA_STATE/threads/<thread_id>.json``, rewritten at the three moments that change what a
+person needs to know: when a run starts, when it stops at an approval interrupt, and when it ends
+(done, rejected or failed). It is advisory: the checkpoint stays the source of truth for resuming.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+from .errors import InvalidInput, ObjectNotFound
+from .storage.base import Store
+from .uri import S3URI
+
+Status = Literal["running", "waiting", "done", "failed", "rejected"]
+PENDING: tuple[Status, ...] = ("waiting",)
+
+_THREAD_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+
+
+def validate_thread_id(thread_id: str) -> str:
+    """Thread ids become S3 keys: letters, digits, ``. _ : -``, at most 128 characters."""
+    if not isinstance(thread_id, str) or not _THREAD_ID_RE.match(thread_id):
+        raise InvalidInput(
+            f"invalid thread id {thread_id!r}: use 1-128 letters, digits, '.', '_', ':' or '-', "
+            "starting with a letter or digit"
+        )
+    return thread_id
+
+
+def utcnow() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class ThreadRecord:
+    thread_id: str
+    agent: str
+    object_uri: str
+    status: Status
+    updated_at: str = field(default_factory=utcnow)
+    created_at: str = field(default_factory=utcnow)
+    trace_id: str | None = None
+    error: str | None = None
+    graph_module: str | None = None  # module whose import registers the agent (resume in a new process)
+    engine: str | None = None  # engine spec the thread was started with ("offline", "bedrock:<id>")
+
+    @property
+    def age(self) -> dt.timedelta:
+        return dt.datetime.now(dt.timezone.utc) - dt.datetime.fromisoformat(self.updated_at)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ThreadRecord":
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        return cls(**known)
+
+
+class ThreadIndex:
+    """The ``threads/`` folder of the state location, read and written through a :class:`Store`."""
+
+    def __init__(self, store: Store, state: S3URI):
+        self.store = store
+        self.bucket = state.bucket
+        self.prefix = "/".join(p for p in (state.key.strip("/"), "threads") if p) + "/"
+
+    def _key(self, thread_id: str) -> str:
+        return f"{self.prefix}{validate_thread_id(thread_id)}.json"
+
+    def put(self, record: ThreadRecord) -> ThreadRecord:
+        body = json.dumps(asdict(record), ensure_ascii=False, sort_keys=True).encode("utf-8")
+        self.store.put_object(self.bucket, self._key(record.thread_id), body, content_type="application/json")
+        return record
+
+    def get(self, thread_id: str) -> ThreadRecord | None:
+        try:
+            data, _ = self.store.get_object(self.bucket, self._key(thread_id))
+        except ObjectNotFound:
+            return None
+        return ThreadRecord.from_json(json.loads(data))
+
+    def update(self, thread_id: str, **changes) -> ThreadRecord | None:
+        """Rewrite the record with ``changes`` and a fresh ``updated_at``; None if unknown."""
+        record = self.get(thread_id)
+        if record is None:
+            return None
+        for name, value in changes.items():
+            setattr(record, name, value)
+        record.updated_at = utcnow()
+        return self.put(record)
+
+    def __iter__(self) -> Iterator[ThreadRecord]:
+        if not self.store.bucket_exists(self.bucket):
+            return
+        for info in self.store.list_objects(self.bucket, self.prefix):
+            if not info.key.endswith(".json"):
+                continue
+            try:
+                data, _ = self.store.get_object(self.bucket, info.key)
+            except ObjectNotFound:  # deleted between list and get
+                continue
+            yield ThreadRecord.from_json(json.loads(data))
+
+    def list(self, *, pending: bool = False) -> list[ThreadRecord]:
+        """Threads, most recently updated first; ``pending`` keeps those waiting for approval."""
+        records = [r for r in self if not pending or r.status in PENDING]
+        return sorted(records, key=lambda r: r.updated_at, reverse=True)
