@@ -1,0 +1,1 @@
+"""Search across annotations with SQL: locally (SQLite catalogue) and on AWS (Athena)."""
