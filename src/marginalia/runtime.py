@@ -90,7 +90,7 @@ def _default(kind: str, spec: str, factory: Callable[[str], Any]) -> Any:
     return _DEFAULTS[key]
 
 
-def make_engine(spec: str) -> Engine:
+def make_engine(spec: Any) -> Engine:
     from .engines import make_engine as factory
 
     return factory(spec)
@@ -103,11 +103,12 @@ def resolve_store(store: Store | str | None) -> Store:
     return _default("store", spec, open_store)
 
 
-def resolve_engine(engine: Engine | str | None) -> Engine:
-    if engine is not None and not isinstance(engine, str):
-        return engine
-    spec = engine or Settings.from_env().engine
-    return _default("engine", spec, make_engine)
+def resolve_engine(engine: Any) -> Engine:
+    """An Engine from an Engine, a LangChain chat model, a spec string or None (environment)."""
+    if engine is None or isinstance(engine, str):
+        spec = engine or Settings.from_env().engine
+        return _default("engine", spec, make_engine)
+    return make_engine(engine)
 
 
 def rails(runtime: Any) -> Rails:
@@ -180,7 +181,15 @@ def get_agent(name: str, module: str | None = None) -> AgentSpec:
 # --- persistence ---------------------------------------------------------------------------
 def state_location(store: Store) -> S3URI:
     """``MARGINALIA_STATE``; on the local store its bucket is created on first use."""
-    state = Settings.from_env().state_uri()
+    from .config import DEFAULT_LOCAL_STATE
+
+    settings = Settings.from_env()
+    if settings.state:
+        state = parse_uri(settings.state, require_key=False)
+    elif store.kind == "local":
+        state = parse_uri(DEFAULT_LOCAL_STATE, require_key=False)
+    else:
+        state = settings.state_uri()  # raises the ConfigurationError that says what to set
     if store.kind == "local":
         store.create_bucket(state.bucket, exist_ok=True)
     return state
@@ -336,7 +345,7 @@ def start(
             status="running",
             trace_id=tracing.trace_id_for(thread_id),
             graph_module=spec.module,
-            engine=engine_spec_of(engine if engine is not None else engine_obj),
+            engine=engine if isinstance(engine, str) else engine_spec_of(engine_obj),
         )
     )
     return Run(

@@ -1,1 +1,233 @@
-"""Commands registered on marginalia.cli.app.app (filled in by its owner)."""
+"""Agent commands: ``minutes``, ``approve``, ``reject``, ``threads`` and ``demo``.
+
+``approve``/``reject``/``threads`` work for every registered agent (the thread index says which
+graph a thread belongs to). Agents added later reuse :func:`run_agent` (progress, proposal
+rendering, next steps) for their own command, and :func:`register_demo_step` to join
+``marginalia demo``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from ..errors import InvalidInput
+from .app import app, console
+
+__all__ = ["DEMO_STEPS", "DemoStep", "register_demo_step", "run_agent", "show_result"]
+
+
+# --- shared presentation -----------------------------------------------------------------------
+class Progress:
+    """Shows which node is running, from ``stream_mode="updates"`` events (one line per step)."""
+
+    def __init__(self, status):
+        self.status = status
+        self.chunks_done = 0
+
+    def __call__(self, node: str, update: Any) -> None:
+        if node == "extract_chunk":
+            self.chunks_done += 1
+            self.status.update(f"extracting minutes: {self.chunks_done} chunk(s) done")
+            return
+        detail = ""
+        if node == "transcript" and isinstance(update, dict) and update.get("transcript"):
+            t = update["transcript"]
+            detail = f": {t['segments']} segments, {len(t['speakers'])} speakers ({t['origin']})"
+        elif node == "plan" and isinstance(update, dict):
+            detail = f": {len(update.get('chunks') or [])} chunk(s)"
+        console.print(f"[green]✓[/] {node}{detail}", highlight=False)
+        self.status.update(f"after {node} …")
+
+
+def run_agent(call: Callable[..., Any], **kwargs):
+    """Run an API call (``marginalia.api.minutes``/``resume``...) with live progress."""
+    with console.status("working …") as status:
+        return call(on_update=Progress(status), **kwargs)
+
+
+def render_proposal(agent: str, proposal: dict | None):
+    from ..runtime import get_agent
+
+    try:
+        spec = get_agent(agent)
+    except Exception:  # an agent this process cannot import: show the JSON
+        spec = None
+    if spec is not None and spec.render is not None:
+        return spec.render(proposal or {})
+    from rich.json import JSON
+
+    return JSON(json.dumps(proposal or {}, ensure_ascii=False))
+
+
+def show_result(result) -> None:
+    """The proposal and what to do next (waiting), or where the annotations are (done)."""
+    if result.status == "waiting":
+        console.print(render_proposal(result.agent, result.proposal))
+        console.print(f"\n[bold]Waiting for approval[/] (iteration {result.iterations + 1}) — thread [cyan]{result.thread_id}[/]")
+        console.print(f"  approve: marginalia approve {result.thread_id}")
+        console.print(f"  edit:    marginalia approve {result.thread_id} --edit minutes.json  (a document or a JSON Patch)")
+        console.print(f"  reject:  marginalia reject {result.thread_id} --feedback \"what to change\"")
+    elif result.status == "rejected":
+        console.print(f"Thread [cyan]{result.thread_id}[/] rejected: nothing was written on {result.object_uri}.")
+    else:
+        if result.proposal:
+            console.print(render_proposal(result.agent, result.proposal))
+        console.print(f"\n[bold green]Done[/] — thread [cyan]{result.thread_id}[/], trace {result.trace_id}")
+        for a in result.annotations:
+            parts = f" ({a.parts} parts)" if a.parts > 1 else ""
+            console.print(f"  wrote [bold]{a.name}[/]{parts} on {a.uri}")
+        if result.annotations:
+            console.print(f"  look at them: marginalia annotations {result.annotations[0].uri}")
+
+
+# --- commands ----------------------------------------------------------------------------------
+@app.command("minutes")
+def minutes_cmd(
+    uri: str = typer.Argument(..., help="s3://bucket/key of a recording or a transcript"),
+    transcript: str | None = typer.Option(None, "--transcript", "-t", help="transcript file: a local path or s3:// URI"),
+    engine: str | None = typer.Option(None, "--engine", "-e", help="offline | bedrock:<model-id> (default MARGINALIA_ENGINE)"),
+    yes: bool = typer.Option(False, "--yes", "-y", help="approve the proposed minutes at once"),
+    thread: str | None = typer.Option(None, "--thread", help="thread id to use (default: a new one)"),
+) -> None:
+    """Meeting minutes of a recording: runs to the approval point and prints the thread id."""
+    from ..api import minutes
+
+    show_result(run_agent(minutes, uri=uri, transcript=transcript, engine=engine, approve=yes, thread_id=thread))
+
+
+def _read_edit(path: Path) -> dict:
+    """``--edit F``: a JSON document (replaces the proposal) or a JSON Patch list (RFC 6902)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidInput(f"edit file {path} does not exist") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInput(f"edit file {path} is not valid JSON: {exc}") from None
+    if isinstance(data, list):
+        return {"action": "edit", "patch": data}
+    if isinstance(data, dict):
+        return {"action": "edit", "edited": data}
+    raise InvalidInput(f"edit file {path} must hold a JSON object (the document) or a list (a JSON Patch)")
+
+
+@app.command("approve")
+def approve_cmd(
+    thread_id: str = typer.Argument(..., help="thread waiting for approval (see `marginalia threads --pending`)"),
+    edit: Path | None = typer.Option(None, "--edit", help="JSON file: an edited document or an RFC 6902 patch"),
+    reviewer: str | None = typer.Option(None, "--reviewer", help="who approves (kept in the thread's history)"),
+) -> None:
+    """Approve (optionally edited) the proposal a thread waits for; the annotations are written."""
+    from ..api import resume
+
+    review = _read_edit(edit) if edit else {"action": "approve"}
+    show_result(run_agent(resume, thread_id=thread_id, reviewer=reviewer, **review))
+
+
+@app.command("reject")
+def reject_cmd(
+    thread_id: str = typer.Argument(...),
+    feedback: str = typer.Option(..., "--feedback", "-f", help="what to change: a revised proposal comes back"),
+    reviewer: str | None = typer.Option(None, "--reviewer"),
+) -> None:
+    """Reject the proposal with feedback: the agent revises it and waits for approval again."""
+    from ..api import resume
+
+    if not feedback.strip():
+        raise InvalidInput("--feedback must say what to change")
+    show_result(run_agent(resume, thread_id=thread_id, action="reject", feedback=feedback, reviewer=reviewer))
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"
+
+
+@app.command("threads")
+def threads_cmd(pending: bool = typer.Option(False, "--pending", help="only threads waiting for approval")) -> None:
+    """Agent threads (newest first): status, age, object."""
+    from ..config import open_store
+    from ..runtime import state_location
+    from ..threads import ThreadIndex
+
+    store = open_store()
+    records = ThreadIndex(store, state_location(store)).list(pending=pending)
+    if not records:
+        console.print("no threads waiting for approval" if pending else "no threads")
+        return
+    table = Table(show_lines=False)
+    for col in ("thread", "agent", "status", "age", "object", "error"):
+        table.add_column(col, overflow="fold")
+    for r in records:
+        table.add_row(r.thread_id, r.agent, r.status, _age(r.age.total_seconds()), r.object_uri, r.error or "")
+    console.print(table)
+
+
+# --- demo --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DemoStep:
+    """One step of ``marginalia demo``: ``run(store)`` returns the object URIs it annotated."""
+
+    name: str
+    description: str
+    run: Callable[[Any], list[str]]
+
+
+DEMO_BUCKET = "demo"
+DEMO_STEPS: list[DemoStep] = []
+
+
+def register_demo_step(step: DemoStep) -> DemoStep:
+    """Add a step to ``marginalia demo`` (agents other than minutes add theirs at import)."""
+    DEMO_STEPS[:] = [s for s in DEMO_STEPS if s.name != step.name] + [step]
+    return step
+
+
+def sample_path(name: str) -> Path:
+    """A sample file shipped in the package (``marginalia/samples``)."""
+    from importlib.resources import files
+
+    path = Path(str(files("marginalia") / "samples" / name))
+    if not path.is_file():
+        raise InvalidInput(f"sample {name} is missing from the installed package ({path})")
+    return path
+
+
+def _demo_minutes(store) -> list[str]:
+    from ..api import minutes
+
+    sample = sample_path("standup.vtt")
+    key = f"meetings/{sample.name}"
+    store.put_object(DEMO_BUCKET, key, sample, content_type="text/vtt")
+    result = run_agent(minutes, uri=f"s3://{DEMO_BUCKET}/{key}", engine="offline", approve=True, store=store)
+    show_result(result)
+    return [result.object_uri]
+
+
+register_demo_step(DemoStep("minutes", "meeting minutes of a sample stand-up (approved with --yes)", _demo_minutes))
+
+
+@app.command("demo")
+def demo_cmd() -> None:
+    """Run every agent once on the embedded defaults (local store, offline engine, bucket `demo`)."""
+    from ..config import DEFAULT_STORE, Settings, open_store
+
+    settings = Settings.from_env()
+    store = open_store(settings.store if settings.is_local else DEFAULT_STORE)
+    store.create_bucket(DEMO_BUCKET, exist_ok=True)
+    console.print(f"[bold]Marginalia demo[/] on {store.kind} store, offline engine, bucket s3://{DEMO_BUCKET}/")
+    annotated: list[str] = []
+    for step in DEMO_STEPS:
+        console.rule(f"{step.name}: {step.description}")
+        annotated += step.run(store)
+    console.rule("where to look")
+    for uri in annotated:
+        console.print(f"  marginalia annotations {uri}")
