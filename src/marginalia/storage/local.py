@@ -603,29 +603,38 @@ class LocalStore(Store):
         uri = rules.object_uri(bucket, key)
         metadata = _check_metadata(metadata, uri)
         expected = rules.normalize_etag(if_match) if if_match is not None else None
+        if if_none_match or expected is not None:  # fail fast, before streaming a body for nothing
+            with self._read() as conn:
+                self._check_put_preconditions(conn, bucket, key, if_none_match, expected)
         blob, size, etag = self._write_blob(body, uri)
         with self._write() as tx:
             tx.new_blobs.append(blob)
             versioning = self._versioning(tx.conn, bucket, create=True)
-            current = tx.conn.execute(
-                "SELECT * FROM object_version WHERE bucket = ? AND key = ? AND is_latest = 1", (bucket, key)
-            ).fetchone()
-            exists = current is not None and not current["is_delete_marker"]
-            if if_none_match and exists:
-                raise PreconditionFailed(f"{uri} already exists (If-None-Match: *)", uri=uri)
-            if expected is not None:
-                if not exists:
-                    raise ObjectNotFound(f"no such object {uri} (If-Match needs an existing object)", uri=uri)
-                if current["etag"] != expected:
-                    raise PreconditionFailed(
-                        f"{uri} has ETag {current['etag']}, not {expected} (If-Match): it changed since it was read",
-                        uri=uri,
-                    )
+            self._check_put_preconditions(tx.conn, bucket, key, if_none_match, expected)  # authoritative
             row = self._install_version(
                 tx, bucket, key, versioning=versioning, blob=blob, size=size, etag=etag,
                 content_type=content_type or DEFAULT_CONTENT_TYPE, metadata=metadata,
             )  # fmt: skip
         return self._info(row)
+
+    def _check_put_preconditions(
+        self, conn: sqlite3.Connection, bucket: str, key: str, if_none_match: bool, expected: str | None
+    ) -> None:
+        """If-None-Match: * and If-Match on PutObject (a missing object fails If-Match with NoSuchKey)."""
+        uri = rules.object_uri(bucket, key)
+        current = self._versioning(conn, bucket) is not None and conn.execute(
+            "SELECT * FROM object_version WHERE bucket = ? AND key = ? AND is_latest = 1", (bucket, key)
+        ).fetchone()
+        exists = bool(current) and not current["is_delete_marker"]
+        if if_none_match and exists:
+            raise PreconditionFailed(f"{uri} already exists (If-None-Match: *)", uri=uri)
+        if expected is not None:
+            if not exists:
+                raise ObjectNotFound(f"no such object {uri} (If-Match needs an existing object)", uri=uri)
+            if current["etag"] != expected:
+                raise PreconditionFailed(
+                    f"{uri} has ETag {current['etag']}, not {expected} (If-Match): it changed since it was read", uri=uri
+                )
 
     def head_object(self, bucket: str, key: str, *, version_id: str | None = None) -> ObjectInfo:
         validate_bucket(bucket)
