@@ -69,6 +69,9 @@ class AgentContext:
 
     store: Store | str | None = None
     engine: Engine | str | None = None
+    #: boto3 clients by service name (e.g. ``{"transcribe": client}``) for nodes that call AWS
+    #: services other than S3; None means clients from the environment.
+    clients: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ class Rails:
 
     store: Store
     engine: Engine
+    clients: Mapping[str, Any] = field(default_factory=dict)
 
 
 _DEFAULTS: dict[tuple[str, str], Any] = {}
@@ -117,7 +121,7 @@ def rails(runtime: Any) -> Rails:
     if isinstance(ctx, Mapping):  # the LangGraph server passes context as JSON
         ctx = AgentContext(**{k: ctx.get(k) for k in ("store", "engine")})
     ctx = ctx or AgentContext()
-    return Rails(store=resolve_store(ctx.store), engine=resolve_engine(ctx.engine))
+    return Rails(store=resolve_store(ctx.store), engine=resolve_engine(ctx.engine), clients=ctx.clients or {})
 
 
 def engine_spec_of(engine: Engine | str | None) -> str:

@@ -44,14 +44,17 @@ def _read_named(store, where: str) -> tuple[bytes, str, str]:
     return path.read_bytes(), path.name, str(path)
 
 
-def _transcribe(store, source: dict, config: dict) -> tuple[Transcript, str]:
+def _transcribe(store, source: dict, clients) -> tuple[Transcript, str]:
     from ..tools.transcribe import transcribe_object
 
-    transcript = transcribe_object(store, source["bucket"], source["key"], job_name=config["configurable"]["thread_id"])
+    transcript = transcribe_object(
+        source["bucket"], source["key"],
+        client=clients.get("transcribe"), s3_client=clients.get("s3") or getattr(store, "client", None),
+    )
     return transcript, "amazon-transcribe"
 
 
-def obtain_transcript(store, source: dict, named: str | None, config: dict) -> tuple[Transcript, str]:
+def obtain_transcript(store, source: dict, named: str | None, clients) -> tuple[Transcript, str]:
     """The transcript of ``source`` and where it came from (see the module docstring)."""
     bucket, key, suffix = source["bucket"], source["key"], _suffix(source["key"])
     if named:
@@ -66,7 +69,7 @@ def obtain_transcript(store, source: dict, named: str | None, config: dict) -> t
             f"({', '.join(TRANSCRIPT_EXTENSIONS)}): pass --transcript FILE", uri=source["uri"]
         )
     if store.kind == "s3":
-        return _transcribe(store, source, config)
+        return _transcribe(store, source, clients)
     beside = find_transcript_beside(store, bucket, key)
     if beside is None:
         stem = PurePosixPath(key).stem
@@ -83,7 +86,7 @@ def obtain_transcript(store, source: dict, named: str | None, config: dict) -> t
 def transcript_node(state: dict, runtime, config) -> dict:
     r = rails(runtime)
     source = state["source"]
-    transcript, origin = obtain_transcript(r.store, source, state.get("transcript_input"), config)
+    transcript, origin = obtain_transcript(r.store, source, state.get("transcript_input"), r.clients)
     payload = transcript.model_dump(mode="json")
     payload["origin"] = origin
     payload["provenance"] = provenance(config=config, engine=r.engine, agent="minutes",
