@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "DateMention",
+    "due_date",
     "clean_disfluencies",
     "find_date_mentions",
     "find_dates",
@@ -488,3 +489,20 @@ def clean_disfluencies(text: str) -> str:
     t = _OPEN_PUNCT_RE.sub(r"\1", t)
     t = _DUP_PUNCT_RE.sub(r"\1", t)
     return re.sub(r"^[\s,.;:]+", "", t).strip()
+
+
+def due_date(text: str, *, reference: dt.date | dt.datetime | str | None = None) -> str | None:
+    """When ``text`` says something is due: an ISO date when it resolves, else the phrase used.
+
+    With no ``reference`` a relative phrase ("by Friday", "next week") cannot be resolved, so
+    the phrase itself is returned (the ``ActionItem.due`` contract allows either).
+    """
+    mentions = find_date_mentions(text, reference=reference)
+    if mentions:
+        return mentions[0].iso
+    if reference is None:
+        # Resolve against an arbitrary date only to find where the phrase is; report the words.
+        probe = find_date_mentions(text, reference=dt.date(2001, 1, 1))
+        if probe:
+            return probe[0].text
+    return None
