@@ -1,0 +1,116 @@
+"""Run search queries on the local store's SQLite catalogue.
+
+Why SQLite and not a copy in another engine: the catalogue's ``annotation`` and ``journal`` tables
+are written in the same transaction as every annotation and object change, so a query sees every
+write that finished before it (read-your-writes, spec R17.10), from any process, and — readers in
+WAL mode seeing a snapshot — never a torn state. ``benchmarks/search.py`` compares it with DuckDB.
+
+Read-only three times over: :func:`marginalia.search.sql.parse` accepts only a SELECT; the
+connection is opened ``mode=ro`` with ``query_only``; and an authorizer lets the prepared statement
+do nothing but read (and call the registered functions).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+
+from ..errors import QueryError
+from . import functions
+from . import sql as sqlmod
+from .result import SearchResult
+
+DEFAULT_TIMEOUT = 30.0
+
+_ALLOWED_ACTIONS = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
+
+
+def _authorize(action, arg1, arg2, db_name, trigger):
+    if action == sqlite3.SQLITE_UPDATE and arg1 == "sqlite_master" and arg2 in ("type", "name", "tbl_name", "rootpage", "sql"):
+        # SQLite checks this while declaring the json_each virtual table; nothing is written
+        # (the parser refused every UPDATE, and the connection is read-only and query_only).
+        return sqlite3.SQLITE_OK
+    if action not in _ALLOWED_ACTIONS:
+        return sqlite3.SQLITE_DENY
+    if action == sqlite3.SQLITE_FUNCTION:
+        name = (arg2 or "").lower()
+        if name in sqlmod._FORBIDDEN_FUNCTIONS or name.startswith("sqlite_"):
+            return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
+
+
+class LocalSearch:
+    """Search over a local store's catalogue (``LocalStore.catalog_path``)."""
+
+    engine = "sqlite"
+
+    def __init__(self, catalog, *, timeout: float = DEFAULT_TIMEOUT):
+        path = Path(getattr(catalog, "catalog_path", catalog))
+        if not path.is_file():
+            raise QueryError(f"no local catalogue at {str(path)!r}: write something with the local store first")
+        self.catalog_path = path
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._conn = self._open(path)
+        self._deadline = 0.0
+
+    def _open(self, path: Path) -> sqlite3.Connection:
+        uri = f"file:{urllib.parse.quote(str(path.resolve()))}?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA busy_timeout = 10000")
+        conn.execute("PRAGMA query_only = ON")
+        conn.execute("PRAGMA case_sensitive_like = ON")  # Trino's LIKE is case-sensitive
+        functions.register(conn)
+        conn.set_authorizer(_authorize)
+        conn.set_progress_handler(self._check_deadline, 20_000)
+        return conn
+
+    def _check_deadline(self) -> int:
+        return 1 if time.monotonic() > self._deadline else 0
+
+    def translate(self, query: str | sqlmod.Query, *, bucket: str | None = None) -> str:
+        parsed = sqlmod.parse(query) if isinstance(query, str) else query
+        return sqlmod.to_sqlite(parsed, bucket=bucket)
+
+    def run(self, query: str | sqlmod.Query, *, bucket: str | None = None, limit: int | None = None) -> SearchResult:
+        """Run one read-only Athena-dialect query; at most ``limit`` rows (``truncated`` says if more)."""
+        statement = self.translate(query, bucket=bucket)
+        with self._lock:
+            self._deadline = time.monotonic() + self.timeout
+            functions.last_error()  # forget an earlier failure
+            try:
+                cursor = self._conn.execute(statement)
+                columns = [d[0] for d in cursor.description or ()]
+                rows = cursor.fetchmany(limit + 1) if limit is not None else cursor.fetchall()
+                cursor.close()
+            except sqlite3.Error as exc:
+                raise self._error(exc) from None
+        truncated = limit is not None and len(rows) > limit
+        return SearchResult(
+            columns=columns, rows=[tuple(r) for r in (rows[:limit] if truncated else rows)],
+            engine=self.engine, sql=statement, truncated=truncated,
+        )
+
+    def _error(self, exc: sqlite3.Error) -> QueryError:
+        message = str(exc)
+        detail = functions.last_error()
+        if detail:
+            return QueryError(f"query failed: {detail}")
+        if message == "interrupted":
+            return QueryError(f"query took longer than {self.timeout:g} s and was stopped")
+        if "not authorized" in message or "readonly" in message or "read-only" in message:
+            return QueryError(f"only read-only queries are allowed ({message})")
+        return QueryError(f"query failed on the local engine: {message}")
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
