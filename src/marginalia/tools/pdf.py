@@ -318,7 +318,7 @@ _BOILERPLATE = re.compile(
 
 
 def abstract_span(text: str) -> tuple[int, int] | None:
-    """Line range ``[start, end)`` of the abstract in a page's normalised text, if it states one.
+    """Line range ``[start, end)`` of the abstract (with its heading line) in a page's text, if any.
 
     Two shapes are recognised: an "Abstract" heading (its text may follow on the same line),
     ended by a section heading ("1 Introduction", "Background") or a "Keywords" line; and,
@@ -330,9 +330,8 @@ def abstract_span(text: str) -> tuple[int, int] | None:
     heading = next((i for i, line in enumerate(lines) if _ABSTRACT_HEADING.match(line)), None)
     intro = next((i for i, line in enumerate(lines) if _SECTION_HEADING.match(line)), None)
     if heading is not None:
-        start = heading if _ABSTRACT_HEADING.match(lines[heading]).group("rest") else heading + 1
-        end = _abstract_end(lines, start)
-        return (start, end) if end > start else None
+        end = _abstract_end(lines, heading)
+        return (heading, end) if end > heading + 1 or _ABSTRACT_HEADING.match(lines[heading]).group("rest") else None
     if intro is None or intro == 0:
         return None
     structured = next((i for i in range(intro) if _STRUCTURED_START.match(lines[i])), None)
@@ -343,8 +342,8 @@ def abstract_span(text: str) -> tuple[int, int] | None:
         start = intro
         while start > 0 and len(lines[start - 1]) >= long_line and not _BOILERPLATE.search(lines[start - 1]):
             start -= 1
-    end = _abstract_end(lines, start)
-    if end - start < 2 and sum(len(line) for line in lines[start:end]) < 200:
+    end = intro
+    if end - start < 2 or sum(len(line) for line in lines[start:end]) < 200:
         return None
     return start, end
 
@@ -363,8 +362,8 @@ def abstract_text(text: str) -> str | None:
         return None
     lines = text.split("\n")[span[0]: span[1]]
     first = _ABSTRACT_HEADING.match(lines[0])
-    if first and first.group("rest"):
-        lines[0] = first.group("rest")
+    if first:  # the heading word itself is not part of the abstract
+        lines[0] = first.group("rest") or ""
     paragraph = " ".join(lines).strip()
     return paragraph or None
 
