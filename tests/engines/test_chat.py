@@ -328,3 +328,70 @@ def test_offline_default(no_aws):
     engine = make_engine()
     assert isinstance(engine, offline.OfflineEngine) and engine.name == "offline"
     assert isinstance(make_engine("offline"), offline.OfflineEngine)
+
+
+# --- the real Bedrock chat model, its botocore client stubbed (requests validated by the model) -----
+def bedrock_engine(monkeypatch):
+    from botocore.stub import Stubber
+
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    engine = make_engine("bedrock:anthropic.claude-3-haiku-20240307-v1:0", env={"AWS_REGION": "us-east-1"})
+    client = engine.chat_model.client
+    sent: list[dict] = []
+    client.meta.events.register("before-parameter-build.bedrock-runtime.Converse", lambda params, **_: sent.append(params))
+    return engine, Stubber(client), sent
+
+
+def converse_reply(tool_input: dict | None, *, name: str = "Minutes") -> dict:
+    content = [{"toolUse": {"toolUseId": "tooluse_1", "name": name, "input": tool_input}}] if tool_input else [
+        {"text": "Here are the minutes in prose."}
+    ]
+    return {
+        "output": {"message": {"role": "assistant", "content": content}},
+        "stopReason": "tool_use" if tool_input else "end_turn",
+        "usage": {"inputTokens": 812, "outputTokens": 96, "totalTokens": 908},
+        "metrics": {"latencyMs": 640},
+    }
+
+
+def test_bedrock_converse_request_and_reply(monkeypatch, injected):
+    engine, stubber, sent = bedrock_engine(monkeypatch)
+    stubber.add_response("converse", converse_reply(scripted_minutes().model_dump(mode="json")))
+    with stubber:
+        minutes = engine.extract_minutes(injected)
+    stubber.assert_no_pending_responses()
+    assert minutes.title == "Budget review" and minutes.decisions[0].evidence == [2]
+    assert engine.last_usage == {"input_tokens": 812, "output_tokens": 96, "total_tokens": 908}
+    (request,) = sent
+    assert request["modelId"] == "anthropic.claude-3-haiku-20240307-v1:0"
+    assert request["system"][0]["text"] == SYSTEM
+    assert [t["toolSpec"]["name"] for t in request["toolConfig"]["tools"]] == ["Minutes"]
+    assert request["toolConfig"]["toolChoice"] == {"tool": {"name": "Minutes"}}
+    text = request["messages"][0]["content"][0]["text"]
+    assert text.count("</document>") == 1 and "&lt;/document>" in text
+
+
+def test_bedrock_prose_twice_is_an_agent_error_and_throttling_is_raised_for_retry(monkeypatch, transcript):
+    from botocore.exceptions import ClientError
+
+    from marginalia.tools.retry import is_transient
+
+    engine, stubber, _ = bedrock_engine(monkeypatch)
+    stubber.add_response("converse", converse_reply(None))
+    stubber.add_response("converse", converse_reply(None))
+    stubber.add_client_error("converse", service_error_code="ThrottlingException", http_status_code=429)
+    stubber.add_client_error(
+        "converse", service_error_code="ValidationException", service_message="The provided model identifier is invalid.",
+        http_status_code=400,
+    )
+    with stubber:
+        with pytest.raises(AgentError, match="bedrock model anthropic.claude-3-haiku-20240307-v1:0 gave no Minutes"):
+            engine.extract_minutes(transcript)
+        assert engine.usage["calls"] == 2 and engine.usage["total_tokens"] == 2 * 908
+        with pytest.raises(ClientError) as info:
+            engine.extract_minutes(transcript)
+        assert is_transient(info.value)
+        with pytest.raises(AgentError, match="refused the request: ValidationException: The provided model identifier"):
+            engine.extract_minutes(transcript)
