@@ -395,3 +395,15 @@ def test_bedrock_prose_twice_is_an_agent_error_and_throttling_is_raised_for_retr
         assert is_transient(info.value)
         with pytest.raises(AgentError, match="refused the request: ValidationException: The provided model identifier"):
             engine.extract_minutes(transcript)
+
+
+def test_a_chunk_numbered_from_zero_is_shown_and_cited_with_global_ids(transcript):
+    chunk = transcript.model_copy(update={"segments": transcript.segments[2:]})
+    renumbered = chunk.model_copy(update={"segments": [s.model_copy(update={"id": i}) for i, s in enumerate(chunk.segments)]})
+    engine, model = engine_with(scripted_minutes(), scripted_minutes())
+    for part in (chunk, renumbered):  # ids already global, or local from 0: the model sees 2 and 3
+        minutes = engine.extract_minutes(part, first_segment=2)
+        assert minutes.decisions[0].evidence == [2] and minutes.action_items[0].evidence == [3]
+    for call in model.calls:
+        assert "[2] (0:00:12) Alice:" in call.human and "[0]" not in call.human
+        assert "from segment 2" in call.human

@@ -168,11 +168,16 @@ class ChatModelEngine:
     ) -> Minutes:
         if not transcript.segments:
             raise UnsupportedInput("extract_minutes: the transcript has no segments, there is nothing to minute")
-        ids = [seg.id for seg in transcript.segments]
+        # Segment ids are global (they are what evidence cites). A chunk renumbered from 0 is
+        # shifted by first_segment, as the offline engine does, so both engines cite alike.
+        segments = transcript.segments
+        if segments[0].id < first_segment:
+            segments = [seg.model_copy(update={"id": seg.id + first_segment}) for seg in segments]
+        ids = [seg.id for seg in segments]
         chunk_note = f" (a part of a longer meeting, from segment {first_segment})" if first_segment else ""
         hint_note = f" (the recording's metadata suggests {hint_date})" if hint_date else ""
         task = prompts.EXTRACT_MINUTES.format(chunk_note=chunk_note, hint_note=hint_note)
-        data = [prompts.document(prompts.format_segments(transcript.segments), kind="transcript")]
+        data = [prompts.document(prompts.format_segments(segments), kind="transcript")]
         minutes = self._structured(Minutes, task, data, what=f"minutes of segments {ids[0]}-{ids[-1]}")
         if minutes.date is None and hint_date:
             minutes.date = hint_date
