@@ -79,7 +79,7 @@ _ASSIGN_RE = re.compile(
 )
 _EXPLICIT_RE = re.compile(r"\b(?:action(?:\s+item)?|to-?do|task)\s*[:\-]\s*(?P<task>.+)", re.IGNORECASE)
 _OBLIGATION_RE = re.compile(
-    r"\b(?:we|someone|somebody|you\s+guys|the\s+team)\s+(?:(?:really\s+)?need(?:s)?\s+to|have\s+to|has\s+to|must|should|'ve\s+got\s+to)\s+(?P<task>.+)",
+    r"\b(?:we|someone|somebody|you\s+guys|the\s+team)\s+(?:(?:also|really|still|just|definitely|probably|then)\s+)?(?:need(?:s)?\s+to|have\s+to|has\s+to|must|should|'ve\s+got\s+to)\s+(?P<task>.+)",
     re.IGNORECASE,
 )
 _AFFIRMATIVE_RE = re.compile(
@@ -104,7 +104,10 @@ _TASK_VERBS = re.compile(
     r"test|deploy|look into|follow up|set up|contact|call|organi[sz]e|create|circulate|upload|download|implement|"
     r"ask|find|investigate|run|install|configure|document|analy[sz]e|compare|collect|gather|summari[sz]e|report|"
     r"migrate|move|build|design|order|buy|arrange|confirm|clarify|reply|answer|read|annotate|translate|add|remove|"
-    r"merge|release|publish|plan|estimate|measure|evaluate|benchmark|talk to|speak to|get back|reach out|coordinate)\b",
+    r"merge|release|publish|plan|estimate|measure|evaluate|benchmark|talk to|speak to|get back|reach out|coordinate|"
+    r"upgrade|quarantine|patch|renew|remind|tell|inform|notify|announce|approve|sign|submit|file|pay|invoice|"
+    r"back up|restore|clean up|refactor|rewrite|change|ship|roll out|roll back|rollback|monitor|verify|validate|"
+    r"prototype|provision|rotate|renew|audit|label|sketch|mock up|research|look at|chase|print|post)\b",
     re.IGNORECASE,
 )
 _TITLE_RE = re.compile(
@@ -152,6 +155,7 @@ def _is_content(sentence: str) -> bool:
 def _clip_task(task: str) -> str:
     task = re.split(r"(?<=[.!?])\s", task.strip(), maxsplit=1)[0]
     task = re.sub(r"^(?:please|also|then|just|actually|maybe|probably|definitely)\s+", "", task.strip(), flags=re.I)
+    task = re.sub(r"\s+(?:myself|yourself|himself|herself|ourselves)\b", "", task, flags=re.I)
     task = re.sub(r"\s*(?:,\s*)?(?:okay|ok|right|yeah|alright|please)?\s*[?.!,;:]*$", "", task, flags=re.I)
     words = task.split()
     if len(words) > 30:
@@ -453,6 +457,7 @@ class OfflineEngine:
             return None, 0
         owner: str | None = None
         task: str | None = None
+        reply_text = ""
         evidence = [s.segment]
         score = 0
         m = _EXPLICIT_RE.search(text)
@@ -464,12 +469,12 @@ class OfflineEngine:
         if task is None and (m := _REQUEST_RE.search(text)):
             task = m.group("task")
             owner = speaker_named(m.group("name"))
-            if owner is None:
-                reply = self._reply(s, by_position)
-                if reply is not None:
-                    owner = reply.speaker
-                    evidence.append(reply.segment)
-            if owner is None or not _TASK_VERBS.search(task):
+            reply = self._reply(s, by_position)
+            if reply is not None and owner in (None, reply.speaker):
+                owner = reply.speaker
+                evidence.append(reply.segment)
+                reply_text = reply.text
+            if owner is None or (m.group("name") is None and not _TASK_VERBS.search(task)):
                 return None, 0
             score = 2
         if task is None:
@@ -482,10 +487,9 @@ class OfflineEngine:
             if _NOT_TASKS.match(m.group("task")) or not _TASK_VERBS.search(m.group("task")):
                 return None, 0
             owner, task, score = s.speaker, m.group("task"), 1
-        due_reference = date
-        due = nlp.due_date(text, reference=due_reference)
-        if task is None and (m := _OBLIGATION_RE.search(text)) and due:
-            task, score = m.group("task"), 1
+        due = nlp.due_date(text, reference=date) or (nlp.due_date(reply_text, reference=date) if reply_text else None)
+        if task is None and (m := _OBLIGATION_RE.search(text)) and due and (date is None or due > date):
+            task, score = m.group("task"), 1  # "we need to ... by Friday": dated, so a real to-do
         if task is None:
             return None, 0
         task = _clip_task(task)
