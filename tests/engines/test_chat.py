@@ -3,6 +3,9 @@ structured-output plumbing runs), and make_engine's forms."""
 
 from __future__ import annotations
 
+import operator
+from typing import Annotated, TypedDict
+
 import pytest
 from langchain_core.messages import AIMessage
 
@@ -407,3 +410,34 @@ def test_a_chunk_numbered_from_zero_is_shown_and_cited_with_global_ids(transcrip
     for call in model.calls:
         assert "[2] (0:00:12) Alice:" in call.human and "[0]" not in call.human
         assert "from segment 2" in call.human
+
+
+def test_model_calls_inside_a_graph_node_reach_the_run_callbacks(transcript):
+    """Tracing (Langfuse's CallbackHandler) sees every model call made by a node: the engine
+    invokes the model inside the node's run context, with no config plumbing."""
+    from langchain_core.callbacks import BaseCallbackHandler
+    from langgraph.graph import END, START, StateGraph
+
+    class Recorder(BaseCallbackHandler):
+        def __init__(self):
+            self.starts, self.usages = [], []
+
+        def on_chat_model_start(self, serialized, messages, **kwargs):
+            self.starts.append(messages)
+
+        def on_llm_end(self, response, **kwargs):
+            self.usages.append(response.generations[0][0].message.usage_metadata)
+
+    class State(TypedDict):
+        titles: Annotated[list[str], operator.add]
+
+    engine, _ = engine_with(scripted_minutes())
+    builder = StateGraph(State)
+    builder.add_node("minutes", lambda state: {"titles": [engine.extract_minutes(transcript).title]})
+    builder.add_edge(START, "minutes")
+    builder.add_edge("minutes", END)
+    recorder = Recorder()
+    result = builder.compile().invoke({"titles": []}, config={"callbacks": [recorder]})
+    assert result["titles"] == ["Budget review"]
+    assert len(recorder.starts) == 1 and "<document" in recorder.starts[0][0][1].content
+    assert recorder.usages[0]["total_tokens"] == engine.usage["total_tokens"] > 0
