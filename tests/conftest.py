@@ -67,8 +67,9 @@ def s3_server():
     server.stop()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def s3_store(s3_server):
+    """One client for the session: building a boto3 client costs ~0.5 s, and clients are thread-safe."""
     try:
         from marginalia.storage.s3 import S3Store
     except ImportError as exc:
@@ -78,7 +79,7 @@ def s3_store(s3_server):
     store.close()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def aws_store():
     if not AWS_ENABLED:
         pytest.skip("live AWS tests need MARGINALIA_TEST_S3_BUCKET and AWS credentials")
