@@ -118,7 +118,7 @@ class ChatModelEngine:
             if isinstance(parsed, schema):
                 return parsed
             error = result.get("parsing_error")
-            problem = f"its arguments did not match the schema ({str(error).splitlines()[0]})" if error else (
+            problem = f"its arguments did not match the schema ({_describe(error)})" if error else (
                 "it answered without calling the tool"
             )
             reminder = (
@@ -274,6 +274,15 @@ class ChatModelEngine:
         if not sql:
             raise AgentError(f"translating a question to SQL: {self.name} model {self.model} returned an empty query")
         return sql
+
+
+def _describe(error: BaseException) -> str:
+    """What was wrong with the arguments, by field, without echoing their values (which may
+    carry document text) back outside the ``<document>`` wrapper."""
+    if isinstance(error, ValidationError):
+        problems = [f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}" for e in error.errors(include_input=False)]
+        return "; ".join(problems[:8])
+    return type(error).__name__
 
 
 def _keep_known_segments(minutes: Minutes, known: set[int]) -> Minutes:
