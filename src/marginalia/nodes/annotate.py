@@ -52,8 +52,8 @@ def write_json(store, source: dict, name: str, payload: dict) -> dict:
     except (ObjectChanged, ObjectNotFound, AnnotationNotFound):
         check_unchanged(store, source)  # turns a lost race into the clear message
         raise
-    infos = infos if isinstance(infos, (list, tuple)) else [infos]
-    return {"uri": source["uri"], "name": name, "etag": infos[0].etag if infos else None, "parts": max(1, len(infos) - 1) if len(infos) > 1 else 1}
+    # put_json returns the info of ``name`` first, then one per part when it had to split
+    return {"uri": source["uri"], "name": name, "etag": infos[0].etag, "parts": max(1, len(infos) - 1)}
 
 
 def make_annotate_node(*, agent: str, payloads: Payloads):

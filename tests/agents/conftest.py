@@ -1,0 +1,135 @@
+"""Fixtures of the agent tests: an isolated MARGINALIA_* environment per test, on both backends.
+
+``agent_env`` points ``MARGINALIA_STORE`` at a fresh local directory (or at the project's S3 test
+server) and ``MARGINALIA_STATE`` at a fresh state location, so threads, checkpoints and the thread
+index of one test never leak into another, and a subprocess started with ``agent_env.env`` sees
+exactly the same store. ``meetings`` are the real meeting transcripts the suite runs on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from marginalia import runtime
+from marginalia.storage.base import Store
+
+REPO_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "meetings"
+SHARED_FIXTURES = Path("/work/shared/fixtures/meetings")
+MEETING_SUFFIXES = {".json", ".vtt", ".srt", ".txt"}
+
+
+def meeting_files() -> list[Path]:
+    """Every meeting of ``tests/fixtures/meetings`` and, on dev machines, ``/work/shared``."""
+    found: list[Path] = []
+    for root in (REPO_FIXTURES, SHARED_FIXTURES):
+        if root.is_dir():
+            found += sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in MEETING_SUFFIXES)
+    return found
+
+
+@dataclass
+class AgentEnv:
+    kind: str  # "local" | "s3"
+    store: Store
+    env: dict[str, str]  # the environment a subprocess needs to see the same store and state
+    bucket: str
+
+    def put(self, key: str, body: bytes | Path) -> str:
+        self.store.put_object(self.bucket, key, body)
+        return f"s3://{self.bucket}/{key}"
+
+    def annotation_names(self, key: str) -> list[str]:
+        return [a.name for a in self.store.list_annotations(self.bucket, key)]
+
+    def annotation(self, key: str, name: str) -> dict:
+        return self.store.get_annotation(self.bucket, key, name).json()
+
+    def run(self, *args: str, check: bool = False) -> subprocess.CompletedProcess:
+        """``python -m marginalia ARGS`` in a NEW process on the same store and state."""
+        proc = subprocess.run(
+            [sys.executable, "-m", "marginalia", *args], env=self.env, capture_output=True, text=True, timeout=120
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"marginalia {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def python(self, code: str, *args: str):
+        """Run ``code`` in a NEW Python process on the same store and state; its last line as JSON."""
+        proc = subprocess.run(
+            [sys.executable, "-c", code, *args], env=self.env, capture_output=True, text=True, timeout=180
+        )
+        if proc.returncode != 0:
+            raise AssertionError(f"subprocess failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+    def index(self):
+        from marginalia.threads import ThreadIndex
+
+        return ThreadIndex(self.store, runtime.state_location(self.store))
+
+    def all_annotations(self) -> list[str]:
+        """Names of every annotation on every object of the test bucket."""
+        return [a.name for o in self.store.list_objects(self.bucket) for a in self.store.list_annotations(self.bucket, o.key)]
+
+
+def _isolated(monkeypatch, values: dict[str, str]) -> dict[str, str]:
+    for name in ("MARGINALIA_STORE", "MARGINALIA_STATE", "MARGINALIA_ENGINE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(runtime, "_DEFAULTS", {})  # no store/engine cached from another test
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(runtime.__file__).parents[1]), env.get("PYTHONPATH", "")])
+    env["COLUMNS"] = "200"
+    return env
+
+
+@pytest.fixture
+def local_env(tmp_path, monkeypatch) -> AgentEnv:
+    from marginalia.storage.local import LocalStore
+
+    root = tmp_path / "store"
+    store = LocalStore(root)
+    env = _isolated(monkeypatch, {"MARGINALIA_STORE": f"local:{root}", "MARGINALIA_ENGINE": "offline"})
+    store.create_bucket("meetings-bucket")
+    yield AgentEnv("local", store, env, "meetings-bucket")
+    store.close()
+
+
+@pytest.fixture
+def s3_env(s3_store, monkeypatch) -> AgentEnv:
+    bucket, state = f"m-{uuid.uuid4().hex[:12]}", f"state-{uuid.uuid4().hex[:12]}"
+    s3_store.create_bucket(bucket)
+    s3_store.create_bucket(state)
+    env = _isolated(
+        monkeypatch,
+        {
+            "MARGINALIA_STORE": f"s3:{s3_store.client.meta.endpoint_url}",
+            "MARGINALIA_STATE": f"s3://{state}/v1",
+            "MARGINALIA_ENGINE": "offline",
+        },
+    )
+    return AgentEnv("s3", s3_store, env, bucket)
+
+
+@pytest.fixture(params=["local", "s3"])
+def agent_env(request) -> AgentEnv:
+    """Each agent test once on the local store and once on the S3 test server."""
+    return request.getfixturevalue(f"{request.param}_env")
+
+
+@pytest.fixture
+def meetings() -> list[Path]:
+    """The real meetings every agent test runs on (skips when there are none)."""
+    found = meeting_files()
+    if not found:
+        pytest.skip("no meeting fixtures in tests/fixtures/meetings")
+    return found
