@@ -96,7 +96,7 @@ def format_sources(sources: list[SourceContext]) -> str:
 
 
 # --- task instructions (never contain document text themselves) ------------------------------
-EXTRACT_MINUTES = """Write the minutes of the meeting transcript below{chunk_note}.
+EXTRACT_MINUTES = """Write the minutes of the meeting transcript above{chunk_note}.
 - title: a short descriptive title; date: ISO date if the meeting states one{hint_note}, else null.
 - attendees: speakers and people present, as named. topics: the main subjects discussed, in order.
 - decisions: what the group agreed, each with evidence = ids of the segments where it was agreed.
@@ -104,15 +104,15 @@ EXTRACT_MINUTES = """Write the minutes of the meeting transcript below{chunk_not
 - summary: 3-6 sentences."""
 
 MERGE_MINUTES = """The transcript of one meeting ({segments} segments, speakers: {speakers}) was \
-processed in {parts} consecutive parts; their minutes are below, in order. Merge them into the \
+processed in {parts} consecutive parts; their minutes are above, in order. Merge them into the \
 minutes of the whole meeting: one title, the union of attendees, topics in order without \
 repetition, decisions and action items deduplicated (keep every evidence id), one summary of \
 3-6 sentences covering the whole meeting."""
 
-REVISE_MINUTES = """A reviewer rejected the minutes below. Write a new version of the minutes of \
+REVISE_MINUTES = """A reviewer rejected the minutes above. Write a new version of the minutes of \
 the transcript that addresses the reviewer's feedback, keeping what was right and citing segment ids."""
 
-SUMMARIZE_PAGES = """Summarise the document pages below (pages {first}-{last}).
+SUMMARIZE_PAGES = """Summarise the document pages above (pages {first}-{last}).
 - title and authors as printed, if these pages show them.
 - abstract: {abstract_rule}
 - summary: 4-8 sentences of what the pages say. key_points: up to 8, each with the page numbers it comes from.
@@ -123,21 +123,21 @@ ABSTRACT_FIRST = "if the document prints an abstract, copy it verbatim; otherwis
 ABSTRACT_NONE = "null (these pages are not the start of the document)."
 
 MERGE_SUMMARIES = """A document of {page_count} pages was summarised in {parts} consecutive parts \
-(below, in order). Merge them into the summary of the whole document: title/authors/abstract from \
+(above, in order). Merge them into the summary of the whole document: title/authors/abstract from \
 the part that has them, one summary of 4-8 sentences, up to 10 key points with their pages, \
 entities and keywords deduplicated."""
 
-REVISE_SUMMARY = """A reviewer rejected the summary below. Write a new summary of the pages that \
+REVISE_SUMMARY = """A reviewer rejected the summary above. Write a new summary of the pages that \
 addresses the reviewer's feedback, keeping what was right."""
 
-DRAFT_OUTLINE = """Draft a presentation outline answering the request below{slides_note}. Ground \
+DRAFT_OUTLINE = """Draft a presentation outline answering the <request> below{slides_note}. Ground \
 it in the sources provided (their summaries and key points); each slide has a title, 2-5 bullets \
 and optional speaker notes. topics: the main subjects covered."""
 
-REVISE_OUTLINE = """The previous outline (below) was rejected. Draft a new one that addresses the \
+REVISE_OUTLINE = """The previous outline (above) was rejected. Draft a new one that addresses the \
 feedback while still answering the request."""
 
 QUESTION_TO_SQL = """Translate the question into ONE read-only SQL query (Athena / Trino dialect) \
-over the table schema below. Use only SELECT (WITH ... SELECT allowed): never INSERT, UPDATE, \
+over the table schema given. Use only SELECT (WITH ... SELECT allowed): never INSERT, UPDATE, \
 DELETE, DROP, CREATE, ALTER or any statement that changes data. JSON payloads are read with \
 json_extract_scalar(text_value, '$.field'). Return only the query, without a trailing semicolon."""
