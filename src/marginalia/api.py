@@ -20,7 +20,6 @@ from .engines.base import Engine
 from .runtime import Observer, RunResult, WrittenAnnotation, adrive, drive
 from .runtime import resume as prepare_resume
 from .runtime import start as prepare_start
-from .schemas import Review
 from .storage.base import Store
 
 __all__ = ["RunResult", "WrittenAnnotation", "aminutes", "aresume", "minutes", "resume"]
@@ -38,7 +37,7 @@ def _minutes_run(uri, *, transcript, engine, approve, thread_id, store, chunk_ch
 
 
 def _resume_run(thread_id, *, action, edited, patch, feedback, reviewer, engine, store):
-    review = Review(action=action, edited=edited, patch=patch, feedback=feedback, reviewer=reviewer)
+    review = {"action": action, "edited": edited, "patch": patch, "feedback": feedback, "reviewer": reviewer}
     return prepare_resume(thread_id, review, engine=engine, store=store)
 
 

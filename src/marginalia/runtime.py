@@ -391,10 +391,13 @@ def parse_review(value: Any) -> Review:
         return value
     if isinstance(value, str):
         value = {"action": value}
+    from pydantic import ValidationError
+
     try:
         return Review.model_validate(value)
-    except Exception as exc:  # pydantic.ValidationError
-        raise InvalidInput(f"invalid review {value!r}: {exc}") from None
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'review'}: {e['msg']}" for e in exc.errors())
+        raise InvalidInput(f"invalid review: {problems}") from None
 
 
 def resume(

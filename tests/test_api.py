@@ -1,0 +1,101 @@
+"""The public Python API: exports, result type, and how resume refuses what it cannot do."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+
+import pytest
+
+import marginalia
+from marginalia import runtime
+from marginalia.errors import InvalidInput
+from marginalia.tracing import trace_id_for
+
+VTT = """WEBVTT
+
+00:00:01.000 --> 00:00:04.000
+<v Dana>We decided to move the retro to Thursday. Eli will book the room by Monday.
+"""
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    from marginalia.storage.local import LocalStore
+
+    monkeypatch.setenv("MARGINALIA_STORE", f"local:{tmp_path / 'store'}")
+    monkeypatch.delenv("MARGINALIA_STATE", raising=False)
+    monkeypatch.setenv("MARGINALIA_ENGINE", "offline")
+    monkeypatch.setattr(runtime, "_DEFAULTS", {})
+    store = LocalStore(tmp_path / "store")
+    store.create_bucket("api-bucket")
+    store.put_object("api-bucket", "retro.vtt", VTT.encode())
+    yield store
+    store.close()
+
+
+def test_public_exports_and_twins_have_the_same_signature():
+    assert {"minutes", "aminutes", "resume", "aresume", "RunResult"} <= set(marginalia.__all__)
+    assert inspect.signature(marginalia.minutes).parameters.keys() == inspect.signature(marginalia.aminutes).parameters.keys()
+    assert inspect.signature(marginalia.resume).parameters.keys() == inspect.signature(marginalia.aresume).parameters.keys()
+    assert inspect.iscoroutinefunction(marginalia.aminutes) and not inspect.iscoroutinefunction(marginalia.minutes)
+    fields = {f.name for f in dataclasses.fields(marginalia.RunResult)}
+    assert {"thread_id", "agent", "status", "proposal", "annotations", "trace_id", "iterations"} <= fields
+
+
+def test_run_result_of_a_waiting_and_a_done_thread(env):
+    waiting = marginalia.minutes("s3://api-bucket/retro.vtt", thread_id="retro-1")
+    assert (waiting.thread_id, waiting.agent, waiting.status) == ("retro-1", "minutes", "waiting")
+    assert waiting.trace_id == trace_id_for("retro-1") and len(waiting.trace_id) == 32
+    assert waiting.proposal["summary"] and waiting.iterations == 0
+
+    done = marginalia.resume("retro-1")
+    assert done.status == "done" and done.iterations == 1 and done.trace_id == waiting.trace_id
+    assert [(a.uri, a.name) for a in done.annotations] == [
+        ("s3://api-bucket/retro.vtt", "meeting_minutes"), ("s3://api-bucket/retro.vtt", "action_items")
+    ]
+    assert all(a.etag for a in done.annotations)
+
+
+def test_resume_refuses_bad_requests_and_the_thread_keeps_waiting(env):
+    waiting = marginalia.minutes("s3://api-bucket/retro.vtt")
+    with pytest.raises(InvalidInput, match="not a valid Minutes: title"):
+        marginalia.resume(waiting.thread_id, action="edit", edited={"summary": "no title"})
+    with pytest.raises(InvalidInput, match="JSON Patch does not apply"):
+        marginalia.resume(waiting.thread_id, action="edit", patch=[{"op": "remove", "path": "/nope"}])
+    with pytest.raises(InvalidInput, match="exactly one of"):
+        marginalia.resume(waiting.thread_id, action="edit")
+    with pytest.raises(InvalidInput, match="invalid review"):
+        marginalia.resume(waiting.thread_id, action="maybe")
+    assert [a.name for a in env.list_annotations("api-bucket", "retro.vtt")] == ["transcript"]
+
+    assert marginalia.resume(waiting.thread_id).status == "done"  # still resumable after the refusals
+    with pytest.raises(InvalidInput, match="not waiting for approval"):
+        marginalia.resume(waiting.thread_id)
+
+
+def test_unknown_threads_and_bad_ids_are_named(env):
+    with pytest.raises(InvalidInput, match="no thread 'nobody-home'"):
+        marginalia.resume("nobody-home")
+    with pytest.raises(InvalidInput, match="invalid thread id"):
+        marginalia.resume("../escape")
+    marginalia.minutes("s3://api-bucket/retro.vtt", thread_id="taken")
+    with pytest.raises(InvalidInput, match="thread taken already exists"):
+        marginalia.minutes("s3://api-bucket/retro.vtt", thread_id="taken")
+
+
+def test_trace_id_is_in_checkpoint_metadata(env):
+    from marginalia.graph.minutes import build_minutes_graph
+
+    waiting = marginalia.minutes("s3://api-bucket/retro.vtt", thread_id="traced")
+    saver = runtime.open_checkpointer(env, runtime.state_location(env))
+    meta = build_minutes_graph(checkpointer=saver).get_state({"configurable": {"thread_id": "traced"}}).metadata
+    assert meta["trace_id"] == waiting.trace_id and meta["agent"] == "minutes"
+
+
+def test_trace_id_needs_no_langfuse_client_or_network(monkeypatch):
+    for name in ("LANGFUSE_PUBLIC_KEY", "LANGFUSE_SECRET_KEY", "LANGFUSE_HOST", "LANGFUSE_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    a, b = trace_id_for("thread-a"), trace_id_for("thread-b")
+    assert a == trace_id_for("thread-a") and a != b
+    assert len(a) == 32 and int(a, 16) >= 0

@@ -1,0 +1,30 @@
+"""``marginalia demo`` in a fresh directory: embedded defaults, sample meeting, annotations written."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_demo_runs_in_an_empty_directory_and_says_where_to_look(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MARGINALIA_")}
+    env["COLUMNS"] = "200"
+    proc = subprocess.run([sys.executable, "-m", "marginalia", "demo"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert "marginalia annotations s3://demo/meetings/standup.vtt" in proc.stdout
+    assert "wrote meeting_minutes" in proc.stdout
+
+    from marginalia.storage.local import LocalStore
+
+    with LocalStore(tmp_path / ".marginalia") as store:  # the embedded default location
+        names = {a.name for a in store.list_annotations("demo", "meetings/standup.vtt")}
+        assert {"transcript", "meeting_minutes", "action_items"} <= names
+        minutes = store.get_annotation("demo", "meetings/standup.vtt", "meeting_minutes").json()
+        assert minutes["provenance"]["engine"] == "offline" and minutes["action_items"]
+
+    again = subprocess.run([sys.executable, "-m", "marginalia", "demo"], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=180)
+    assert again.returncode == 0, again.stderr  # runs again over its own earlier results
