@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from .app import app, run
 from . import storage_cmds  # noqa: F401  put, get, ls, rm, cp, annotate, annotations, unannotate, mb
-from . import agent_cmds  # noqa: F401  demo, minutes, summarize, outline, approve, reject, threads
+from . import agent_cmds  # noqa: F401  demo, minutes, approve, reject, threads
+from . import document_cmds  # noqa: F401  summarize, outline (+ their demo steps)
 from . import search_cmds  # noqa: F401  search, find, missing, reindex, tables, mcp
 from . import ops_cmds  # noqa: F401  trace, archive, batch
 

@@ -1,0 +1,1 @@
+"""Document agent commands: summarize, outline (registered on marginalia.cli.app.app)."""
