@@ -84,11 +84,13 @@ def show_result(result) -> None:
             parts = f" ({a.parts} parts)" if a.parts > 1 else ""
             console.print(f"  wrote [bold]{a.name}[/]{parts} on {a.uri}")
         if result.annotations:
-            console.print(f"  look at them: marginalia annotations {result.annotations[0].uri}")
+            first = result.annotations[0]
+            console.print(f"  look at them: marginalia annotations {first.uri}")
+            console.print(f"  read one:     marginalia annotations {first.uri} {first.name}")
 
 
 # --- commands ----------------------------------------------------------------------------------
-@app.command("minutes")
+@app.command("minutes", rich_help_panel="Agents")
 def minutes_cmd(
     uri: str = typer.Argument(..., help="s3://bucket/key of a recording or a transcript"),
     transcript: str | None = typer.Option(None, "--transcript", "-t", help="transcript file: a local path or s3:// URI"),
@@ -117,7 +119,7 @@ def _read_edit(path: Path) -> dict:
     raise InvalidInput(f"edit file {path} must hold a JSON object (the document) or a list (a JSON Patch)")
 
 
-@app.command("approve")
+@app.command("approve", rich_help_panel="Agents")
 def approve_cmd(
     thread_id: str = typer.Argument(..., help="thread waiting for approval (see `marginalia threads --pending`)"),
     edit: Path | None = typer.Option(None, "--edit", help="JSON file: an edited document or an RFC 6902 patch"),
@@ -130,7 +132,7 @@ def approve_cmd(
     show_result(run_agent(resume, thread_id=thread_id, reviewer=reviewer, **review))
 
 
-@app.command("reject")
+@app.command("reject", rich_help_panel="Agents")
 def reject_cmd(
     thread_id: str = typer.Argument(...),
     feedback: str = typer.Option(..., "--feedback", "-f", help="what to change: a revised proposal comes back"),
@@ -151,7 +153,7 @@ def _age(seconds: float) -> str:
     return f"{int(seconds)}s"
 
 
-@app.command("threads")
+@app.command("threads", rich_help_panel="Agents")
 def threads_cmd(pending: bool = typer.Option(False, "--pending", help="only threads waiting for approval")) -> None:
     """Agent threads (newest first): status, age, object."""
     from ..config import open_store
@@ -215,7 +217,7 @@ def _demo_minutes(store) -> list[str]:
 register_demo_step(DemoStep("minutes", "meeting minutes of a sample stand-up (approved with --yes)", _demo_minutes))
 
 
-@app.command("demo")
+@app.command("demo", rich_help_panel="Agents")
 def demo_cmd() -> None:
     """Run every agent once on the embedded defaults (local store, offline engine, bucket `demo`)."""
     from ..config import DEFAULT_STORE, Settings, open_store
@@ -229,5 +231,7 @@ def demo_cmd() -> None:
         console.rule(f"{step.name}: {step.description}")
         annotated += step.run(store)
     console.rule("where to look")
+    console.print(f"annotations are on these objects of the local store ({getattr(store, 'root', store.kind)}):")
     for uri in annotated:
         console.print(f"  marginalia annotations {uri}")
+    console.print("waiting threads: marginalia threads --pending")
