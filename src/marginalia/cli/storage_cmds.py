@@ -1,1 +1,301 @@
-"""Object and annotation commands: put, get, ls, rm, cp, annotate, annotations, unannotate, mb."""
+"""Object and annotation commands: put, get, ls, rm, cp, annotate, annotations, unannotate, mb.
+
+They work on whatever store ``MARGINALIA_STORE`` names (a local directory by default, or S3), through
+:func:`marginalia.config.open_store`. Bad input raises a :class:`~marginalia.errors.MarginaliaError`,
+which :func:`marginalia.cli.app.run` prints as one line on stderr with exit status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+from rich.table import Column, Table
+
+from ..config import open_store
+from ..errors import InvalidInput
+from ..storage import rules
+from ..storage.base import AnnotationInfo, ObjectInfo, Store
+from ..uri import parse_uri, validate_bucket
+from .app import app, console
+
+_STDIO = "-"
+
+
+@contextmanager
+def _store() -> Iterator[Store]:
+    store = open_store()
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _binary(stream):
+    """The byte stream under a text stream (payloads and objects are written byte-exact)."""
+    return getattr(stream, "buffer", stream)
+
+
+def _when(info: ObjectInfo | AnnotationInfo) -> str:
+    return info.last_modified.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _object_json(info: ObjectInfo) -> dict:
+    return {
+        "key": info.key,
+        "size": info.size,
+        "last_modified": info.last_modified.isoformat(),
+        "etag": info.etag,
+        "version_id": info.version_id,
+    }
+
+
+def _annotation_json(info: AnnotationInfo) -> dict:
+    return {
+        "name": info.name,
+        "size": info.size,
+        "etag": info.etag,
+        "last_modified": info.last_modified.isoformat(),
+        "version_id": info.version_id,
+        "checksum_algorithm": info.checksum_algorithm,
+    }
+
+
+def _say(message: str) -> None:
+    """One status line, never re-wrapped (URIs and ETags stay copy-pasteable)."""
+    console.print(message, highlight=False, soft_wrap=True)
+
+
+def _print_json(value) -> None:
+    typer.echo(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+def _read_limited(stream, what: str) -> bytes:
+    """Read at most 1 MiB + 1 byte: enough for the validator to reject an oversized payload
+    without loading a huge file into memory."""
+    data = stream.read(rules.MAX_PAYLOAD_BYTES + 1)
+    if len(data) > rules.MAX_PAYLOAD_BYTES:
+        raise InvalidInput(f"{what} is larger than 1 MiB: an annotation payload holds at most 1,048,576 bytes (R7.1)")
+    return data
+
+
+@app.command("mb", rich_help_panel="Storage")
+def make_bucket(
+    bucket: str = typer.Argument(..., help="bucket name (or s3://bucket)"),
+    versioned: bool = typer.Option(False, "--versioned", help="enable versioning (each write keeps the old version)"),
+) -> None:
+    """Create a bucket (no error if it already exists)."""
+    name = bucket[5:].rstrip("/") if bucket.startswith("s3://") else bucket
+    validate_bucket(name)
+    with _store() as store:
+        store.create_bucket(name, versioned=versioned)
+    _say(f"bucket s3://{name}{' (versioned)' if versioned else ''} ready")
+
+
+@app.command("put", rich_help_panel="Storage")
+def put(
+    file: str = typer.Argument(..., help="local file to upload, or - for stdin"),
+    uri: str = typer.Argument(..., help="destination s3://bucket/key"),
+    content_type: str | None = typer.Option(None, "--content-type", help="MIME type to store with the object"),
+    if_none_match: bool = typer.Option(False, "--if-none-match", help="fail if the key already exists"),
+) -> None:
+    """Upload a file (streamed; a new version starts with no annotations)."""
+    target = parse_uri(uri)
+    if file == _STDIO:
+        body = _binary(sys.stdin)
+    else:
+        body = Path(file)
+        if not body.is_file():
+            raise InvalidInput(f"cannot upload {file!r}: no such file")
+    with _store() as store:
+        info = store.put_object(target.bucket, target.key, body, content_type=content_type, if_none_match=if_none_match)
+    version = f", version {info.version_id}" if info.version_id else ""
+    _say(f"uploaded {file} to {target} ({info.size:,} bytes, ETag {info.etag}{version})")
+
+
+@app.command("get", rich_help_panel="Storage")
+def get(
+    uri: str = typer.Argument(..., help="s3://bucket/key"),
+    file: str | None = typer.Argument(None, help="where to write it (default: stdout)"),
+    version_id: str | None = typer.Option(None, "--version-id", help="a specific object version"),
+) -> None:
+    """Download an object to a file (written to a temp file, then renamed) or to stdout."""
+    source = parse_uri(uri)
+    with _store() as store:
+        if file is None or file == _STDIO:
+            chunks, _ = store.open_object(source.bucket, source.key, version_id=version_id)
+            out = _binary(sys.stdout)
+            for chunk in chunks:
+                out.write(chunk)
+            out.flush()
+            return
+        path = Path(file)
+        if path.is_dir():
+            path = path / source.name
+        if not path.parent.is_dir():
+            raise InvalidInput(f"cannot write {str(path)!r}: directory {str(path.parent)!r} does not exist")
+        info = store.download(source.bucket, source.key, path, version_id=version_id)
+    _say(f"downloaded {source} to {path} ({info.size:,} bytes)")
+
+
+@app.command("ls", rich_help_panel="Storage")
+def ls(
+    uri: str = typer.Argument(..., help="s3://bucket or s3://bucket/prefix"),
+    recursive: bool = typer.Option(False, "--recursive", "-r", help="list every key, not one level"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+) -> None:
+    """List objects: key, size, modified, ETag (folders shown as PRE)."""
+    target = parse_uri(uri, require_key=False)
+    objects: list[ObjectInfo] = []
+    prefixes: list[str] = []
+    with _store() as store:
+        token = None
+        while True:
+            page = store.list_objects_page(
+                target.bucket, target.key, continuation_token=token, delimiter=None if recursive else "/"
+            )
+            objects += page.objects
+            prefixes += page.common_prefixes
+            if not (token := page.next_token):
+                break
+    if as_json:
+        _print_json({"bucket": target.bucket, "prefixes": prefixes, "objects": [_object_json(o) for o in objects]})
+        return
+    table = Table(
+        Column("key", overflow="fold"),
+        Column("size", justify="right", no_wrap=True),
+        Column("modified", no_wrap=True),
+        Column("etag", no_wrap=True, min_width=34),  # ETags stay whole so they can be copied
+        box=None,
+        header_style="bold",
+    )
+    for prefix in prefixes:
+        table.add_row(f"[cyan]PRE[/] {prefix}", "", "", "")
+    for info in objects:
+        table.add_row(info.key, f"{info.size:,}", _when(info), info.etag)
+    console.print(table)
+    if not objects and not prefixes:
+        _say(f"(nothing under {target})", style="dim")
+
+
+@app.command("rm", rich_help_panel="Storage")
+def rm(
+    uri: str = typer.Argument(..., help="s3://bucket/key"),
+    version_id: str | None = typer.Option(None, "--version-id", help="delete this version permanently"),
+) -> None:
+    """Delete an object (in a versioned bucket: add a delete marker unless --version-id)."""
+    target = parse_uri(uri)
+    with _store() as store:
+        store.delete_object(target.bucket, target.key, version_id=version_id)
+    _say(f"deleted {target}{f' version {version_id}' if version_id else ''}")
+
+
+@app.command("cp", rich_help_panel="Storage")
+def cp(
+    src: str = typer.Argument(..., help="source s3://bucket/key"),
+    dst: str = typer.Argument(..., help="destination s3://bucket/key"),
+    exclude_annotations: bool = typer.Option(False, "--exclude-annotations", help="do not copy the annotations"),
+    version_id: str | None = typer.Option(None, "--version-id", help="copy this version of the source"),
+) -> None:
+    """Server-side copy; annotations come along unless --exclude-annotations."""
+    source, target = parse_uri(src), parse_uri(dst)
+    directive = "EXCLUDE" if exclude_annotations else "COPY"
+    with _store() as store:
+        store.copy_object(
+            source.bucket, source.key, target.bucket, target.key, src_version_id=version_id, annotation_directive=directive
+        )
+        count = 0 if exclude_annotations else sum(1 for _ in store.list_annotations(target.bucket, target.key))
+    _say(f"copied {source} to {target} with {count} annotation(s)")
+
+
+@app.command("annotate", rich_help_panel="Annotations")
+def annotate(
+    uri: str = typer.Argument(..., help="s3://bucket/key of an existing object"),
+    name: str = typer.Argument(..., help="annotation name, e.g. agent.summary"),
+    source: str | None = typer.Argument(None, help="- to read the payload from stdin"),
+    file: Path | None = typer.Option(None, "--file", "-f", help="read the payload from this file"),
+    json_text: str | None = typer.Option(None, "--json", help="the payload as JSON text (validated, stored compact)"),
+    version_id: str | None = typer.Option(None, "--version-id", help="annotate this object version"),
+    if_match: str | None = typer.Option(None, "--if-match", help="only if the object's ETag is still this"),
+) -> None:
+    """Attach (or overwrite) an annotation: UTF-8 text up to 1 MiB."""
+    target = parse_uri(uri)
+    rules.validate_annotation_name(name, bucket=target.bucket, key=target.key)
+    given = [s for s in (source, file, json_text) if s is not None]
+    if len(given) != 1 or (source is not None and source != _STDIO):
+        raise InvalidInput(f"annotate {target} {name}: give exactly one payload source: --file F, --json TEXT or -")
+    if json_text is not None:
+        try:
+            value = json.loads(json_text)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"--json for annotation {name!r} on {target} is not valid JSON: {exc}") from None
+        payload = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    elif file is not None:
+        if not file.is_file():
+            raise InvalidInput(f"annotate {target} {name}: no such file {str(file)!r}")
+        with file.open("rb") as f:
+            payload = _read_limited(f, f"file {str(file)!r}")
+    else:
+        payload = _read_limited(_binary(sys.stdin), "stdin")
+    with _store() as store:
+        info = store.put_annotation(target.bucket, target.key, name, payload, version_id=version_id, if_match=if_match)
+    _say(f"annotated {target} with {name} ({info.size:,} bytes, ETag {info.etag})")
+
+
+@app.command("annotations", rich_help_panel="Annotations")
+def annotations(
+    uri: str = typer.Argument(..., help="s3://bucket/key"),
+    name: str | None = typer.Argument(None, help="print this annotation's payload"),
+    prefix: str | None = typer.Option(None, "--prefix", help="only names starting with this"),
+    version_id: str | None = typer.Option(None, "--version-id", help="of this object version"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+) -> None:
+    """List an object's annotations, or print one payload."""
+    target = parse_uri(uri)
+    with _store() as store:
+        if name is not None:
+            annotation = store.get_annotation(target.bucket, target.key, name, version_id=version_id)
+            if as_json:
+                _print_json({**_annotation_json(annotation.info), "payload": annotation.text()})
+                return
+            out = _binary(sys.stdout)
+            out.write(annotation.payload)
+            if not annotation.payload.endswith(b"\n"):
+                out.write(b"\n")
+            out.flush()
+            return
+        entries = list(store.list_annotations(target.bucket, target.key, prefix=prefix, version_id=version_id))
+    if as_json:
+        _print_json([_annotation_json(a) for a in entries])
+        return
+    table = Table(
+        Column("name", overflow="fold"),
+        Column("size", justify="right", no_wrap=True),
+        Column("etag", no_wrap=True, min_width=34),
+        Column("modified", no_wrap=True),
+        box=None,
+        header_style="bold",
+    )
+    for entry in entries:
+        table.add_row(entry.name, f"{entry.size:,}", entry.etag, _when(entry))
+    console.print(table)
+    if not entries:
+        _say(f"(no annotations on {target})", style="dim")
+
+
+@app.command("unannotate", rich_help_panel="Annotations")
+def unannotate(
+    uri: str = typer.Argument(..., help="s3://bucket/key"),
+    name: str = typer.Argument(..., help="annotation name"),
+    version_id: str | None = typer.Option(None, "--version-id", help="of this object version"),
+    if_match: str | None = typer.Option(None, "--if-match", help="only if the object's ETag is still this"),
+) -> None:
+    """Delete an annotation (succeeds if it was already gone)."""
+    target = parse_uri(uri)
+    with _store() as store:
+        store.delete_annotation(target.bucket, target.key, name, version_id=version_id, if_match=if_match)
+    _say(f"removed {name} from {target}")
