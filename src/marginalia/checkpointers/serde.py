@@ -1,0 +1,153 @@
+"""The saver's serializer stack: LangGraph's serializer, optionally compressed, optionally encrypted.
+
+Everything the saver stores goes through one :class:`SerializerProtocol` (``dumps_typed`` /
+``loads_typed``). Two optional layers wrap LangGraph's ``JsonPlusSerializer``:
+
+* :class:`ZstdSerializer` compresses payloads of at least ``threshold`` bytes and tags their type
+  ``<type>|zstd`` (no ``+``, which LangGraph's ``EncryptedSerializer`` reserves for the cipher);
+* LangGraph's own :class:`~langgraph.checkpoint.serde.encrypted.EncryptedSerializer` with
+  :class:`AesGcmCipher` (AES-256-GCM from ``cryptography``; pycryptodome is not needed).
+
+Compression sits *inside* encryption (ciphertext does not compress). Both are off by default and
+switched on by ``MARGINALIA_CHECKPOINT_COMPRESS=zstd`` and ``MARGINALIA_CHECKPOINT_KEY=<base64 key>``.
+Reading is tolerant: a stack with a key still reads unencrypted and uncompressed records, so turning
+either option on does not strand existing threads (turning encryption *off* does: the key is needed).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from langgraph.checkpoint.serde.base import CipherProtocol, SerializerProtocol
+from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+from ..errors import CheckpointError, ConfigurationError
+
+KEY_ENV = "MARGINALIA_CHECKPOINT_KEY"
+COMPRESS_ENV = "MARGINALIA_CHECKPOINT_COMPRESS"
+ZSTD_TAG = "|zstd"
+DEFAULT_COMPRESS_THRESHOLD = 1024  # bytes: smaller payloads are stored as they are
+
+
+class ZstdSerializer(SerializerProtocol):
+    """Compress what ``serde`` produces with zstd when it is at least ``threshold`` bytes."""
+
+    def __init__(self, serde: SerializerProtocol, *, threshold: int = DEFAULT_COMPRESS_THRESHOLD, level: int = 3):
+        import zstandard
+
+        self.serde = serde
+        self.threshold = threshold
+        self._compressor = zstandard.ZstdCompressor(level=level)
+        self._zstd = zstandard
+
+    def dumps_typed(self, obj: Any) -> tuple[str, bytes]:
+        typ, data = self.serde.dumps_typed(obj)
+        if len(data) < self.threshold:
+            return typ, data
+        return typ + ZSTD_TAG, self._compressor.compress(data)
+
+    def loads_typed(self, data: tuple[str, bytes]) -> Any:
+        typ, payload = data
+        if typ.endswith(ZSTD_TAG):
+            try:
+                payload = self._zstd.ZstdDecompressor().decompress(payload)
+            except self._zstd.ZstdError as exc:
+                raise CheckpointError(f"a compressed checkpoint payload is corrupt: {exc}") from None
+            typ = typ[: -len(ZSTD_TAG)]
+        return self.serde.loads_typed((typ, payload))
+
+
+class TolerantZstd(SerializerProtocol):
+    """Reads ``|zstd`` payloads even when compression is off for writing."""
+
+    def __init__(self, serde: SerializerProtocol):
+        self.serde = serde
+
+    def dumps_typed(self, obj: Any) -> tuple[str, bytes]:
+        return self.serde.dumps_typed(obj)
+
+    def loads_typed(self, data: tuple[str, bytes]) -> Any:
+        if data[0].endswith(ZSTD_TAG):
+            return ZstdSerializer(self.serde).loads_typed(data)
+        return self.serde.loads_typed(data)
+
+
+class AesGcmCipher(CipherProtocol):
+    """AES-GCM for LangGraph's ``EncryptedSerializer``: a fresh 96-bit nonce per payload."""
+
+    name = "aesgcm"
+
+    def __init__(self, key: bytes):
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        if len(key) not in (16, 24, 32):
+            raise ConfigurationError(f"{KEY_ENV} must decode to 16, 24 or 32 bytes (got {len(key)})")
+        self._aead = AESGCM(key)
+
+    def encrypt(self, plaintext: bytes) -> tuple[str, bytes]:
+        nonce = os.urandom(12)
+        return self.name, nonce + self._aead.encrypt(nonce, plaintext, None)
+
+    def decrypt(self, ciphername: str, ciphertext: bytes) -> bytes:
+        from cryptography.exceptions import InvalidTag
+
+        if ciphername != self.name:
+            raise CheckpointError(f"checkpoint payload encrypted with unknown cipher {ciphername!r}")
+        try:
+            return self._aead.decrypt(ciphertext[:12], ciphertext[12:], None)
+        except InvalidTag:
+            raise CheckpointError(
+                f"cannot decrypt a checkpoint payload: wrong {KEY_ENV} or tampered object"
+            ) from None
+
+
+def decode_key(value: str | bytes) -> bytes:
+    """A key given as base64 text (``openssl rand -base64 32``) or raw bytes."""
+    if isinstance(value, bytes):
+        return value
+    try:
+        return base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigurationError(f"{KEY_ENV} is not valid base64 (make one with: openssl rand -base64 32)") from None
+
+
+def build_serde(
+    serde: SerializerProtocol | None = None,
+    *,
+    key: str | bytes | None = None,
+    compress: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> SerializerProtocol:
+    """The serializer stack from arguments, else from ``MARGINALIA_CHECKPOINT_*``.
+
+    ``key=""``/``compress=""`` switch an option off even when the environment sets it.
+    """
+    env = os.environ if env is None else env
+    key = env.get(KEY_ENV) or None if key is None else key or None
+    compress = (env.get(COMPRESS_ENV) or "").strip().lower() or None if compress is None else compress or None
+    inner = serde or JsonPlusSerializer()
+    if compress is None:
+        stack: SerializerProtocol = TolerantZstd(inner)
+    elif compress == "zstd":
+        stack = ZstdSerializer(inner)
+    else:
+        raise ConfigurationError(f"{COMPRESS_ENV}={compress!r} is not supported: use 'zstd' or leave it unset")
+    if key is not None:
+        stack = EncryptedSerializer(AesGcmCipher(decode_key(key)), stack)
+    return stack
+
+
+def with_inner(serde: SerializerProtocol, rebuild) -> SerializerProtocol:
+    """Apply ``rebuild`` to the innermost serializer of a stack built by :func:`build_serde`."""
+    if isinstance(serde, EncryptedSerializer):
+        return EncryptedSerializer(serde.cipher, with_inner(serde.serde, rebuild))
+    if isinstance(serde, ZstdSerializer):
+        return ZstdSerializer(with_inner(serde.serde, rebuild), threshold=serde.threshold)
+    if isinstance(serde, TolerantZstd):
+        return TolerantZstd(with_inner(serde.serde, rebuild))
+    return rebuild(serde)
