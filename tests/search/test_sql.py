@@ -106,7 +106,7 @@ def test_sqlite_translation_uses_trino_semantics_functions():
     assert "TRINO_JSON_EXTRACT_SCALAR(text_value, '$.date')" in out
     assert "->>" not in out  # SQLite's own operator raises on plain-text payloads
     out = sql.to_sqlite(sql.parse("SELECT max_by(text_value, sequence_number), regexp_like(object_key, 'a+'), TRY_CAST(size AS INTEGER) FROM annotation"))
-    assert "TRINO_MAX_BY" in out and "TRINO_REGEXP_LIKE" in out and "TRINO_CAST(size, 'INT', 0)" in out
+    assert "TRINO_MAX_BY" in out and "TRINO_REGEXP_LIKE" in out and "TRINO_CAST(size, 'INTEGER', 0)" in out
 
 
 def test_sqlite_scopes_to_the_bucket():

@@ -220,7 +220,8 @@ def _call(name: str, *args: exp.Expression) -> exp.Anonymous:
 
 
 def _type_name(data_type: exp.DataType) -> str:
-    return data_type.this.name if hasattr(data_type.this, "name") else str(data_type.this)
+    name = data_type.this.name if hasattr(data_type.this, "name") else str(data_type.this)
+    return {"INT": "INTEGER", "TEXT": "VARCHAR"}.get(name, name)
 
 
 def _cast(node: exp.Cast) -> exp.Expression:
