@@ -115,17 +115,51 @@ def _sumy_language(language: str) -> str:
     return inv.get(language.lower(), language.lower())
 
 
+def _damped_lexrank_class():
+    import numpy
+    from sumy.summarizers.lex_rank import LexRankSummarizer
+
+    class DampedLexRank(LexRankSummarizer):
+        """sumy's LexRank, with the random walk of the LexRank paper (Erkan & Radev 2004).
+
+        sumy iterates the bare transition matrix with each sentence's similarity to itself
+        on the diagonal, so a sentence similar to nothing keeps its own mass and can outrank
+        the central ones. Here the walk ignores self-similarity, and a damping factor
+        (PageRank-style teleport, with the mass of sentences linked to nothing spread
+        evenly) makes centrality decide, as the algorithm intends.
+        """
+
+        damping = 0.85
+
+        def power_method(self, matrix, epsilon):
+            n = len(matrix)
+            links = (numpy.asarray(matrix) > 0).astype(float)
+            numpy.fill_diagonal(links, 0.0)
+            degrees = links.sum(axis=1)
+            dangling = degrees == 0
+            transition = numpy.divide(links, degrees[:, None], out=numpy.zeros_like(links), where=~dangling[:, None])
+            p = numpy.full(n, 1.0 / n)
+            for _ in range(200):
+                spread = p[dangling].sum() / n
+                nxt = (1.0 - self.damping) / n + self.damping * (transition.T.dot(p) + spread)
+                if numpy.abs(nxt - p).sum() < 1e-10:
+                    return nxt
+                p = nxt
+            return p
+
+    return DampedLexRank
+
+
 @functools.lru_cache(maxsize=8)
 def _lexrank_summarizer(language: str):
     from sumy.nlp.stemmers import Stemmer
-    from sumy.summarizers.lex_rank import LexRankSummarizer
     from sumy.utils import get_stop_words
 
     try:
         stemmer = Stemmer(language)
     except LookupError:
         from sumy.nlp.stemmers import null_stemmer as stemmer
-    summarizer = LexRankSummarizer(stemmer)
+    summarizer = _damped_lexrank_class()(stemmer)
     try:
         summarizer.stop_words = get_stop_words(language)
     except LookupError:
@@ -436,7 +470,10 @@ def find_date_mentions(
             day = ref + (dt.timedelta(weeks=count) if unit.startswith("week") else dt.timedelta(days=count))
         if day is None:
             continue
-        out.append(DateMention(m.group(0).strip(), m.start(), m.end(), day.isoformat(), relative))
+        raw = m.group(0)
+        phrase = raw.strip().rstrip(".")
+        start = m.start() + len(raw) - len(raw.lstrip())
+        out.append(DateMention(phrase, start, start + len(phrase), day.isoformat(), relative))
     return out
 
 
@@ -466,7 +503,8 @@ _OPEN_PUNCT_RE = re.compile(r"([(\[{])\s+")
 _CLITIC_RE = re.compile(r"(\w)\s+(n't|'s|'re|'ve|'ll|'d|'m)\b", re.IGNORECASE)
 _ACRONYM_RE = re.compile(r"\b((?:[A-Z]_){2,})")
 _REPEAT_RE = re.compile(r"\b(\w+)(?:\s*,?\s+\1\b)+", re.IGNORECASE)
-_DUP_PUNCT_RE = re.compile(r"([.,;:!?])(?:\s*[.,;:](?!\w))+")
+_WEAK_THEN_STRONG_RE = re.compile(r"[,;:](?:\s*[,;:])*\s*([.!?])")  # "fine , ." -> "fine."
+_DUP_PUNCT_RE = re.compile(r"([.,;:!?])(?:\s*[,;:](?!\w))+")
 
 
 def clean_disfluencies(text: str) -> str:
@@ -487,6 +525,7 @@ def clean_disfluencies(text: str) -> str:
     t = re.sub(r"\s+", " ", t)
     t = _SPACE_PUNCT_RE.sub(r"\1", t)
     t = _OPEN_PUNCT_RE.sub(r"\1", t)
+    t = _WEAK_THEN_STRONG_RE.sub(r"\1", t)
     t = _DUP_PUNCT_RE.sub(r"\1", t)
     return re.sub(r"^[\s,.;:]+", "", t).strip()
 
