@@ -16,7 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from marginalia.errors import BucketNotFound, InvalidURI, MethodNotAllowed, PreconditionFailed, StorageError
+from marginalia.errors import (
+    BucketNotFound,
+    InvalidInput,
+    InvalidURI,
+    MethodNotAllowed,
+    PreconditionFailed,
+    StorageError,
+)
 from marginalia.storage import rules
 from marginalia.storage.local import ANNOTATION_COLUMNS, LocalStore
 
@@ -368,3 +375,25 @@ def test_sequence_numbers_are_monotonic_across_reopen(store_dir):
     second.put_annotation("bkt", "k", "b", "1")
     seqs = dict(query(second, "SELECT name, sequence_number FROM annotation"))
     assert seqs["b"] > seqs["a"] and a.checksum == rules.checksum("CRC32", b"1")
+
+
+def test_unusable_root_or_catalogue_is_a_clear_error(tmp_path):
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    with pytest.raises(InvalidInput, match="cannot use"):
+        LocalStore(not_a_dir)
+    broken = tmp_path / "broken"
+    (broken / "blobs").mkdir(parents=True)
+    (broken / "catalog.sqlite3").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StorageError, match="not a usable Marginalia catalogue"):
+        LocalStore(broken)
+
+
+def test_upload_of_a_directory_is_invalid_input(local_store, b, tmp_path):
+    with pytest.raises(InvalidInput, match="cannot upload"):
+        local_store.put_object(b, "k", tmp_path)
+    with pytest.raises(InvalidInput, match="text mode"):
+        with open(tmp_path / "store" / "catalog.sqlite3", encoding="latin-1") as text_file:
+            local_store.put_object(b, "k", text_file)
+    with pytest.raises(InvalidInput):
+        local_store.put_object(b, "k", "a str is not a body")

@@ -52,6 +52,7 @@ from ..errors import (
     ObjectNotFound,
     PreconditionFailed,
     StorageError,
+    TransientError,
 )
 from ..uri import validate_bucket, validate_key, validate_prefix
 from . import rules
@@ -190,8 +191,8 @@ def _body_chunks(body: Body, uri: str) -> Iterator[bytes]:
             f = body.open("rb")
         except FileNotFoundError:
             raise InvalidInput(f"cannot upload to {uri}: file {str(body)!r} does not exist") from None
-        except IsADirectoryError:
-            raise InvalidInput(f"cannot upload to {uri}: {str(body)!r} is a directory") from None
+        except OSError as exc:  # a directory, no permission, ...
+            raise InvalidInput(f"cannot upload {str(body)!r} to {uri}: {exc.strerror}") from None
         with f:
             yield from _body_chunks(f, uri)
         return
@@ -257,7 +258,11 @@ class LocalStore(Store):
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
-        self._init_schema()
+        try:
+            self._init_schema()
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise StorageError(f"{str(self.catalog_path)!r} is not a usable Marginalia catalogue: {exc}") from None
 
     # --- catalogue plumbing ------------------------------------------------------------------
     @property
@@ -309,7 +314,10 @@ class LocalStore(Store):
     def _write(self) -> Iterator[_Transaction]:
         """A ``BEGIN IMMEDIATE`` transaction; blobs made garbage are unlinked only after commit."""
         conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:  # still locked after busy_timeout
+            raise TransientError(f"the local store catalogue {str(self.catalog_path)!r} is busy ({exc}); retry") from None
         tx = _Transaction(conn)
         try:
             yield tx
