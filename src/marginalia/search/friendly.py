@@ -60,6 +60,8 @@ def parse_condition(text: str) -> Condition:
             )
         steps.append((segment["key"], bool(segment["any"])))
     value = match["value"]
+    if value[:1] in ("=", "<", ">", "!", "~"):
+        raise InvalidInput(f"cannot read condition {text!r}: one operator only (quote a value that starts with {value[0]!r})")
     if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
         value = value[1:-1]
     if value == "":
