@@ -258,6 +258,7 @@ class LocalStore(Store):
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
+        self._write_lock = threading.Lock()
         try:
             self._init_schema()
         except sqlite3.DatabaseError as exc:
@@ -314,18 +315,23 @@ class LocalStore(Store):
     def _write(self) -> Iterator[_Transaction]:
         """A ``BEGIN IMMEDIATE`` transaction; blobs made garbage are unlinked only after commit."""
         conn = self._conn()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:  # still locked after busy_timeout
-            raise TransientError(f"the local store catalogue {str(self.catalog_path)!r} is busy ({exc}); retry") from None
-        tx = _Transaction(conn)
-        try:
-            yield tx
-        except BaseException:
-            conn.execute("ROLLBACK")
-            self._unlink_blobs(tx.new_blobs)
-            raise
-        conn.execute("COMMIT")
+        # Threads of this process queue on a lock (fair, no polling); other processes are kept
+        # out by BEGIN IMMEDIATE + busy_timeout.
+        with self._write_lock:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:  # still locked after busy_timeout
+                raise TransientError(
+                    f"the local store catalogue {str(self.catalog_path)!r} is busy ({exc}); retry"
+                ) from None
+            tx = _Transaction(conn)
+            try:
+                yield tx
+            except BaseException:
+                conn.execute("ROLLBACK")
+                self._unlink_blobs(tx.new_blobs)
+                raise
+            conn.execute("COMMIT")
         self._unlink_blobs(tx.garbage_blobs)
 
     @contextlib.contextmanager
