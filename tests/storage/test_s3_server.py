@@ -416,18 +416,24 @@ def test_classify_request(method, path, query, headers, expected):
     assert classify_request(method, bucket, key, query, headers) == expected
 
 
-def test_reset_forgets_buckets_objects_and_annotations(s3_server):
-    c = s3_server.client()
-    bucket = _name("reset")
-    c.create_bucket(Bucket=bucket)
-    c.put_object(Bucket=bucket, Key="k", Body=b"x")
-    c.put_object_annotation(Bucket=bucket, Key="k", AnnotationName="n", AnnotationPayload=b"1")
-    s3_server.reset()
-    assert s3_server.request_counts() == {}
-    assert bucket not in [b["Name"] for b in c.list_buckets()["Buckets"]]
-    c.create_bucket(Bucket=bucket)
-    c.put_object(Bucket=bucket, Key="k", Body=b"x")
-    assert c.list_object_annotations(Bucket=bucket, Key="k")["Annotations"] == []
+def test_reset_forgets_this_servers_buckets_only(s3_server):
+    from marginalia.testing import start_test_server
+
+    mine, theirs = _name("reset"), _name("other")
+    with start_test_server() as other:
+        c, o = other.client(), s3_server.client()
+        c.create_bucket(Bucket=mine)
+        c.put_object(Bucket=mine, Key="k", Body=b"x")
+        c.put_object_annotation(Bucket=mine, Key="k", AnnotationName="n", AnnotationPayload=b"1")
+        o.create_bucket(Bucket=theirs)
+        other.reset()
+        assert other.request_counts() == {}
+        names = [b["Name"] for b in c.list_buckets()["Buckets"]]
+        assert mine not in names and theirs in names
+        c.create_bucket(Bucket=mine)
+        c.put_object(Bucket=mine, Key="k", Body=b"x")
+        assert c.list_object_annotations(Bucket=mine, Key="k")["Annotations"] == []
+        other.reset()
 
 
 def test_conditional_create_has_exactly_one_winner(s3_store, s3_server):

@@ -24,7 +24,8 @@ a version (including ones this module does not know by name) therefore drops its
 is R11.2-R11.5; the explicit pruning after mutating requests only frees memory.
 
 moto keeps its state per *process*, so every server started in one process sees the same buckets;
-the annotation state is process-wide too (consistently), and :meth:`TestS3Server.reset` clears both.
+the annotation state is process-wide too (consistently). :meth:`TestS3Server.reset` removes only the
+buckets created through that server; :meth:`TestS3Server.reset_all` clears everything.
 Uses moto internals (``moto.moto_server.werkzeug_app``, ``moto.s3.models.s3_backends``): moto is
 pinned ``>=5.2.5,<5.3``. Binds 127.0.0.1 only. Virtual-hosted-style addressing is not supported
 for annotation requests (clients must use path style, which :class:`~marginalia.storage.s3.S3Store`
@@ -340,6 +341,7 @@ class AnnotationMiddleware:
         self.state = state
         self._counts: Counter[str] = Counter()
         self._counts_lock = threading.Lock()
+        self.buckets_created: set[str] = set()  # through this middleware: what reset() removes
 
     # -- counting ----------------------------------------------------------------------------
     def request_counts(self) -> dict[str, int]:
@@ -599,6 +601,8 @@ class AnnotationMiddleware:
                 if directive == "COPY":  # ... and receives the source's (R13.5)
                     now = _utcnow()
                     annotations.update({n: replace(r, last_modified=now) for n, r in records.items()})
+        if req.operation == "CreateBucket":
+            self.buckets_created.add(req.bucket)
         if req.key:
             self.state.prune(req.bucket, req.key)
         elif req.operation in ("DeleteObjects", "DeleteBucket"):
@@ -714,7 +718,9 @@ class TestS3Server:
         self.host = "127.0.0.1"
         self.port: int = self._server.server_address[1]
         self.endpoint_url = f"http://{self.host}:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name=f"test-s3-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"test-s3-{self.port}", daemon=True
+        )
         self._thread.start()
         self._stopped = False
 
@@ -726,14 +732,36 @@ class TestS3Server:
         self.middleware.reset_counts()
 
     def reset(self) -> None:
-        """Forget every bucket, object and annotation (process-wide, see module doc) and the counts."""
+        """Forget the buckets created through this server (objects, versions, uploads, annotations)
+        and the request counts. Other servers' and other tests' buckets in this process are kept,
+        so a session-wide server can be reset between tests safely."""
+        from moto.s3.models import FakeKey, s3_backends
+
+        with _STATE.lock:
+            for name in sorted(self.middleware.buckets_created):
+                backend = _moto_backend(name)
+                if backend is not None:
+                    bucket = backend.buckets.pop(name)
+                    for _key, versions in bucket.keys.iterlists():
+                        for version in versions:
+                            if isinstance(version, FakeKey):
+                                version.dispose()
+                    for upload in bucket.multiparts.values():
+                        upload.dispose()
+                    s3_backends.bucket_accounts.pop(name, None)
+                _STATE.prune(name)
+            self.middleware.buckets_created.clear()
+        self.reset_counts()
+
+    @staticmethod
+    def reset_all() -> None:
+        """Forget every S3 bucket and annotation in this process (moto's S3 state is process-wide)."""
         from moto.s3.models import s3_backends
 
         with _STATE.lock:
             for account_backends in list(s3_backends.values()):
                 account_backends.reset()
             _STATE.clear()
-        self.reset_counts()
 
     def client(self, **kwargs):
         """A boto3 S3 client for this server (dummy credentials, path style, us-east-1)."""
