@@ -505,3 +505,49 @@ def test_s3_store_endpoint_from_environment_uses_path_style(s3_server, monkeypat
     store.create_bucket(bucket)
     assert store.bucket_exists(bucket) and not store.bucket_exists(_name("absent"))
     store.close()
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "expected"),
+    [
+        ("NoSuchBucket", 404, "BucketNotFound"),
+        ("NoSuchKey", 404, "ObjectNotFound"),
+        ("NoSuchVersion", 404, "ObjectNotFound"),
+        ("404", 404, "ObjectNotFound"),  # HEAD: no body, status only
+        ("MethodNotAllowed", 405, "MethodNotAllowed"),
+        ("NoSuchAnnotation", 404, "AnnotationNotFound"),
+        ("PreconditionFailed", 412, "PreconditionFailed"),
+        ("AnnotationLimitExceeded", 400, "AnnotationLimitExceeded"),
+        ("OperationAborted", 409, "ConflictRetry"),
+        ("AnnotationRequestConflict", 409, "ConflictRetry"),
+        ("SlowDown", 503, "TransientError"),
+        ("InternalError", 500, "TransientError"),
+        ("AccessDenied", 403, "BackendError"),
+        ("SomethingNew", 400, "BackendError"),
+    ],
+)
+def test_error_mapping_by_code_and_status(code, status, expected):
+    """R20.3, on botocore's own ClientError shape (the mapping is a pure function of the answer)."""
+    from marginalia.storage.errors_map import Target, map_client_error
+
+    exc = ClientError({"Error": {"Code": code, "Message": "server says"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+                      "GetObjectAnnotation")  # fmt: skip
+    error = map_client_error(exc, Target("GetObjectAnnotation", "bkt", "a/b.txt", annotation="agent.summary"))
+    assert type(error).__name__ == expected
+    assert "s3://bkt/a/b.txt" in str(error) and "'agent.summary'" in str(error)
+    if expected == "BackendError":
+        assert (error.code, error.status) == (code, status)
+
+
+def test_unreachable_endpoint_is_a_transient_error():
+    import socket
+
+    from marginalia.errors import TransientError
+    from marginalia.storage.s3 import S3Store
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    store = S3Store(endpoint_url=f"http://127.0.0.1:{port}", max_attempts=1)
+    with pytest.raises(TransientError, match=r"s3://bkt/k"):
+        store.head_object("bkt", "k")
