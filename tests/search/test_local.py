@@ -156,3 +156,14 @@ def test_timeout_stops_a_runaway_query(corpus):
     with LocalSearch(corpus, timeout=0.2) as slow:
         with pytest.raises(QueryError, match="longer than 0.2 s"):
             slow.run("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n")
+
+
+@pytest.mark.parametrize("path", ["$.date", "$.audio_tracks", "$.action_items[0].owner", "$.attendees", "$.status", "$.summary", "$.n"])
+def test_native_json_scalar_agrees_with_trino_function(searcher, corpus, path):
+    """The fast C translation gives what the exact Python implementation gives, row by row."""
+    from marginalia.search.functions import json_extract_scalar
+
+    got = searcher.run(f"SELECT sequence_number, json_extract_scalar(text_value, '{path}') FROM annotation ORDER BY 1").rows
+    with sqlite3.connect(corpus.catalog_path) as conn:
+        expected = [(seq, json_extract_scalar(text, path)) for seq, text in conn.execute("SELECT sequence_number, text_value FROM annotation ORDER BY 1")]
+    assert got == expected and any(v is not None for _, v in got)

@@ -182,19 +182,69 @@ _INVENTORY_SELECT = (
 
 
 def _local_source(use: TableUse, ns: str | None, bucket: str | None) -> exp.Expression:
-    """The SQLite source for one table reference: the table, or a subquery scoped to a bucket."""
+    """The SQLite source for one table reference, scoped to a bucket when one is known.
+
+    Scoping goes through the catalogue's ``bucket`` table (``bucket IN (SELECT …)``) rather than
+    a per-row expression, so SQLite can still use the ``(bucket, name)`` and ``(bucket, object_key)``
+    indexes — which also makes a correlated ``b.object_key = a.object_key`` lookup indexed.
+    """
     if use.kind == "inventory":
         base = sqlglot.parse_one(_INVENTORY_SELECT, read="sqlite")
-    elif ns is None:
-        return exp.to_table(use.kind)
     else:
         base = exp.select("*").from_(use.kind)
     if bucket is not None and ns == namespace(bucket):
         base = base.where(exp.column("bucket").eq(exp.Literal.string(bucket)))
     elif ns is not None:
-        mangled = "'b_' || replace(replace(bucket, '-', '_'), '.', '_')"
-        base = base.where(sqlglot.parse_one(mangled, read="sqlite").eq(exp.Literal.string(ns)))
+        base = base.where(sqlglot.parse_one(
+            "bucket IN (SELECT bucket.name FROM bucket WHERE 'b_' || replace(replace(bucket.name, '-', '_'), '.', '_') = "
+            + f"'{ns}')", read="sqlite"))  # fmt: skip
+    elif use.kind == "annotation":
+        base = base.where(sqlglot.parse_one("bucket IN (SELECT bucket.name FROM bucket)", read="sqlite"))
+    else:
+        return exp.to_table(use.kind)
     return exp.Subquery(this=base)
+
+
+def _sqlite_path(steps: tuple[str, ...]) -> str:
+    return "$" + "".join(f"[{s}]" if s.isdigit() else '."' + s + '"' for s in steps)
+
+
+def _native_json_scalar(document: exp.Expression, path: exp.Expression) -> exp.Expression | None:
+    """``json_extract_scalar`` in SQLite's own C JSON functions, when that keeps Trino's result.
+
+    The Python function is exact but costs a call per row; for a plain column and a literal path
+    this CASE gives the same answer (NULL for plain text, objects, arrays, JSON null, misses;
+    strings unquoted; integers and booleans as text) and lets SQLite's parse cache work. Reals
+    and keys that cannot be written as a SQLite path still go to the Python function.
+    """
+    from .functions import parse_json_path
+
+    if not isinstance(document, exp.Column) or not (isinstance(path, exp.Literal) and path.is_string):
+        return None
+    steps = parse_json_path(path.name)
+    if any('"' in s or "\\" in s for s in steps):
+        return None
+    p = exp.Literal.string(_sqlite_path(steps))
+
+    def fn(name: str, *args: exp.Expression) -> exp.Anonymous:
+        return exp.Anonymous(this=name, expressions=[a.copy() for a in args])
+
+    def when(kind: str, value: exp.Expression) -> exp.If:
+        return exp.If(this=exp.Literal.string(kind), true=value)
+
+    by_type = exp.Case(
+        this=fn("json_type", document, p),
+        ifs=[
+            when("text", fn("json_extract", document, p)),
+            when("integer", exp.Cast(this=fn("json_extract", document, p), to=exp.DataType.build("TEXT"))),
+            when("true", exp.Literal.string("true")),
+            when("false", exp.Literal.string("false")),
+            when("real", fn("trino_json_extract_scalar", document, path)),
+        ],
+    )
+    result = exp.Case(ifs=[exp.If(this=fn("json_valid", document), true=by_type)])
+    result.meta["final"] = True  # already SQLite: not to be rewritten again
+    return result
 
 
 def _path_literal(path: exp.Expression) -> exp.Expression:
@@ -364,12 +414,16 @@ def to_sqlite(query: Query, *, bucket: str | None = None) -> str:
             owner = node.args.get("db")
             if (owner is not None and owner.name.lower() in journal_aliases) or (owner is None and "annotation" not in sources):
                 column = exp.column("annotation", table=owner.name if owner is not None else None)
-                value = exp.JSONExtractScalar(this=column, expression=exp.Literal.string(f"$.{node.name}"))
+                # the catalogue writes this column itself, always valid JSON or NULL: SQLite's own function
+                value = exp.Anonymous(this="json_extract", expressions=[column, exp.Literal.string(f'$."{node.name}"')])
+                value.meta["final"] = True
                 if isinstance(node.parent, exp.Select) and node.arg_key == "expressions":
-                    return exp.alias_(value, node.name)  # the column is called `name`, as on Athena
+                    value = exp.alias_(value, node.name)  # the column is called `name`, as on Athena
+                    value.meta["final"] = True
                 return value
         if isinstance(node, exp.JSONExtractScalar):
-            return _call("trino_json_extract_scalar", node.this, _path_literal(node.expression))
+            path = _path_literal(node.expression)
+            return _native_json_scalar(node.this, path) or _call("trino_json_extract_scalar", node.this, path)
         if isinstance(node, exp.JSONExtract):
             return _call("trino_json_extract", node.this, _path_literal(node.expression))
         if isinstance(node, exp.JSONArrayContains):
@@ -415,7 +469,9 @@ def to_sqlite(query: Query, *, bucket: str | None = None) -> str:
         # sqlglot's transform does not descend into a node it was handed back: do it here, so
         # e.g. the CAST inside any_match's array or a lower() inside json_extract_scalar is translated.
         new = rewrite(node)
-        return node if new is node else new.transform(rewrite_deep)
+        if new is node or new.meta.get("final"):
+            return new
+        return new.transform(rewrite_deep)
 
     tree = tree.transform(rewrite_deep)
     if (json_extract_path := tree.find(exp.JSONPath)) is not None:  # pragma: no cover - defensive
