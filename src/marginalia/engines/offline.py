@@ -560,7 +560,7 @@ _REV_DATE = re.compile(r"^(?:the\s+)?(?:meeting\s+)?date\s*(?:[:=]|is|was|should
 _REV_SHORTER = re.compile(r"\b(?:shorter|shorten|too\s+long|more\s+concise|concise|briefer|condense|trim)\b", re.I)
 _REV_LONGER = re.compile(r"\b(?:longer|too\s+short|more\s+detail(?:ed|s)?|expand|elaborate)\b", re.I)
 _REV_OWNER_PART = re.compile(r"[,;(]?\s*\b(?:owner|owned\s+by|assigned\s+to|assignee)\s*[:=]?\s*(?P<owner>[^,;()]+?)\s*(?=[,;)]|\bdue\b|\bby\b|$)\)?", re.I)
-_REV_DUE_PART = re.compile(r"[,;(]?\s*\b(?:due|deadline)\s*[:=]?\s*(?P<due>[^,;()]+?)\s*(?=[,;)]|\bowner\b|$)\)?", re.I)
+_REV_DUE_PART = re.compile(r"[,;(]?\s*\b(?:due|deadline)\s*[:=]?\s*(?P<due>(?:[^,;()]|,\s*\d{4}\b)+)\s*(?=[,;)]|\bowner\b|$)\)?", re.I)
 
 
 def _instructions(feedback: str) -> list[str]:

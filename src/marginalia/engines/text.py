@@ -61,6 +61,7 @@ _MAX_PIECE = 10_000
 #: pysbd never splits inside what it takes for a quotation, and a spoken "'cause" or "'em"
 #: opens one that runs to the next apostrophe. Straight quotes are swapped for typographic
 #: ones (same string length) while segmenting; the sentences are cut from the original text.
+_INNER_BOUNDARY_RE = re.compile(r"[.!?…;:]\S*\s+\S|\n")
 _QUOTES = str.maketrans({"'": "\u2019", '"': "\u201d"})
 
 
@@ -68,6 +69,8 @@ def split_sentences(text: str, *, language: str = "en") -> list[str]:
     """Sentences of ``text`` (stripped, non-empty), by pysbd's rules; no downloads."""
     if not text or not text.strip():
         return []
+    if not _INNER_BOUNDARY_RE.search(text.strip()):
+        return [text.strip()]  # one sentence at most (most turns of speech): pysbd has nothing to do
     seg = _segmenter(_LANG_CODES.get(language.lower(), language.lower()))
     out: list[str] = []
     for piece in _pieces(text):
