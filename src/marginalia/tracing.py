@@ -1,16 +1,56 @@
-"""Trace identity of an agent run (minimal for now; Langfuse export is added on top later).
+"""Tracing of agent runs with Langfuse, linked to threads, checkpoints and annotations by trace id.
 
-A thread may run in several processes (start, exit at the approval interrupt, resume elsewhere).
-Deriving the trace id from the thread id, with Langfuse's own deterministic
-``create_trace_id(seed=...)``, keeps all of those runs in ONE trace without storing anything:
-any process can recompute it. It needs no Langfuse client, keys or network.
+A thread may run in several processes (start, exit at the approval interrupt, resume days later
+elsewhere). Deriving the trace id from the thread id, with Langfuse's own deterministic
+``create_trace_id(seed=thread_id)``, keeps all of those runs in ONE trace without storing
+anything: any process can recompute it. The same id is written into checkpoint metadata and every
+annotation's ``provenance`` (by :mod:`marginalia.runtime` and :mod:`marginalia.nodes.provenance`),
+so ``marginalia trace`` can go from an annotation to its trace.
+
+Langfuse is on only when ``LANGFUSE_PUBLIC_KEY`` and ``LANGFUSE_SECRET_KEY`` are both set
+(``LANGFUSE_BASE_URL`` names the server). Then :func:`callbacks_for` returns a LangChain
+``CallbackHandler`` bound to the thread's trace id; otherwise it returns nothing, imports nothing
+and logs nothing, so a run without keys costs nothing. With keys:
+
+* one Langfuse client per process (:func:`client`), built here with :func:`mask_secrets` so no
+  secret value leaves the process, and with a short export timeout (``LANGFUSE_TIMEOUT``,
+  default :data:`DEFAULT_TIMEOUT_S` seconds): a dead server delays at most the final flush by that
+  bound, and export errors never reach the graph (the SDK exports from a background thread);
+* session, user, tags and trace name travel as run metadata (``langfuse_session_id`` ...); the
+  handler fills defaults (session = thread id, tags ``agent:<name>``, user ``MARGINALIA_USER``)
+  unless the caller's run metadata already carries them.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+import re
 from functools import lru_cache
+from typing import Any
+
+__all__ = [
+    "DEFAULT_TIMEOUT_S",
+    "REDACTED",
+    "callbacks_for",
+    "client",
+    "enabled",
+    "flush",
+    "mask_secrets",
+    "secret_values",
+    "trace_id_for",
+    "trace_metadata",
+    "trace_url",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_S = 3
+REDACTED = "[REDACTED]"
 
 
+# --- identity --------------------------------------------------------------------------------
 @lru_cache(maxsize=1024)
 def trace_id_for(thread_id: str) -> str:
     """The 32-hex trace id of ``thread_id`` (the same in every process, for every resume)."""
@@ -19,10 +59,181 @@ def trace_id_for(thread_id: str) -> str:
     return Langfuse.create_trace_id(seed=thread_id)
 
 
-def callbacks_for(thread_id: str, agent: str) -> list:
-    """LangChain callbacks to attach to a run of ``agent`` on ``thread_id``.
+def trace_url(trace_id: str, base_url: str | None = None) -> str:
+    """``{LANGFUSE_BASE_URL}/trace/<id>``, or the bare id when no base URL is configured."""
+    base = (base_url if base_url is not None else os.environ.get("LANGFUSE_BASE_URL") or os.environ.get("LANGFUSE_HOST") or "").strip()
+    return f"{base.rstrip('/')}/trace/{trace_id}" if base else trace_id
 
-    Empty for now: the tracing engineer returns a Langfuse ``CallbackHandler`` bound to
-    :func:`trace_id_for` here, and every agent run picks it up through :mod:`marginalia.runtime`.
+
+def enabled(env: dict[str, str] | None = None) -> bool:
+    """True when both Langfuse keys are set (the only case in which anything is traced)."""
+    env = os.environ if env is None else env
+    return bool(env.get("LANGFUSE_PUBLIC_KEY") and env.get("LANGFUSE_SECRET_KEY"))
+
+
+# --- secrets ---------------------------------------------------------------------------------
+#: Environment variables whose values are secrets, by name.
+_SECRET_ENV_RE = re.compile(r"(KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIALS?)$", re.IGNORECASE)
+#: Dict keys whose values are secrets, whatever the value looks like.
+_SECRET_FIELD_RE = re.compile(
+    r"(^|[_-])(password|passwd|secret|token|api[_-]?key|access[_-]?key|secret[_-]?key|private[_-]?key|"
+    r"credentials?|authorization|session[_-]?token)$",
+    re.IGNORECASE,
+)
+#: Secret-looking text anywhere in a string.
+_SECRET_PATTERNS = [
+    re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"),  # AWS access key id
+    re.compile(r"\b[sp]k-lf-[A-Za-z0-9-]{8,}"),  # Langfuse keys
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.DOTALL),
+    re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{12,}"),
+    re.compile(
+        r"(?i)\b(aws_secret_access_key|aws_session_token|secret_key|api_key|password|passwd|token)"
+        r"(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|\S+)"
+    ),
+]
+_MIN_SECRET_LEN = 6  # shorter env values ("1", "true") would redact ordinary words
+
+
+def secret_values(env: dict[str, str] | None = None) -> list[str]:
+    """Values of secret-named environment variables (``*_KEY``, ``*_SECRET``, ``*_TOKEN`` ...).
+
+    Longest first, so a secret containing another is redacted whole. Values shorter than
+    six characters are skipped (they would redact ordinary words and protect nothing).
     """
-    return []
+    env = os.environ if env is None else env
+    values = {v for k, v in env.items() if _SECRET_ENV_RE.search(k) and v and len(v) >= _MIN_SECRET_LEN}
+    return sorted(values, key=len, reverse=True)
+
+
+def _mask_text(text: str, secrets: list[str]) -> str:
+    for value in secrets:
+        if value in text:
+            text = text.replace(value, REDACTED)
+    for pattern in _SECRET_PATTERNS:
+        if pattern.groups >= 3:
+            text = pattern.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+        else:
+            text = pattern.sub(REDACTED, text)
+    return text
+
+
+def _jsonable(data: Any) -> Any:
+    """What Langfuse would serialize, as plain JSON values, so no nested object escapes masking."""
+    if data is None or isinstance(data, (str, int, float, bool)):
+        return data
+    from langfuse._utils.serializer import EventSerializer
+
+    try:
+        return json.loads(json.dumps(data, cls=EventSerializer))
+    except (TypeError, ValueError):
+        return str(data)
+
+
+def _walk(data: Any, secrets: list[str]) -> Any:
+    if isinstance(data, str):
+        return _mask_text(data, secrets)
+    if isinstance(data, dict):
+        return {
+            k: (REDACTED if isinstance(k, str) and _SECRET_FIELD_RE.search(k) and v not in (None, "") else _walk(v, secrets))
+            for k, v in data.items()
+        }
+    if isinstance(data, list):
+        return [_walk(v, secrets) for v in data]
+    return data
+
+
+def mask_secrets(*, data: Any, **_: Any) -> Any:
+    """Langfuse ``mask=`` function: ``data`` with every secret replaced by ``[REDACTED]``.
+
+    Redacts the values of secret-named environment variables wherever they appear, values of
+    secret-named fields (``password``, ``api_key``, ``*_token`` ...), and secret-looking text
+    (AWS key ids, Langfuse keys, bearer tokens, ``password=...``). Reads the environment at each
+    call, so keys set after the client was built are covered too.
+    """
+    return _walk(_jsonable(data), secret_values())
+
+
+# --- client and handler ----------------------------------------------------------------------
+_CLIENT: Any = None
+
+
+def client():
+    """The process's Langfuse client (built once, with :func:`mask_secrets`); None without keys.
+
+    Langfuse keeps one client per public key per process and the first construction fixes its
+    settings, so every Marginalia handler goes through this one.
+    """
+    global _CLIENT
+    if not enabled():
+        return None
+    if _CLIENT is None:
+        from langfuse import Langfuse
+
+        timeout = int(os.environ.get("LANGFUSE_TIMEOUT") or DEFAULT_TIMEOUT_S)
+        _CLIENT = Langfuse(
+            public_key=os.environ["LANGFUSE_PUBLIC_KEY"],
+            secret_key=os.environ["LANGFUSE_SECRET_KEY"],
+            timeout=timeout,
+            mask=mask_secrets,
+        )
+    return _CLIENT
+
+
+def flush() -> None:
+    """Send buffered spans now (bounded by the client's timeout; never raises)."""
+    if _CLIENT is None:
+        return
+    try:
+        _CLIENT.flush()
+    except Exception as exc:  # an export problem must never fail a run
+        logger.debug("langfuse flush failed: %s", exc)
+
+
+def trace_metadata(thread_id: str, agent: str, *, user_id: str | None = None, tags: list[str] | None = None) -> dict:
+    """The ``langfuse_*`` run metadata of a run of ``agent`` on ``thread_id``.
+
+    Session = the thread (every run of a thread, one session), trace name = the agent, tags
+    ``agent:<name>`` plus ``tags``, user = ``user_id`` or ``MARGINALIA_USER`` when set.
+    """
+    meta: dict[str, Any] = {
+        "langfuse_session_id": thread_id,
+        "langfuse_trace_name": agent,
+        "langfuse_tags": [f"agent:{agent}", *(tags or [])],
+    }
+    user = user_id or os.environ.get("MARGINALIA_USER")
+    if user:
+        meta["langfuse_user_id"] = user
+    return meta
+
+
+@lru_cache(maxsize=1)
+def _handler_class():
+    from langfuse.langchain import CallbackHandler
+
+    class ThreadCallbackHandler(CallbackHandler):
+        """Langfuse's handler with the thread's trace id and default trace attributes.
+
+        Defaults from :func:`trace_metadata` are put under the root run's metadata; keys the
+        caller set in the run config's metadata win, so session/user/tags pass through.
+        """
+
+        def __init__(self, *, public_key: str, thread_id: str, agent: str):
+            super().__init__(public_key=public_key, trace_context={"trace_id": trace_id_for(thread_id)})
+            self.thread_id = thread_id
+            self.defaults = trace_metadata(thread_id, agent)
+
+        def on_chain_start(self, serialized, inputs, *, run_id, parent_run_id=None, tags=None, metadata=None, **kwargs):
+            if parent_run_id is None:
+                metadata = {**self.defaults, **(metadata or {})}
+            return super().on_chain_start(
+                serialized, inputs, run_id=run_id, parent_run_id=parent_run_id, tags=tags, metadata=metadata, **kwargs
+            )
+
+    return ThreadCallbackHandler
+
+
+def callbacks_for(thread_id: str, agent: str) -> list:
+    """LangChain callbacks for a run of ``agent`` on ``thread_id``: Langfuse's, or none without keys."""
+    if client() is None:
+        return []
+    return [_handler_class()(public_key=os.environ["LANGFUSE_PUBLIC_KEY"], thread_id=thread_id, agent=agent)]
