@@ -5,6 +5,7 @@ from __future__ import annotations
 import operator
 from typing import Annotated, TypedDict
 
+from langgraph.channels.delta import DeltaChannel
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 
@@ -109,3 +110,31 @@ def nested_graph(checkpointer):
     outer.add_edge("inner", "finish")
     outer.add_edge("finish", END)
     return outer.compile(checkpointer=checkpointer)
+
+
+def extend(state: list, batches: list) -> list:
+    """A batching-invariant reducer for DeltaChannel: concatenate."""
+    out = list(state)
+    for batch in batches:
+        out.extend(batch)
+    return out
+
+
+class DeltaState(TypedDict, total=False):
+    log: Annotated[list, DeltaChannel(extend, snapshot_frequency=8)]
+    n: int
+
+
+def delta_graph(checkpointer, steps: int = 20):
+    """One node in a loop appending to a ``DeltaChannel`` list (beta LangGraph feature) that
+    snapshots every 8 updates: the other checkpoints store no value for it, only writes."""
+
+    def node(state: DeltaState) -> DeltaState:
+        n = state.get("n", 0) + 1
+        return {"log": [f"x{n}"], "n": n}
+
+    g = StateGraph(DeltaState)
+    g.add_node("step", node)
+    g.add_edge(START, "step")
+    g.add_conditional_edges("step", lambda s: END if s["n"] >= steps else "step", ["step", END])
+    return g.compile(checkpointer=checkpointer)

@@ -103,7 +103,7 @@ class S3Saver(BaseCheckpointSaver[str]):
         serde: SerializerProtocol | None = None,
         encryption_key: str | bytes | None = None,
         compress: str | None = None,
-        max_workers: int = 16,
+        max_workers: int = 8,
     ) -> None:
         super().__init__(serde=build_serde(serde, key=encryption_key, compress=compress))
         prefix = prefix.strip("/")
@@ -667,8 +667,12 @@ class S3Saver(BaseCheckpointSaver[str]):
     ) -> Iterator[tuple[_Loaded, Checkpoint]]:
         """The parent chain of ``start`` (excluded), nearest first, until every channel in
         ``channels`` has a stored value or the chain ends. One scan of the namespace listing from
-        the start's position; records and writes are read in parallel windows of 8."""
+        the start's position; records and writes are read in parallel windows sized by the
+        start's ``counters_since_delta_snapshot`` (how many super-steps back the snapshot is)."""
         remaining = set(channels)
+        counters = self.serde.loads_typed(start.metadata).get("counters_since_delta_snapshot") or {}
+        depth = max((int(counters[ch][1]) for ch in channels if ch in counters and counters[ch]), default=8)
+        size = max(1, min(depth + 1, 32))
         expected = start.parent_id
         if not expected:
             return
@@ -682,7 +686,7 @@ class S3Saver(BaseCheckpointSaver[str]):
                 if exhausted:
                     return
                 window: list[Entry] = []
-                while len(window) < 8:
+                while len(window) < size:
                     entry = next(entries, None)
                     if entry is None:
                         exhausted = True
@@ -694,6 +698,7 @@ class S3Saver(BaseCheckpointSaver[str]):
                 for loaded in self._load(scan, window):
                     if loaded is not None:
                         found.setdefault(loaded.record.checkpoint_id, loaded)
+                size = 8
                 continue
             loaded = found.pop(expected)
             checkpoint = self.serde.loads_typed(loaded.record.checkpoint)
