@@ -21,7 +21,9 @@ outliner differ only in their graphs:
 from __future__ import annotations
 
 import importlib
+import threading
 import uuid
+from contextlib import AbstractContextManager, nullcontext
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -48,6 +50,7 @@ __all__ = [
     "agent_names",
     "drive",
     "engine_spec_of",
+    "engine_turn",
     "get_agent",
     "open_checkpointer",
     "rails",
@@ -122,6 +125,20 @@ def rails(runtime: Any) -> Rails:
         ctx = AgentContext(**{k: ctx.get(k) for k in ("store", "engine")})
     ctx = ctx or AgentContext()
     return Rails(store=resolve_store(ctx.store), engine=resolve_engine(ctx.engine), clients=ctx.clients or {})
+
+
+_CPU_ENGINE_LOCK = threading.Lock()
+
+
+def engine_turn(engine: Engine) -> AbstractContextManager:
+    """Hold this around an engine call made from parallel ``Send`` branches.
+
+    Model-calling engines run branches concurrently (they wait on the network). The offline
+    engine computes in Python: under the GIL parallel branches gain nothing, and its text stack
+    (sumy/yake) is not re-entrant — parallel calls gave different minutes than serial ones — so
+    its calls take turns, which keeps results deterministic.
+    """
+    return _CPU_ENGINE_LOCK if getattr(engine, "name", None) == "offline" else nullcontext()
 
 
 def engine_spec_of(engine: Engine | str | None) -> str:

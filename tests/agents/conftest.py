@@ -28,11 +28,13 @@ MEETING_SUFFIXES = {".json", ".vtt", ".srt", ".txt"}
 
 def meeting_files() -> list[Path]:
     """Every meeting of ``tests/fixtures/meetings`` and, on dev machines, ``/work/shared``."""
-    found: list[Path] = []
-    for root in (REPO_FIXTURES, SHARED_FIXTURES):
+    found: dict[str, Path] = {}
+    for root in (REPO_FIXTURES, SHARED_FIXTURES):  # the repo's copy of a shared meeting counts once
         if root.is_dir():
-            found += sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in MEETING_SUFFIXES)
-    return found
+            for p in sorted(root.rglob("*")):
+                if p.is_file() and p.suffix in MEETING_SUFFIXES:
+                    found.setdefault(p.name, p)
+    return list(found.values())
 
 
 @dataclass
@@ -124,6 +126,15 @@ def s3_env(s3_store, monkeypatch) -> AgentEnv:
 def agent_env(request) -> AgentEnv:
     """Each agent test once on the local store and once on the S3 test server."""
     return request.getfixturevalue(f"{request.param}_env")
+
+
+@pytest.fixture
+def standup() -> Path:
+    """The short sample meeting shipped in the package (fast: for tests of the agent's mechanics)."""
+    path = Path(runtime.__file__).parent / "samples" / "standup.vtt"
+    if not path.is_file():
+        pytest.skip("the sample meeting src/marginalia/samples/standup.vtt is missing")
+    return path
 
 
 @pytest.fixture

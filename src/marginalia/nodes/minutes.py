@@ -14,7 +14,7 @@ import re
 
 from langgraph.types import Send
 
-from ..runtime import rails
+from ..runtime import engine_turn, rails
 from ..schemas import Minutes, Transcript
 from .transcript import load_transcript
 
@@ -63,7 +63,8 @@ def extract_chunk(task: dict, runtime) -> dict:
         segments=transcript.segments[task["start"]:task["end"]],
         source_format=transcript.source_format,
     )
-    minutes = r.engine.extract_minutes(part, first_segment=task["start"], hint_date=hint_date(task["source"]))
+    with engine_turn(r.engine):
+        minutes = r.engine.extract_minutes(part, first_segment=task["start"], hint_date=hint_date(task["source"]))
     return {"partials": [{"index": task["index"], "minutes": minutes.model_dump(mode="json")}]}
 
 
