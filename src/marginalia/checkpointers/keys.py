@@ -21,6 +21,7 @@ needs their sort order; only checkpoint ids must sort, and they do through ``inv
 from __future__ import annotations
 
 import os
+import re
 import time
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
@@ -38,12 +39,14 @@ SPECIAL = "s"
 
 _SAFE = "-_~:!*'()@,;=+$"  # readable characters that are safe in any key segment ('.' is not)
 
-# Checkpoint ids are uuid6/uuid5 strings: lowercase hex and '-'. Each character maps to one of a
-# reversed alphabet so that ascending key order is descending id order, with no length change.
+# Checkpoint ids are uuid6/uuid5 strings (36 characters, lowercase hex and '-'). Each character maps
+# to one of a reversed alphabet so that ascending key order is descending id order, with no length
+# change. Any other id takes the general form below; those sort after (as older than) all UUIDs.
 _ID_IN = "-0123456789abcdef"
 _ID_OUT = "zyxwvutsrqponmlkj"
 _INVERT = str.maketrans(_ID_IN, _ID_OUT)
 _REVERT = str.maketrans(_ID_OUT, _ID_IN)
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _FALLBACK = "~"  # ids outside the alphabet: '~' + hex of (255 - byte) + '~'; they sort after (older)
 
 
@@ -60,7 +63,7 @@ def decode_segment(segment: str) -> str:
 
 def invert_id(checkpoint_id: str) -> str:
     """A string whose ascending order is the descending order of checkpoint ids."""
-    if checkpoint_id and all(c in _ID_IN for c in checkpoint_id):
+    if _UUID.fullmatch(checkpoint_id):
         return checkpoint_id.translate(_INVERT)
     data = checkpoint_id.encode("utf-8")
     return _FALLBACK + "".join(f"{255 - b:02x}" for b in data) + _FALLBACK

@@ -1,0 +1,77 @@
+"""Key layout properties (order, reversibility, safety) and construction from URIs / environment."""
+
+from __future__ import annotations
+
+import uuid
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from langgraph.checkpoint.base.id import uuid6
+
+from marginalia.checkpointers import S3Saver
+from marginalia.checkpointers.keys import Layout, decode_segment, encode_segment, invert_id, revert_id
+from marginalia.checkpointers.server import checkpointer, saver_from_env
+from marginalia.uri import validate_key
+
+
+def test_inverted_ids_sort_newest_first():
+    ids = [str(uuid6(clock_seq=i)) for i in range(200)]
+    assert sorted(ids) == ids or len(set(ids)) == 200
+    assert sorted(ids, key=invert_id) == sorted(ids, reverse=True)
+    assert all(revert_id(invert_id(i)) == i for i in ids)
+
+
+@given(st.lists(st.text(min_size=1, max_size=12), min_size=2, max_size=12, unique=True))
+@settings(max_examples=60, deadline=None)
+def test_any_other_id_inverts_to_reverse_order(ids):
+    ids = [i for i in ids if len(i) != 36]  # UUID-shaped ids take the compact form (tested above)
+    assert sorted(ids, key=invert_id) == sorted(ids, key=lambda s: s.encode("utf-8"), reverse=True)
+    assert all(revert_id(invert_id(i)) == i for i in ids)
+
+
+@given(thread=st.text(min_size=1, max_size=40), ns=st.text(max_size=40), task=st.text(min_size=1, max_size=20))
+@settings(max_examples=80, deadline=None)
+def test_keys_are_valid_and_parse_back(thread, ns, task):
+    layout = Layout("b", "p/checkpoints/")
+    cid = str(uuid.uuid4())
+    for key in (
+        layout.record_key(thread, ns, cid),
+        layout.next_key(thread, ns, cid),
+        layout.writes_key(thread, ns, cid, task, "r"),
+    ):
+        assert validate_key(key) == key
+        parsed = layout.parse(key)
+        assert (parsed.thread_id, parsed.checkpoint_ns, parsed.checkpoint_id) == (thread, ns, cid)
+    assert decode_segment(encode_segment(thread)) == thread
+    assert "/" not in encode_segment(thread) and encode_segment(thread) not in (".", "..")
+
+
+def test_from_uri_and_server_factory(tmp_path, monkeypatch):
+    monkeypatch.setenv("MARGINALIA_STORE", f"local:{tmp_path / 'store'}")
+    monkeypatch.setenv("MARGINALIA_STATE", "s3://state-bucket/team/v1")
+    monkeypatch.delenv("MARGINALIA_CHECKPOINT_KEY", raising=False)
+    monkeypatch.delenv("MARGINALIA_CHECKPOINT_COMPRESS", raising=False)
+    saver = S3Saver.from_uri("s3://state-bucket/team/v1")
+    assert saver.uri == "s3://state-bucket/team/v1/checkpoints/"
+    config = saver.put(
+        {"configurable": {"thread_id": "t", "checkpoint_ns": ""}},
+        {"v": 1, "id": str(uuid6()), "ts": "", "channel_values": {"x": 1}, "channel_versions": {}, "versions_seen": {}},
+        {"source": "input", "step": -1},
+        {},
+    )
+    from_env = saver_from_env()
+    assert from_env.get_tuple(config).checkpoint["channel_values"] == {"x": 1}
+
+
+async def test_langgraph_json_checkpointer_entry(tmp_path, monkeypatch):
+    monkeypatch.setenv("MARGINALIA_STORE", f"local:{tmp_path / 'store'}")
+    monkeypatch.delenv("MARGINALIA_STATE", raising=False)
+    async with checkpointer() as saver:
+        assert isinstance(saver, S3Saver) and saver.uri == "s3://marginalia-state/v1/checkpoints/"
+        config = await saver.aput(
+            {"configurable": {"thread_id": "srv", "checkpoint_ns": ""}},
+            {"v": 1, "id": str(uuid6()), "ts": "", "channel_values": {}, "channel_versions": {}, "versions_seen": {}},
+            {"source": "input", "step": -1},
+            {},
+        )
+        assert (await saver.aget_tuple(config)).config == config
