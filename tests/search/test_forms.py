@@ -62,6 +62,8 @@ def test_missing_lists_objects_never_annotated(searcher):
     assert keys(missing(searcher, "summary", prefix="reports/", suffix=".pdf", bucket=BUCKET)) == [
         "reports/2025/annual.pdf", "reports/architecture.pdf",
     ]  # fmt: skip
+    unscoped = missing(searcher, "summary", suffix=".pdf")  # every bucket's current objects
+    assert keys(unscoped) == ["reports/2025/annual.pdf", "reports/architecture.pdf"]
     everything = keys(missing(searcher, "summary", bucket=BUCKET))
     assert "reports/notes.txt" in everything and "meetings/2026-06-15-standup.mp4" in everything
     assert "reports/q2-results.pdf" not in everything

@@ -200,8 +200,8 @@ def _local_source(use: TableUse, ns: str | None, bucket: str | None) -> exp.Expr
             + f"'{ns}')", read="sqlite"))  # fmt: skip
     elif use.kind == "annotation":
         base = base.where(sqlglot.parse_one("bucket IN (SELECT bucket.name FROM bucket)", read="sqlite"))
-    else:
-        return exp.to_table(use.kind)
+    elif use.kind == "journal":
+        return exp.to_table("journal")
     return exp.Subquery(this=base)
 
 
