@@ -7,7 +7,8 @@ from . import storage_cmds  # noqa: F401  put, get, ls, rm, cp, annotate, annota
 from . import agent_cmds  # noqa: F401  demo, minutes, approve, reject, threads
 from . import document_cmds  # noqa: F401  summarize, outline (+ their demo steps)
 from . import search_cmds  # noqa: F401  search, find, missing, reindex, tables, mcp
-from . import ops_cmds  # noqa: F401  trace, archive, batch
+from . import ops_cmds  # noqa: F401  trace, archive
+from . import batch_cmds  # noqa: F401  batch
 
 __all__ = ["app", "main"]
 

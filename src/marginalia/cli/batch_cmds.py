@@ -1,0 +1,1 @@
+"""Batch runs over many objects: marginalia batch (registered on marginalia.cli.app.app)."""
