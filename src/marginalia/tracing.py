@@ -37,6 +37,7 @@ __all__ = [
     "client",
     "enabled",
     "flush",
+    "mask_otel_spans",
     "mask_secrets",
     "secret_values",
     "trace_id_for",
@@ -88,7 +89,7 @@ _SECRET_PATTERNS = [
     re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{12,}"),
     re.compile(
         r"(?i)\b(aws_secret_access_key|aws_session_token|secret_key|api_key|password|passwd|token)"
-        r"(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|\S+)"
+        r"(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s\"',;}\]]+)"
     ),
 ]
 _MIN_SECRET_LEN = 6  # shorter env values ("1", "true") would redact ordinary words
@@ -142,6 +143,34 @@ def _walk(data: Any, secrets: list[str]) -> Any:
     return data
 
 
+def mask_otel_spans(*, params: Any) -> Any:
+    """Langfuse ``mask_otel_spans=`` hook: the last pass over every exported span attribute.
+
+    :func:`mask_secrets` sees inputs, outputs and metadata; some text reaches spans another way
+    (an interrupt's value is the span's ``status_message``, errors' messages likewise). This
+    masks every string attribute of every span just before export, so nothing escapes.
+    """
+    from langfuse.types import MaskOtelSpansResult, OtelSpanPatch
+
+    secrets = secret_values()
+    patches = {}
+    for identifier, span in params.spans.items():
+        changed: dict[str, Any] = {}
+        for name, value in span.attributes.items():
+            if isinstance(value, str):
+                masked: Any = _mask_text(value, secrets)
+            elif isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
+                masked = [_mask_text(v, secrets) for v in value]
+                value = list(value)
+            else:
+                continue
+            if masked != value:
+                changed[name] = masked
+        if changed:
+            patches[identifier] = OtelSpanPatch(set_attributes=changed)
+    return MaskOtelSpansResult(span_patches=patches)
+
+
 def mask_secrets(*, data: Any, **_: Any) -> Any:
     """Langfuse ``mask=`` function: ``data`` with every secret replaced by ``[REDACTED]``.
 
@@ -161,7 +190,8 @@ def client():
     """The process's Langfuse client (built once, with :func:`mask_secrets`); None without keys.
 
     Langfuse keeps one client per public key per process and the first construction fixes its
-    settings, so every Marginalia handler goes through this one.
+    settings, so every Marginalia handler goes through this one. Masking runs twice: on the data
+    (:func:`mask_secrets`) and on the final span attributes (:func:`mask_otel_spans`).
     """
     global _CLIENT
     if not enabled():
@@ -175,6 +205,7 @@ def client():
             secret_key=os.environ["LANGFUSE_SECRET_KEY"],
             timeout=timeout,
             mask=mask_secrets,
+            mask_otel_spans=mask_otel_spans,
         )
     return _CLIENT
 
