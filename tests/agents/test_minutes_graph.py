@@ -152,13 +152,21 @@ def test_cli_edit_file_and_reject(local_env, tmp_path, standup):
     uri = local_env.put(key, path)
     first = marginalia.minutes(uri)
 
-    rejected = local_env.run("reject", first.thread_id, "--feedback", "Add the decisions, please.", check=True)
-    assert "Waiting for approval" in rejected.stdout
+    code, out, err = local_env.cli("reject", first.thread_id, "--feedback", "Add the decisions, please.")
+    assert code == 0 and "Waiting for approval" in out, err
+
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"summary": "no title"}))
+    code, out, err = local_env.cli("approve", first.thread_id, "--edit", str(bad))
+    assert code == 2 and "not a valid Minutes: title" in err
 
     patch = tmp_path / "patch.json"
     patch.write_text(json.dumps([{"op": "replace", "path": "/title", "value": "From the CLI"}]))
-    local_env.run("approve", first.thread_id, "--edit", str(patch), check=True)
+    code, out, err = local_env.cli("approve", first.thread_id, "--edit", str(patch))
+    assert code == 0 and "wrote meeting_minutes" in out, err
     assert local_env.annotation(key, "meeting_minutes")["title"] == "From the CLI"
+    code, out, _ = local_env.cli("threads")
+    assert first.thread_id in out and "done" in out
 
 
 def test_long_meeting_is_map_reduced_and_checkpoints_stay_small(local_env, meetings):

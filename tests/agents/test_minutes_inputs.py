@@ -83,13 +83,19 @@ def test_missing_object_is_named_and_nothing_is_written(agent_env):
 
 def test_cli_bad_input_is_one_line_exit_2(local_env):
     uri = local_env.put("bad/empty.vtt", b"")
-    proc = local_env.run("minutes", uri)
+    proc = local_env.run("minutes", uri)  # a real process: what a user sees
     assert proc.returncode == 2, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and "empty.vtt" in lines[0]
-    assert "Traceback" not in proc.stderr
-    proc = local_env.run("approve", "no-such-thread")
-    assert proc.returncode == 2 and "no-such-thread" in proc.stderr
+    assert "Traceback" not in proc.stderr and local_env.all_annotations() == []
+    for args, words in [
+        (("approve", "no-such-thread"), "no thread 'no-such-thread'"),
+        (("reject", "no-such-thread", "--feedback", " "), "--feedback must say what to change"),
+        (("minutes", "not-a-uri"), "expected s3://bucket/key"),
+        (("minutes", f"s3://{local_env.bucket}/missing.vtt"), "missing.vtt"),
+    ]:
+        code, _, err = local_env.cli(*args)
+        assert code == 2 and words in err and len(err.strip().splitlines()) == 1, (args, err)
 
 
 # --- write safety -------------------------------------------------------------------------------

@@ -166,7 +166,8 @@ def threads_cmd(pending: bool = typer.Option(False, "--pending", help="only thre
         console.print("no threads waiting for approval" if pending else "no threads")
         return
     table = Table(show_lines=False)
-    for col in ("thread", "agent", "status", "age", "object", "error"):
+    table.add_column("thread", no_wrap=True)  # copy-pasted into approve/reject: never folded
+    for col in ("agent", "status", "age", "object", "error"):
         table.add_column(col, overflow="fold")
     for r in records:
         table.add_row(r.thread_id, r.agent, r.status, _age(r.age.total_seconds()), r.object_uri, r.error or "")
