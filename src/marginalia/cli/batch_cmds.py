@@ -1,1 +1,62 @@
-"""Batch runs over many objects: marginalia batch (registered on marginalia.cli.app.app)."""
+"""Batch runs over many objects: ``marginalia batch`` (registered on marginalia.cli.app.app)."""
+
+from __future__ import annotations
+
+import threading
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .app import app, console
+
+_STYLE = {"done": "green", "skipped": "dim", "waiting": "yellow", "failed": "red"}
+
+
+@app.command("batch", rich_help_panel="Agents")
+def batch_command(
+    prefix: str = typer.Argument(..., metavar="S3_PREFIX", help="s3://bucket/prefix of the objects to run on"),
+    agent: str = typer.Option("minutes", "--agent", "-a", help="minutes | summary"),
+    workers: int = typer.Option(4, "--workers", "-w", help="objects run at the same time (1-64)"),
+    yes: bool = typer.Option(False, "--yes", "-y", help="approve every result (else threads wait for approval)"),
+    force: bool = typer.Option(False, "--force", help="run again on objects that already carry the annotation"),
+    suffix: list[str] = typer.Option(None, "--suffix", help="only keys ending with this (repeatable), e.g. .pdf"),
+    engine: str = typer.Option(None, "--engine", help="offline | bedrock:<model-id> (default MARGINALIA_ENGINE)"),
+) -> None:
+    """Run an agent over every matching object under a prefix, WORKERS at a time.
+
+    Objects that already carry the agent's annotation are skipped (unless --force). Killed and
+    run again, a batch continues where it stopped. Exit status 1 if any object failed.
+    """
+    from ..batch import batch, batch_agent
+    from ..uri import parse_uri
+
+    parse_uri(prefix, require_key=False)
+    batch_agent(agent)
+    lock = threading.Lock()
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[last]}"), TimeElapsedColumn(), console=console, transient=False) as bar:
+        task = bar.add_task(f"{agent}", total=None, last="")
+
+        def on_start(total: int) -> None:
+            bar.update(task, total=total)
+
+        def on_row(row) -> None:
+            with lock:
+                bar.update(task, advance=1, last=f"{row.status}: {row.uri.rsplit('/', 1)[-1]}"[:60])
+
+        rows = batch(prefix, agent=agent, workers=workers, approve=yes, force=force, suffix=suffix or None,
+                     engine=engine, on_row=on_row, on_start=on_start)
+
+    table = Table(title=f"batch {agent} on {prefix}", expand=True)
+    for column in ("object", "status", "thread", "detail"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(row.uri, f"[{_STYLE[row.status]}]{row.status}[/]", row.thread_id or "—", row.detail)
+    console.print(table)
+    counts = {s: sum(r.status == s for r in rows) for s in _STYLE}
+    console.print("  ".join(f"[{_STYLE[s]}]{s}: {n}[/]" for s, n in counts.items()), highlight=False)
+    if not rows:
+        console.print(f"no matching objects under {prefix}")
+    if counts["failed"]:
+        raise typer.Exit(1)

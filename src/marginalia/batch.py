@@ -1,0 +1,301 @@
+"""Run an agent over every object under a prefix: bounded concurrency, resumable, one table out.
+
+``batch("s3://b/meetings/", agent="minutes", workers=4, approve=True)`` lists the objects,
+skips those that already carry the agent's annotation (unless ``force``), and runs the agent on
+the rest in a thread pool (the stores and engines are thread-safe; the offline engine's calls
+take turns, see :class:`_TakingTurns`). Each object gets one row: ``done``, ``skipped``,
+``waiting`` (for approval) or ``failed`` with the reason; a failure never stops the batch.
+
+A batch survives being killed and re-run: the thread id of an object is derived from the agent,
+the object and its ETag (:func:`thread_id_for`), so a re-run finds the same threads and
+:func:`prepare_continue` picks each one up where its checkpoints left it — a crashed run goes on
+from its last completed node, a thread waiting for approval is reported (not restarted), a
+finished thread is not run again. Every thread is run under its lease
+(:func:`marginalia.lease.thread_lease`), so two batches over the same prefix never run the
+same object at once (the loser's row says the thread is being run elsewhere).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any, Literal
+
+from .errors import AnnotationNotFound, InvalidInput, MarginaliaError, ObjectNotFound
+from .lease import thread_lease
+from .runtime import (
+    AgentContext,
+    Run,
+    RunResult,
+    _config,
+    drive,
+    engine_spec_of,
+    get_agent,
+    open_checkpointer,
+    resolve_engine,
+    resolve_store,
+    state_location,
+)
+from .storage.base import ObjectInfo, Store
+from .threads import ThreadIndex, ThreadRecord
+from .tracing import trace_id_for
+from .uri import parse_uri
+
+__all__ = ["BATCH_AGENTS", "BatchAgent", "BatchRow", "batch", "prepare_continue", "run_object", "thread_id_for"]
+
+Status = Literal["done", "skipped", "waiting", "failed"]
+
+
+# --- what a batch can run ------------------------------------------------------------------
+@dataclass(frozen=True)
+class BatchAgent:
+    """An agent as a batch runs it: its graph, the annotation that marks an object as done."""
+
+    name: str  # the batch's name for it (--agent)
+    graph_agent: str  # the registered graph
+    graph_module: str  # importing it registers the graph
+    annotation: str  # present on an object = already done
+    suffixes: tuple[str, ...]  # objects it takes when --suffix is not given
+    inputs: Callable[[], dict]
+    context: Callable[[Store, Any], AgentContext]
+
+
+def _minutes_inputs() -> dict:
+    return {"transcript_input": None}
+
+
+def _summary_inputs() -> dict:
+    from .nodes.pdf import DEFAULT_CHUNK_PAGES
+
+    return {"allow_no_text": False, "chunk_pages": DEFAULT_CHUNK_PAGES}
+
+
+def _plain_context(store: Store, engine: Any) -> AgentContext:
+    return AgentContext(store=store, engine=engine)
+
+
+def _document_context(store: Store, engine: Any) -> AgentContext:
+    from .nodes.pdf import DocumentContext
+
+    return DocumentContext(store=store, engine=engine)  # password from MARGINALIA_PDF_PASSWORD if set
+
+
+def _minutes_suffixes() -> tuple[str, ...]:
+    from .tools.transcripts import MEDIA_EXTENSIONS, TRANSCRIPT_EXTENSIONS
+
+    return (*TRANSCRIPT_EXTENSIONS, *sorted(MEDIA_EXTENSIONS))
+
+
+BATCH_AGENTS: dict[str, BatchAgent] = {
+    "minutes": BatchAgent("minutes", "minutes", "marginalia.graph.minutes", "meeting_minutes",
+                          _minutes_suffixes(), _minutes_inputs, _plain_context),
+    "summary": BatchAgent("summary", "pdf_summary", "marginalia.graph.pdf_summary", "summary",
+                          (".pdf",), _summary_inputs, _document_context),
+}
+
+
+def batch_agent(name: str) -> BatchAgent:
+    if name not in BATCH_AGENTS:
+        raise InvalidInput(f"unknown batch agent {name!r}: use one of {', '.join(sorted(BATCH_AGENTS))}")
+    return BATCH_AGENTS[name]
+
+
+def thread_id_for(agent: str, info: ObjectInfo) -> str:
+    """The same object version always gets the same thread (so a re-run resumes it)."""
+    digest = hashlib.sha256(f"{info.bucket}\0{info.key}\0{info.etag}\0{info.version_id or ''}".encode()).hexdigest()
+    return f"{agent}-b{digest[:24]}"
+
+
+# --- one thread: start it, or continue it where it stopped -----------------------------------
+class _TakingTurns:
+    """An engine whose calls take turns across the batch's worker threads.
+
+    The offline engine computes in Python (no gain from threads under the GIL) and its text
+    stack is not re-entrant (:func:`marginalia.runtime.engine_turn`); model-calling engines are
+    used directly, their calls run concurrently.
+    """
+
+    _lock = threading.Lock()
+
+    def __init__(self, engine: Any):
+        self._engine = engine
+        self.name = engine.name
+        self.model = engine.model
+
+    def __getattr__(self, attr: str) -> Any:
+        target = getattr(self._engine, attr)
+        if not callable(target):
+            return target
+
+        def call(*args, **kwargs):
+            with self._lock:
+                return target(*args, **kwargs)
+
+        return call
+
+
+def _thread_safe(engine: Any) -> Any:
+    return _TakingTurns(engine) if getattr(engine, "name", None) == "offline" else engine
+
+
+def prepare_continue(
+    agent: BatchAgent,
+    object_uri: str,
+    *,
+    thread_id: str,
+    store: Store,
+    engine: Any,
+    approve: bool,
+    fresh: bool = False,
+) -> Run | RunResult:
+    """The run that takes thread ``thread_id`` of ``agent`` on ``object_uri`` forward.
+
+    * no checkpoint yet (new, or killed before its first one): a first run with the agent's
+      inputs, under this thread id;
+    * checkpoints that stopped mid-graph (the process died): a run with input ``None``, which
+      LangGraph continues from the last checkpoint, reusing the saved writes of the nodes that
+      completed — they do not run again;
+    * waiting at approval, or finished: no run, the :class:`RunResult` of where it stands.
+
+    ``fresh`` deletes the thread's checkpoints first (``--force`` on a finished thread).
+    """
+    get_agent(agent.graph_agent, agent.graph_module)
+    spec = get_agent(agent.graph_agent)
+    state = state_location(store)
+    index = ThreadIndex(store, state)
+    saver = open_checkpointer(store, state)
+    graph = spec.build(checkpointer=saver)
+    record = index.get(thread_id)
+    if fresh:
+        saver.delete_thread(thread_id)
+    if record is None or fresh:
+        record = index.put(ThreadRecord(
+            thread_id=thread_id, agent=spec.name, object_uri=object_uri, status="running",
+            trace_id=trace_id_for(thread_id), graph_module=spec.module, engine=engine_spec_of(engine),
+        ))
+    run = Run(agent=spec, graph=graph, input=None, config=_config(record),
+              context=agent.context(store, engine), index=index, record=record)
+    snapshot = graph.get_state(run.config)
+    if snapshot is None or not snapshot.metadata:  # nothing checkpointed: (re)start from the inputs
+        run.input = {**agent.inputs(), "object_uri": object_uri, "auto_approve": bool(approve)}
+        index.update(thread_id, status="running", error=None)
+        return run
+    run.values = dict(snapshot.values or {})
+    if snapshot.interrupts:
+        run.interrupt = snapshot.interrupts[0].value
+        return run.finish()
+    if not snapshot.next:
+        return run.finish()
+    index.update(thread_id, status="running", error=None)
+    return run
+
+
+# --- the batch -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BatchRow:
+    """One object of a batch and what became of it."""
+
+    uri: str
+    status: Status
+    thread_id: str | None = None
+    detail: str = ""  # the reason of a failure, why it was skipped, the annotations written
+    annotations: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _has_annotation(store: Store, info: ObjectInfo, name: str) -> bool:
+    try:
+        store.get_annotation(info.bucket, info.key, name, version_id=info.version_id)
+        return True
+    except (AnnotationNotFound, ObjectNotFound):
+        return False
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) if isinstance(exc, MarginaliaError) else f"{type(exc).__name__}: {exc}"
+    return " ".join(text.split())[:500]
+
+
+def run_object(
+    agent: BatchAgent,
+    info: ObjectInfo,
+    *,
+    store: Store,
+    engine: Any,
+    approve: bool,
+    force: bool = False,
+) -> BatchRow:
+    """Run (or continue) ``agent`` on one object under the thread's lease; never raises for it."""
+    uri = info.uri
+    if not force and _has_annotation(store, info, agent.annotation):
+        return BatchRow(uri, "skipped", None, f"already has {agent.annotation}")
+    thread_id = thread_id_for(agent.graph_agent, info)
+    try:
+        with thread_lease(store, state_location(store), thread_id):
+            run = prepare_continue(agent, uri, thread_id=thread_id, store=store, engine=engine, approve=approve)
+            if force and isinstance(run, RunResult) and run.status != "waiting":
+                run = prepare_continue(agent, uri, thread_id=thread_id, store=store, engine=engine,
+                                       approve=approve, fresh=True)
+            result = run if isinstance(run, RunResult) else drive(run)
+    except Exception as exc:  # one object's failure is reported; the batch goes on
+        return BatchRow(uri, "failed", thread_id, _reason(exc))
+    if result.status == "waiting":
+        return BatchRow(uri, "waiting", thread_id, f"approve: marginalia approve {thread_id}")
+    if result.status == "rejected":
+        return BatchRow(uri, "failed", thread_id, "rejected by a reviewer: nothing written")
+    names = tuple(a.name for a in result.annotations)
+    return BatchRow(uri, "done", thread_id, ", ".join(names), names)
+
+
+def list_matching(store: Store, prefix_uri: str, suffixes: Sequence[str]) -> list[ObjectInfo]:
+    """Objects under ``s3://bucket/prefix`` whose key ends with one of ``suffixes`` (any case)."""
+    where = parse_uri(prefix_uri, require_key=False)
+    wanted = tuple(s.lower() if s.startswith(".") else f".{s.lower()}" for s in suffixes)
+    return [o for o in store.list_objects(where.bucket, where.key)
+            if PurePosixPath(o.key).suffix.lower() in wanted]
+
+
+def batch(
+    prefix_uri: str,
+    *,
+    agent: str = "minutes",
+    workers: int = 4,
+    approve: bool = False,
+    force: bool = False,
+    suffix: str | Sequence[str] | None = None,
+    store: Store | str | None = None,
+    engine: Any = None,
+    on_row: Callable[[BatchRow], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> list[BatchRow]:
+    """Run ``agent`` (``minutes`` or ``summary``) over every matching object under ``prefix_uri``.
+
+    ``workers`` threads run objects concurrently; ``approve`` passes the approval step (else
+    each thread stops ``waiting``); ``force`` re-runs objects that already carry the agent's
+    annotation; ``suffix`` (``.pdf`` or a list) narrows the objects taken. Returns one
+    :class:`BatchRow` per object, in key order. ``on_start(total)`` and ``on_row(row)`` (called
+    from worker threads) drive a progress display.
+    """
+    spec = batch_agent(agent)
+    if not isinstance(workers, int) or workers < 1 or workers > 64:
+        raise InvalidInput(f"--workers must be between 1 and 64, got {workers!r}")
+    store_obj = resolve_store(store)
+    engine_obj = _thread_safe(resolve_engine(engine))
+    suffixes = [suffix] if isinstance(suffix, str) else list(suffix or spec.suffixes)
+    objects = list_matching(store_obj, prefix_uri, suffixes)
+    if on_start is not None:
+        on_start(len(objects))
+
+    def one(info: ObjectInfo) -> BatchRow:
+        row = run_object(spec, info, store=store_obj, engine=engine_obj, approve=approve, force=force)
+        if on_row is not None:
+            on_row(row)
+        return row
+
+    if workers == 1:
+        return [one(o) for o in objects]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batch") as pool:
+        return list(pool.map(one, objects))

@@ -1,0 +1,198 @@
+"""Thread leases: at most one worker runs a thread at a time, on any backend, across machines.
+
+The checkpointer already refuses a second writer (conditional writes raise
+:class:`~marginalia.errors.ThreadBusy` when another worker advanced the thread first), but by then
+the loser may have repeated side effects (an annotation write, a model call). A lease stops the
+second worker *before* it runs anything.
+
+A lease is one small JSON object ``<MARGINALIA_STATE>/leases/<thread_id>.json``::
+
+    {"thread_id": ..., "holder": "<host>:<pid>:<random>", "expires_at": <unix seconds>, ...}
+
+* **acquire** — ``PUT`` with ``If-None-Match: *``: exactly one worker creates it. A worker that
+  finds a lease that is *expired* (its holder died) or *released* takes it over with ``If-Match``
+  on the ETag it read, so two workers taking over the same stale lease cannot both win.
+* **renew** — ``PUT`` with ``If-Match`` on the lease's own last ETag (a background thread does this
+  every ``ttl / 3`` seconds while the lease is held, so long model calls keep it);
+* **release** — ``PUT`` with ``If-Match`` of a released record (``expires_at = 0``), which the next
+  worker takes over at once. (A conditional DELETE is not in every S3 API, a conditional PUT is.)
+
+Whoever loses any of these races gets :class:`~marginalia.errors.ThreadBusy`: "thread X is being
+run elsewhere". The runtime calls :func:`thread_lease` around preparing *and* driving a run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from .errors import ObjectNotFound, PreconditionFailed, ThreadBusy
+from .storage.base import Store
+from .threads import validate_thread_id
+from .uri import S3URI
+
+__all__ = ["DEFAULT_TTL", "Lease", "LeaseRecord", "holder_id", "lease_key", "thread_lease"]
+
+#: Seconds a lease lives without renewal. A crashed worker's thread is free again after this.
+DEFAULT_TTL = float(os.environ.get("MARGINALIA_LEASE_TTL", "120"))
+
+
+def holder_id() -> str:
+    """Who holds a lease: host, process and a random part (two leases of one process differ)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def lease_key(state: S3URI, thread_id: str) -> str:
+    return "/".join(p for p in (state.key.strip("/"), "leases", f"{validate_thread_id(thread_id)}.json") if p)
+
+
+@dataclass(frozen=True)
+class LeaseRecord:
+    thread_id: str
+    holder: str
+    expires_at: float  # unix seconds; 0 = released
+    acquired_at: float
+
+    def expired(self, now: float | None = None) -> bool:
+        return self.expires_at <= (time.time() if now is None else now)
+
+    def encode(self) -> bytes:
+        return json.dumps(self.__dict__, sort_keys=True).encode("utf-8")
+
+    @classmethod
+    def decode(cls, data: bytes) -> "LeaseRecord | None":
+        """None for an unreadable record (torn by a crash of some other tool): treated as expired."""
+        try:
+            raw = json.loads(data)
+            return cls(str(raw["thread_id"]), str(raw["holder"]), float(raw["expires_at"]), float(raw["acquired_at"]))
+        except (ValueError, KeyError, TypeError):
+            return None
+
+
+class Lease:
+    """The lease of one thread by one holder. Use :func:`thread_lease` (a context manager)."""
+
+    def __init__(self, store: Store, state: S3URI, thread_id: str, *, ttl: float = DEFAULT_TTL, holder: str | None = None):
+        self.store = store
+        self.bucket = state.bucket
+        self.key = lease_key(state, thread_id)
+        self.thread_id = thread_id
+        self.ttl = float(ttl)
+        self.holder = holder or holder_id()
+        self.etag: str | None = None
+        self.acquired_at = 0.0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._renewer: threading.Thread | None = None
+        self.lost: ThreadBusy | None = None  # set when a renewal found the lease taken
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+    def _record(self, expires_at: float) -> bytes:
+        return LeaseRecord(self.thread_id, self.holder, expires_at, self.acquired_at).encode()
+
+    def _busy(self, other: LeaseRecord | None) -> ThreadBusy:
+        who = f"held by {other.holder} until {time.strftime('%H:%M:%S', time.localtime(other.expires_at))}" if other else "held"
+        return ThreadBusy(
+            f"thread {self.thread_id} is being run elsewhere (lease {self.uri} {who}); "
+            "try again when that run has finished",
+            uri=self.uri,
+        )
+
+    def acquire(self) -> "Lease":
+        """Create the lease, or take over an expired/released one; ThreadBusy otherwise."""
+        self.acquired_at = time.time()
+        body = self._record(self.acquired_at + self.ttl)
+        try:
+            self.etag = self.store.put_object(self.bucket, self.key, body, if_none_match=True,
+                                              content_type="application/json").etag
+            return self
+        except PreconditionFailed:
+            pass
+        try:
+            data, info = self.store.get_object(self.bucket, self.key)
+        except ObjectNotFound:  # released and removed between our two requests: try once more
+            return self._create_or_busy(body, None)
+        current = LeaseRecord.decode(data)
+        if current is not None and not current.expired():
+            raise self._busy(current)
+        try:  # take over: only if nobody rewrote it since we read it
+            self.etag = self.store.put_object(self.bucket, self.key, body, if_match=info.etag,
+                                              content_type="application/json").etag
+        except (PreconditionFailed, ObjectNotFound):
+            raise self._busy(None) from None
+        return self
+
+    def _create_or_busy(self, body: bytes, current: LeaseRecord | None) -> "Lease":
+        try:
+            self.etag = self.store.put_object(self.bucket, self.key, body, if_none_match=True).etag
+        except PreconditionFailed:
+            raise self._busy(current) from None
+        return self
+
+    def renew(self) -> None:
+        """Push the expiry ``ttl`` ahead; ThreadBusy if someone took the lease meanwhile."""
+        with self._lock:
+            if self.etag is None:
+                raise self._busy(None)
+            try:
+                self.etag = self.store.put_object(self.bucket, self.key, self._record(time.time() + self.ttl),
+                                                  if_match=self.etag, content_type="application/json").etag
+            except (PreconditionFailed, ObjectNotFound):
+                self.etag = None
+                raise self._busy(None) from None
+
+    def release(self) -> None:
+        """Mark the lease released (If-Match), so the next worker takes it at once. Idempotent."""
+        self._stop.set()
+        if self._renewer is not None and self._renewer is not threading.current_thread():
+            self._renewer.join(timeout=5)
+        with self._lock:
+            if self.etag is None:
+                return
+            try:
+                self.store.put_object(self.bucket, self.key, self._record(0.0), if_match=self.etag,
+                                      content_type="application/json")
+            except (PreconditionFailed, ObjectNotFound):
+                pass  # taken over after expiry: nothing of ours to release
+            self.etag = None
+
+    def start_renewing(self) -> None:
+        """Renew every ``ttl / 3`` seconds in a daemon thread until :meth:`release`."""
+
+        def loop() -> None:
+            while not self._stop.wait(self.ttl / 3):
+                try:
+                    self.renew()
+                except ThreadBusy as exc:
+                    self.lost = exc
+                    return
+                except Exception:  # a transient storage error: try again at the next tick
+                    continue
+
+        self._renewer = threading.Thread(target=loop, name=f"lease-{self.thread_id}", daemon=True)
+        self._renewer.start()
+
+
+@contextmanager
+def thread_lease(store: Store, state: S3URI, thread_id: str, *, ttl: float = DEFAULT_TTL) -> Iterator[Lease]:
+    """Hold the lease of ``thread_id`` for the body of the ``with`` (renewed in the background).
+
+    Raises :class:`~marginalia.errors.ThreadBusy` at entry when another worker holds it. The
+    runtime wraps ``start``/``resume`` + ``drive`` in this; :mod:`marginalia.batch` does too.
+    """
+    lease = Lease(store, state, thread_id, ttl=ttl).acquire()
+    lease.start_renewing()
+    try:
+        yield lease
+    finally:
+        lease.release()
