@@ -135,15 +135,15 @@ def test_real_meeting_summary_overlaps_the_reference(real):
     assert score > 0.15  # well above unrelated text; the benchmark reports the real figures
 
 
-def test_determinism(real, engine):
+def test_determinism(real):
     _, transcript, minutes = real
-    assert engine.extract_minutes(transcript) == minutes
-    assert OfflineEngine().extract_minutes(transcript) == minutes
+    assert OfflineEngine().extract_minutes(transcript) == minutes  # a fresh engine, same answer
 
 
-def test_es2006c_finds_the_decisions_the_reference_reports(engine):
-    path = next(p for p in MEETINGS if "ES2006c" in p.name)
-    minutes = engine.extract_minutes(parse_transcript(path.read_bytes(), filename=path.name))
+def test_es2006c_finds_the_decisions_the_reference_reports(real):
+    path, _, minutes = real
+    if "ES2006c" not in path.name:
+        pytest.skip("about ES2006c only")
     text = " ".join(d.text.lower() for d in minutes.decisions)
     # QMSum's reference: "They decided to have a LCD display with a spinning wheel" ... "simple battery"
     assert "battery" in text and ("voice recognition" in text or "lcd" in text)

@@ -188,12 +188,12 @@ def rank_sentences(sentences: Sequence[str], *, language: str = "english") -> li
         window = list(range(start, min(n, start + MAX_RANKED)))
         ranked = _rank_window(window, sentences, language)
         survivors.extend(ranked[: max(1, len(ranked) // 4)])
-    head = rank_sentences_subset(sorted(survivors), sentences, language)
+    head = _rank_subset(sorted(survivors), sentences, language)
     seen = set(head)
     return head + [i for i in range(n) if i not in seen]
 
 
-def rank_sentences_subset(indexes: list[int], sentences: Sequence[str], language: str) -> list[int]:
+def _rank_subset(indexes: list[int], sentences: Sequence[str], language: str) -> list[int]:
     if len(indexes) <= MAX_RANKED:
         return _rank_window(indexes, sentences, language)
     sub = [sentences[i] for i in indexes]
