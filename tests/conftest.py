@@ -67,9 +67,10 @@ def s3_server():
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def s3_store(s3_server):
-    """One client for the session: building a boto3 client costs ~0.5 s, and clients are thread-safe."""
+    """A fresh client per test (S3Store shares the boto3 session, so only the first costs ~0.4 s);
+    handlers a test registers on ``client.meta.events`` therefore never leak into the next test."""
     try:
         from marginalia.storage.s3 import S3Store
     except ImportError as exc:

@@ -167,13 +167,16 @@ def test_console_script_exit_codes(tmp_path):
     def marginalia(*args: str, input: bytes | None = None) -> subprocess.CompletedProcess:
         return subprocess.run([str(CONSOLE_SCRIPT), *args], env=env, input=input, capture_output=True, timeout=60)
 
-    assert marginalia("mb", "docs").returncode == 0
-    assert marginalia("put", "-", "s3://docs/k", input=b"body").returncode == 0
+    with LocalStore(tmp_path / "store") as store:  # set up in-process: each script start costs seconds
+        store.create_bucket("docs")
+        store.put_object("docs", "k", b"body")
     ok = marginalia("annotate", "s3://docs/k", "agent.note", "-", input=b"hello")
     assert ok.returncode == 0, ok.stderr
-    assert marginalia("annotations", "s3://docs/k", "agent.note").stdout == b"hello\n"
     bad = marginalia("annotate", "s3://docs/k", "s3.reserved", "-", input=b"x")
     assert bad.returncode == 2
     lines = bad.stderr.decode().strip().splitlines()
     assert len(lines) == 1 and "s3.reserved" in lines[0] and "R6.3" in lines[0]
     assert b"Traceback" not in bad.stderr
+    with LocalStore(tmp_path / "store") as store:
+        assert store.get_annotation("docs", "k", "agent.note").payload == b"hello"
+        assert [a.name for a in store.list_annotations("docs", "k")] == ["agent.note"]
