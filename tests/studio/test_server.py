@@ -1,0 +1,197 @@
+"""The LangGraph API server (what Studio talks to), driven by ``langgraph-sdk`` as a real client.
+
+``langgraph dev`` is started once for this module from the repo root with ``langgraph.json``, on a
+free loopback port, offline (no analytics, no version check), with ``MARGINALIA_STORE`` on a fresh
+local bucket directory. Every graph is driven over HTTP: create a thread, run to the approval
+interrupt, resume with ``command={"resume": ...}`` (approve and edit), read the final state, and
+check the annotations in the bucket. The server's threads are kept by ``S3Saver`` (the
+``checkpointer`` entry of ``langgraph.json``): their checkpoints are read back from the bucket.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from marginalia import tracing
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLES = REPO / "src" / "marginalia" / "samples"
+LANGGRAPH = Path(sys.executable).parent / "langgraph"
+STATE_BUCKET = "marginalia-state"  # the local default of MARGINALIA_STATE (s3://marginalia-state/v1)
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+pytestmark = pytest.mark.skipif(not LANGGRAPH.exists(), reason="the langgraph CLI is not installed in this venv")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, root: Path, log: Path):
+        self.root, self.log = root, log
+        self.proc: subprocess.Popen | None = None
+        self.url = ""
+
+    def start(self, timeout: float = 60) -> "Server":
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LANGFUSE_")}
+        env.update(
+            MARGINALIA_STORE=f"local:{self.root}",
+            MARGINALIA_ENGINE="offline",
+            LANGGRAPH_CLI_NO_ANALYTICS="1",
+            LANGGRAPH_NO_VERSION_CHECK="true",
+            PYTHONPATH=os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")]),
+        )
+        env.pop("MARGINALIA_STATE", None)
+        port = _free_port()
+        self.proc = subprocess.Popen(
+            [str(LANGGRAPH), "dev", "--no-browser", "--no-reload", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=REPO, env=env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = _ANSI.sub("", self.log.read_text(errors="replace"))
+            # it silently picks another port when ours was taken meanwhile: read the real one
+            if (m := re.search(r"API: (http://127\.0\.0\.1:\d+)", text)) and "Application started up" in text:
+                self.url = m.group(1)
+                return self
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.2)
+        self.stop()
+        raise AssertionError(f"langgraph dev did not start:\n{self.log.read_text(errors='replace')[-4000:]}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)  # our own process group (start_new_session)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    from marginalia.storage.local import LocalStore
+
+    root = tmp_path_factory.mktemp("studio") / "store"
+    store = LocalStore(root)
+    for bucket in ("meetings", "docs", "decks"):
+        store.create_bucket(bucket)
+    store.put_object("meetings", "standup.vtt", SAMPLES / "standup.vtt")
+    store.put_object("docs", "report.pdf", SAMPLES / "sample_report.pdf")
+    srv = Server(root, root.parent / "langgraph-dev.log").start()
+    srv.store = store
+    yield srv
+    srv.stop()
+    store.close()
+
+
+@pytest.fixture
+async def client(server):
+    from langgraph_sdk import get_client
+
+    return get_client(url=server.url, timeout=60)
+
+
+async def _to_interrupt(client, graph: str, payload: dict) -> tuple[str, dict]:
+    thread = await client.threads.create()
+    await client.runs.wait(thread["thread_id"], graph, input=payload)
+    state = await client.threads.get_state(thread["thread_id"])
+    assert state["next"] == ["review"], state["next"]
+    (interrupt,) = state["interrupts"]
+    return thread["thread_id"], interrupt["value"]
+
+
+def _checkpoint_keys(store, thread_id: str) -> list[str]:
+    return [o.key for o in store.list_objects(STATE_BUCKET, f"v1/checkpoints/{thread_id}/")]
+
+
+async def test_every_graph_is_served(client):
+    graphs = {a["graph_id"] for a in await client.assistants.search()}
+    assert graphs == {"minutes", "pdf_summary", "ppt_outline", "search"}
+
+
+async def test_minutes_interrupt_then_approve(client, server):
+    thread_id, pending = await _to_interrupt(client, "minutes", {"object_uri": "s3://meetings/standup.vtt"})
+    assert pending["agent"] == "minutes" and pending["proposal"]["action_items"]
+    assert "meeting_minutes" not in {a.name for a in server.store.list_annotations("meetings", "standup.vtt")}
+
+    final = await client.runs.wait(thread_id, "minutes", command={"resume": {"action": "approve", "reviewer": "studio"}})
+    assert {a["name"] for a in final["annotations"]} == {"meeting_minutes", "action_items"}
+    state = await client.threads.get_state(thread_id)
+    assert state["next"] == [] and state["values"]["approved"] == pending["proposal"]
+    minutes = server.store.get_annotation("meetings", "standup.vtt", "meeting_minutes").json()
+    assert minutes["summary"] == pending["proposal"]["summary"]
+    assert minutes["provenance"]["thread_id"] == thread_id
+    assert minutes["provenance"]["trace_id"] == tracing.trace_id_for(thread_id)  # same id as a CLI run would get
+
+    # the server's persistence is S3Saver: the thread's checkpoints are objects in the local bucket
+    assert len(_checkpoint_keys(server.store, thread_id)) >= 8
+    from marginalia.checkpointers import S3Saver
+
+    saver = S3Saver.from_uri(f"s3://{STATE_BUCKET}/v1", store=server.store)
+    latest = saver.get_tuple({"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}})
+    assert latest.checkpoint["channel_values"]["approved"] == pending["proposal"]
+    assert latest.metadata["trace_id"] == tracing.trace_id_for(thread_id)
+
+
+async def test_minutes_edit_with_a_patch(client, server):
+    server.store.put_object("meetings", "edited.vtt", SAMPLES / "standup.vtt")
+    thread_id, pending = await _to_interrupt(client, "minutes", {"object_uri": "s3://meetings/edited.vtt"})
+    patch = [{"op": "replace", "path": "/title", "value": "Stand-up, edited in Studio"}]
+    await client.runs.wait(thread_id, "minutes", command={"resume": {"action": "edit", "patch": patch}})
+    state = await client.threads.get_state(thread_id)
+    assert state["values"]["approved"]["title"] == "Stand-up, edited in Studio"
+    assert state["values"]["iterations"][-1]["action"] == "edit"
+    written = server.store.get_annotation("meetings", "edited.vtt", "meeting_minutes").json()
+    assert written["title"] == "Stand-up, edited in Studio"
+    assert written["action_items"] == pending["proposal"]["action_items"]
+
+
+async def test_pdf_summary_interrupt_then_edit(client, server):
+    thread_id, pending = await _to_interrupt(
+        client, "pdf_summary", {"object_uri": "s3://docs/report.pdf", "auto_approve": False}
+    )
+    assert pending["proposal"]["page_count"] >= 1 and pending["proposal"]["summary"]
+    edited = {**pending["proposal"], "summary": "A short report, summarised by hand in Studio."}
+    await client.runs.wait(thread_id, "pdf_summary", command={"resume": {"action": "edit", "edited": edited}})
+    summary = server.store.get_annotation("docs", "report.pdf", "summary").json()
+    assert summary["summary"] == "A short report, summarised by hand in Studio."
+    assert summary["provenance"]["thread_id"] == thread_id
+    assert _checkpoint_keys(server.store, thread_id)
+
+
+async def test_ppt_outline_interrupt_then_approve(client, server):
+    request = {"object_uri": "s3://decks/standup.pptx", "request": "Five slides on the stand-up decisions",
+               "slides": 5, "source_uris": ["s3://meetings/standup.vtt"]}
+    thread_id, pending = await _to_interrupt(client, "ppt_outline", request)
+    assert len(pending["proposal"]["slides"]) == 5
+    assert not list(server.store.list_objects("decks"))  # nothing rendered before approval
+    await client.runs.wait(thread_id, "ppt_outline", command={"resume": {"action": "approve"}})
+    deck = server.store.head_object("decks", "standup.pptx")
+    assert deck.size > 0
+    outline = server.store.get_annotation("decks", "standup.pptx", "outline").json()
+    assert [s["title"] for s in outline["outline"]["slides"]] == [s["title"] for s in pending["proposal"]["slides"]]
+    assert outline["provenance"]["thread_id"] == thread_id
+
+
+async def test_search_answers_over_http(client, server):
+    server.store.put_object("docs", "unsummarised.pdf", SAMPLES / "sample_report.pdf")
+    thread = await client.threads.create()
+    result = await client.runs.wait(thread["thread_id"], "search", input={"question": "which PDFs haven't been summarised yet?"})
+    assert result.get("error") in (None, ""), result
+    assert "select" in result["sql"].lower()
+    assert "s3://docs/unsummarised.pdf" in result["matches"]
