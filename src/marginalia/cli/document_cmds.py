@@ -1,5 +1,6 @@
 """Document agent commands: ``summarize`` and ``outline``, and their steps of ``marginalia demo``.
 
+Nothing heavy is imported at module level (every ``marginalia`` command imports this module).
 Both reuse the agent CLI's presentation (:func:`~marginalia.cli.agent_cmds.run_agent` for live
 progress, :func:`~marginalia.cli.agent_cmds.show_result` for the proposal and next steps), so
 ``marginalia approve/reject THREAD`` answer their reviews like any other agent's.
@@ -12,8 +13,6 @@ from pathlib import Path
 import typer
 
 from ..errors import InvalidInput
-from ..nodes.outline import MAX_SLIDES
-from ..nodes.pdf import PASSWORD_ENV
 from .agent_cmds import DEMO_BUCKET, DemoStep, register_demo_step, run_agent, sample_path, show_result
 from .app import app, console
 
@@ -26,8 +25,8 @@ def summarize_cmd(
     engine: str | None = typer.Option(None, "--engine", "-e", help="offline | bedrock:<model-id> (default MARGINALIA_ENGINE)"),
     review: bool = typer.Option(False, "--review", help="stop for approval before writing the summary"),
     password: str | None = typer.Option(
-        None, "--password", envvar=PASSWORD_ENV, show_envvar=True,
-        help="password of an encrypted PDF (never stored; a resumed review reads it from the variable)",
+        None, "--password",
+        help="password of an encrypted PDF, never stored (or set MARGINALIA_PDF_PASSWORD, which a resumed review reads too)",
     ),
     allow_no_text: bool = typer.Option(
         False, "--allow-no-text", help="a scanned PDF (no text layer) gets a summary with status \"no_text\" instead of an error"
@@ -65,12 +64,12 @@ def _show_deck(result) -> None:
 def outline_cmd(
     request: str = typer.Argument(..., help="what the presentation is for, in words (or @FILE to read it from a file)"),
     out: str = typer.Option(..., "--out", "-o", help="s3://bucket/key.pptx where the deck goes on approval"),
-    slides: int | None = typer.Option(None, "--slides", "-n", min=1, max=MAX_SLIDES, help="number of content slides"),
+    slides: int | None = typer.Option(None, "--slides", "-n", help="number of content slides (1-60)"),
     source: list[str] = typer.Option([], "--source", "-s", help="s3:// object to ground the deck in (repeatable)"),
     engine: str | None = typer.Option(None, "--engine", "-e", help="offline | bedrock:<model-id> (default MARGINALIA_ENGINE)"),
     yes: bool = typer.Option(False, "--yes", "-y", help="approve the proposed outline at once"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace --out if it already exists"),
-    password: str | None = typer.Option(None, "--password", envvar=PASSWORD_ENV, help="password of encrypted PDF sources"),
+    password: str | None = typer.Option(None, "--password", help="password of encrypted PDF sources (or MARGINALIA_PDF_PASSWORD)"),
     thread: str | None = typer.Option(None, "--thread", help="thread id to use (default: a new one)"),
 ) -> None:
     """Slide outline for a request, grounded in sources' annotations; on approval a .pptx is uploaded and annotated."""

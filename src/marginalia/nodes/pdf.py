@@ -63,6 +63,7 @@ REVISE_CHARS = 60_000
 #: Environment variable a resumed run reads the password from (it is never stored).
 PASSWORD_ENV = "MARGINALIA_PDF_PASSWORD"
 SUMMARY_ANNOTATION = "summary"
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -283,6 +284,17 @@ def _cited_pages(summary: dict) -> set[int]:
     return {p for item in (summary.get("key_points") or []) + (summary.get("entities") or []) for p in item.get("pages") or []}
 
 
+def _pages_for_revision(store, source: dict, state: dict, password: str | None) -> list[tuple[int, str]]:
+    cited, kept, used = _cited_pages(state["proposal"]), [], 0
+    with open_copy(store, source) as handle:
+        pages = iter_page_range(handle, 1, int(state["document"]["page_count"]), password=password, name=source["uri"])
+        for number, text in pages:
+            if text.strip() and used + len(text) <= (REVISE_CHARS if number in cited else REVISE_CHARS // 2):
+                kept.append((number, text))
+                used += len(text)
+    return kept
+
+
 def revise(state: dict, runtime) -> dict:
     """A new proposal from the reviewer's feedback, reading at most :data:`REVISE_CHARS` of text.
 
@@ -291,13 +303,15 @@ def revise(state: dict, runtime) -> dict:
     """
     r, source, password = _source_and_password(state, runtime)
     proposal = state["proposal"]
-    cited, kept, used = _cited_pages(proposal), [], 0
-    with open_copy(r.store, source) as handle:
-        pages = iter_page_range(handle, 1, int(state["document"]["page_count"]), password=password, name=source["uri"])
-        for number, text in pages:
-            if text.strip() and used + len(text) <= (REVISE_CHARS if number in cited else REVISE_CHARS // 2):
-                kept.append((number, text))
-                used += len(text)
+    if password is None and state["document"].get("encrypted"):
+        # A review answered in another process has no password unless MARGINALIA_PDF_PASSWORD
+        # is set. Failing here would strand the thread past its interrupt, so the engine
+        # revises from the summary and the feedback alone, and the log says why.
+        _log.warning("%s is encrypted and no password was given (%s): revising from the summary alone",
+                     source["uri"], PASSWORD_ENV)
+        kept = []
+    else:
+        kept = _pages_for_revision(r.store, source, state, password)
     revised = r.engine.revise_summary(DocumentSummary.model_validate(proposal), state["feedback"], kept)
     return {"proposal": revised.model_dump(mode="json")}
 
