@@ -24,7 +24,7 @@ import zipfile
 from pathlib import PurePosixPath
 
 from ..engines.offline_documents import MAX_SLIDES
-from ..errors import AnnotationNotFound, InvalidInput, ObjectNotFound, PreconditionFailed, UnsupportedInput
+from ..errors import AnnotationNotFound, BucketNotFound, InvalidInput, ObjectNotFound, PreconditionFailed, UnsupportedInput
 from ..runtime import rails
 from ..schemas import DocumentSummary, Minutes, Outline, SourceContext
 from ..tools import large_annotations
@@ -146,7 +146,7 @@ def _check_destination(store, out: str, *, overwrite: bool, thread_id: str) -> N
     deck = parse_uri(out)
     try:
         info = store.head_object(deck.bucket, deck.key)
-    except ObjectNotFound:
+    except (ObjectNotFound, BucketNotFound):
         if not store.bucket_exists(deck.bucket):
             raise InvalidInput(f"--out {out}: bucket {deck.bucket} does not exist") from None
         return
