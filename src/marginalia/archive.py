@@ -43,6 +43,7 @@ __all__ = [
     "archive_thread",
     "archive_uri",
     "read_archive",
+    "thread_record",
     "thread_steps",
 ]
 
@@ -77,7 +78,8 @@ class Step:
         }
 
 
-def _thread_record(store: Store, saver: Any, index: ThreadIndex, thread_id: str) -> ThreadRecord:
+def thread_record(store: Store, saver: Any, index: ThreadIndex, thread_id: str) -> ThreadRecord:
+    """The index record of ``thread_id``, or one rebuilt from checkpoint metadata; InvalidInput if neither."""
     record = index.get(thread_id)
     if record is not None:
         return record
@@ -322,7 +324,7 @@ def archive_thread(
         state = state_location(store)
     state = parse_uri(str(state), require_key=False)
     index = index or ThreadIndex(store, state)
-    record = _thread_record(store, saver, index, thread_id)
+    record = thread_record(store, saver, index, thread_id)
     steps, values = thread_steps(saver, record)
     if not steps:
         raise InvalidInput(f"thread {thread_id} has no checkpoints in {saver!r}: nothing to archive")

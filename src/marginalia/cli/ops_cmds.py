@@ -55,23 +55,16 @@ def _threads_of_object(store, uri: str) -> list[tuple[str, str | None, list[str]
 
 def _print_thread(store, state, saver, thread_id: str, trace_id: str | None, names: list[str] | None = None) -> None:
     from .. import tracing
-    from ..archive import _thread_record, thread_steps
+    from ..archive import thread_record, thread_steps
     from ..threads import ThreadIndex
 
-    index = ThreadIndex(store, state)
-    try:
-        record = _thread_record(store, saver, index, thread_id)
-    except InvalidInput:
-        record = None
-    trace_id = trace_id or (record.trace_id if record else None) or tracing.trace_id_for(thread_id)
-    console.print(f"[bold]thread[/] [cyan]{thread_id}[/]" + (f"  ({record.agent}, {record.status})" if record else ""),
+    record = thread_record(store, saver, ThreadIndex(store, state), thread_id)  # InvalidInput if unknown
+    trace_id = trace_id or record.trace_id or tracing.trace_id_for(thread_id)
+    console.print(f"[bold]thread[/] [cyan]{thread_id}[/]  ({record.agent}, {record.status})",
                   highlight=False)
     if names:
         console.print(f"  annotations: {', '.join(sorted(names))}", highlight=False)
     console.print(f"  trace: {tracing.trace_url(trace_id)}", highlight=False, soft_wrap=True)
-    if record is None:
-        console.print("  checkpoints: none (the thread is not in this state location)")
-        return
     steps, _ = thread_steps(saver, record)
     table = Table(title=f"checkpoints of {thread_id}", expand=False)
     for col in ("step", "source", "node(s)", "next", "time", "seconds"):
