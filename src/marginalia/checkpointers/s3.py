@@ -350,6 +350,11 @@ class S3Saver(BaseCheckpointSaver[str]):
                 continue
             loaded = self._load(scan, [entry], expect={0: checkpoint_id})[0]
             if loaded is not None and loaded.record.checkpoint_id == checkpoint_id:
+                head = self._known_head(thread_id, ns)
+                if head is not None and head.checkpoint_id != checkpoint_id:
+                    # Reading an older checkpoint by id: whatever is written next from it is a fork
+                    # until a read of the latest says where the head is again.
+                    self._remember_head(thread_id, ns, None)
                 return loaded
             tried += 1
             if entry.kind == RECORD or tried >= 2:
