@@ -40,6 +40,7 @@ __all__ = [
     "ARCHIVE_FORMAT",
     "ArchiveResult",
     "Step",
+    "archive_run",
     "archive_thread",
     "archive_uri",
     "read_archive",
@@ -381,3 +382,24 @@ def read_archive(store: Store, uri: str) -> dict:
     story["attached"] = attached
     story["missing_attachments"] = missing
     return story
+
+
+def archive_run(run: Any, result: Any) -> ArchiveResult | None:
+    """Archive the thread of a finished :class:`marginalia.runtime.Run` (the end-of-thread hook).
+
+    Call it after ``run.finish()``: it archives when ``result.status`` is ``done`` or
+    ``rejected`` (a thread waiting for a reviewer is not finished) and returns None otherwise.
+    The run's results are already written, so a failure to archive is logged, never raised:
+    ``marginalia archive THREAD`` can write it later.
+    """
+    import logging
+
+    if getattr(result, "status", None) not in ("done", "rejected"):
+        return None
+    index = run.index
+    state = S3URI(index.bucket, index.prefix.rstrip("/").removesuffix("threads").rstrip("/"))
+    try:
+        return archive_thread(run.context.store, run.graph.checkpointer, run.record.thread_id, state=state, index=index)
+    except MarginaliaError as exc:
+        logging.getLogger(__name__).warning("thread %s finished but was not archived: %s", run.record.thread_id, exc)
+        return None

@@ -175,3 +175,18 @@ def test_trace_from_an_annotation_and_from_a_thread(obs_env, reviewed_thread, mo
     assert f"trace: {trace_id}" in by_thread.output and "/trace/" not in by_thread.output
     proc = obs_env.run("trace", "minutes-unknown")
     assert proc.returncode == 2 and "no thread 'minutes-unknown'" in proc.stderr
+
+
+def test_archive_run_is_the_end_of_thread_hook(obs_env):
+    """What runtime calls after a run finishes: archives done threads, leaves waiting ones alone."""
+    import marginalia.graph.minutes  # noqa: F401  registers the agent (the API does this itself)
+
+    uri = obs_env.put("standup.vtt", STANDUP)
+    run = runtime.start("minutes", uri, {"transcript_input": None})
+    waiting = runtime.drive(run)
+    assert waiting.status == "waiting" and archive.archive_run(run, waiting) is None
+    run = runtime.resume(waiting.thread_id, "approve")
+    done = runtime.drive(run)
+    result = archive.archive_run(run, done)
+    assert result is not None and result.uri == f"s3://marginalia-state/v1/archives/{done.thread_id}.json"
+    assert archive.read_archive(obs_env.store, result.uri)["status"] == "done"
