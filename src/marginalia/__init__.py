@@ -4,13 +4,16 @@ The public API (imported lazily so ``import marginalia`` and the CLI start fast)
 
     marginalia.minutes(uri, ...) / marginalia.aminutes(...)   -> RunResult
     marginalia.resume(thread_id, action=...) / marginalia.aresume(...)
+    marginalia.summarize(uri, ...) / marginalia.asummarize(...)  -> RunResult
+    marginalia.outline(request, out=..., ...) / marginalia.aoutline(...)
 """
 
 __version__ = "0.1.0"
 
 _API = {"minutes", "aminutes", "resume", "aresume", "RunResult", "WrittenAnnotation"}
+_DOCUMENT_API = {"summarize", "asummarize", "outline", "aoutline"}
 
-__all__ = ["__version__", *sorted(_API)]
+__all__ = ["__version__", *sorted(_API | _DOCUMENT_API)]
 
 
 def __getattr__(name: str):
@@ -18,4 +21,8 @@ def __getattr__(name: str):
         from . import api
 
         return getattr(api, name)
+    if name in _DOCUMENT_API:
+        from . import api_documents
+
+        return getattr(api_documents, name)
     raise AttributeError(f"module 'marginalia' has no attribute {name!r}")
