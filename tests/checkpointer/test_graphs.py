@@ -257,3 +257,13 @@ def test_compression_of_large_states(make_saver):
     assert record.checkpoint["channel_values"]["messages"][0] == big
     body = next(packed.store.get_object(packed.bucket, o.key)[0] for o in packed.store.list_objects(packed.bucket, packed.prefix) if o.size > 0)
     assert b"|zstd" in body
+
+
+async def test_async_graph_uses_the_async_twins(saver):
+    graph = review_graph(saver)
+    await graph.ainvoke({"topic": "async", "messages": []}, cfg("async"), durability="sync")
+    assert (await graph.aget_state(cfg("async"))).next == ("review",)
+    out = await graph.ainvoke(Command(resume="approve"), cfg("async"), durability="sync")
+    assert out["published"] == "NOTES ON ASYNC"
+    history = [s async for s in graph.aget_state_history(cfg("async"))]
+    assert history[0].values == out and history[-1].metadata["step"] == -1
