@@ -188,10 +188,22 @@ def prepare_continue(
     if snapshot.interrupts:
         run.interrupt = snapshot.interrupts[0].value
         return run.finish()
-    if not snapshot.next:
+    if not snapshot.next and not _has_pending_writes(saver, run.config):
         return run.finish()
     index.update(thread_id, status="running", error=None)
     return run
+
+
+def _has_pending_writes(saver: Any, config: dict) -> bool:
+    """Saved writes on the latest checkpoint mean the graph had not finished when it stopped.
+
+    ``get_state().next`` alone misses one case: a node that fans out with ``Send`` completed and
+    its writes (the sends) were saved, but the process died before the next checkpoint. The
+    snapshot then shows no next node, yet the graph has work left; continuing applies the
+    writes and runs the sends.
+    """
+    found = saver.get_tuple({"configurable": {**config["configurable"], "checkpoint_ns": ""}})
+    return bool(found and found.pending_writes)
 
 
 # --- the batch -------------------------------------------------------------------------------

@@ -10,8 +10,9 @@ A lease is one small JSON object ``<MARGINALIA_STATE>/leases/<thread_id>.json``:
     {"thread_id": ..., "holder": "<host>:<pid>:<random>", "expires_at": <unix seconds>, ...}
 
 * **acquire** — ``PUT`` with ``If-None-Match: *``: exactly one worker creates it. A worker that
-  finds a lease that is *expired* (its holder died) or *released* takes it over with ``If-Match``
-  on the ETag it read, so two workers taking over the same stale lease cannot both win.
+  finds a lease that is *expired*, *released*, or held by a process of this host that no longer
+  exists (it crashed) takes it over with ``If-Match`` on the ETag it read, so two workers taking
+  over the same stale lease cannot both win.
 * **renew** — ``PUT`` with ``If-Match`` on the lease's own last ETag (a background thread does this
   every ``ttl / 3`` seconds while the lease is held, so long model calls keep it);
 * **release** — ``PUT`` with ``If-Match`` of a released record (``expires_at = 0``), which the next
@@ -62,6 +63,24 @@ class LeaseRecord:
 
     def expired(self, now: float | None = None) -> bool:
         return self.expires_at <= (time.time() if now is None else now)
+
+    def holder_gone(self) -> bool:
+        """True when the holder was a process of this host that no longer exists (it crashed).
+
+        Its lease need not run out: a worker restarted on the same machine after a crash (or a
+        SIGKILL) takes the thread over at once. Holders on other hosts are only trusted to expire.
+        """
+        host, _, rest = self.holder.partition(":")
+        pid = rest.partition(":")[0]
+        if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+            return False
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except OSError:  # exists, owned by someone else
+            return False
+        return False
 
     def encode(self) -> bytes:
         return json.dumps(self.__dict__, sort_keys=True).encode("utf-8")
@@ -123,7 +142,7 @@ class Lease:
         except ObjectNotFound:  # released and removed between our two requests: try once more
             return self._create_or_busy(body, None)
         current = LeaseRecord.decode(data)
-        if current is not None and not current.expired():
+        if current is not None and not current.expired() and not current.holder_gone():
             raise self._busy(current)
         try:  # take over: only if nobody rewrote it since we read it
             self.etag = self.store.put_object(self.bucket, self.key, body, if_match=info.etag,
