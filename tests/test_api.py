@@ -99,3 +99,17 @@ def test_trace_id_needs_no_langfuse_client_or_network(monkeypatch):
     a, b = trace_id_for("thread-a"), trace_id_for("thread-b")
     assert a == trace_id_for("thread-a") and a != b
     assert len(a) == 32 and int(a, 16) >= 0
+
+
+def test_a_finished_thread_is_archived_and_a_waiting_one_is_not(env):
+    from marginalia.archive import read_archive
+
+    marginalia.minutes("s3://api-bucket/retro.vtt", thread_id="retro-arch")
+    assert not env.bucket_exists("marginalia-state") or not [
+        o.key for o in env.list_objects("marginalia-state", "v1/archives/")
+    ]
+    marginalia.resume("retro-arch")
+    keys = [o.key for o in env.list_objects("marginalia-state", "v1/archives/")]
+    assert keys == ["v1/archives/retro-arch.json"]
+    story = read_archive(env, "s3://marginalia-state/v1/archives/retro-arch.json")
+    assert "retro-arch" in str(story) and trace_id_for("retro-arch") in str(story)

@@ -20,6 +20,7 @@ outliner differ only in their graphs:
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import threading
 import uuid
@@ -475,7 +476,7 @@ def drive(run: Run, on_update: Observer | None = None) -> RunResult:
     except BaseException as exc:
         run.failed(exc)
         raise
-    return run.finish()
+    return _archived(run, run.finish())
 
 
 async def adrive(run: Run, on_update: Observer | None = None) -> RunResult:
@@ -486,7 +487,18 @@ async def adrive(run: Run, on_update: Observer | None = None) -> RunResult:
     except BaseException as exc:
         run.failed(exc)
         raise
-    return run.finish()
+    result = run.finish()
+    await asyncio.to_thread(_archived, run, result)
+    return result
+
+
+def _archived(run: Run, result: RunResult) -> RunResult:
+    """End of a thread: write its self-contained trace archive (a thread still waiting for a
+    reviewer is not finished, and is not archived). Never fails a finished run."""
+    from .archive import archive_run
+
+    archive_run(run, result)
+    return result
 
 
 def now() -> str:
