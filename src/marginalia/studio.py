@@ -16,8 +16,6 @@ given, from ``MARGINALIA_STORE``/``MARGINALIA_ENGINE`` (see :func:`marginalia.ru
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from marginalia import tracing  # absolute: the server loads this file by path, outside the package
@@ -73,15 +71,5 @@ def search(config: dict) -> Any:
     return traced(graph, config, "search")
 
 
-@asynccontextmanager
-async def checkpointer() -> AsyncIterator[Any]:
-    """The server's persistence: :class:`~marginalia.checkpointers.S3Saver` on ``MARGINALIA_STATE``."""
-    import asyncio
-
-    from marginalia.runtime import open_checkpointer, resolve_store, state_location
-
-    store = resolve_store(None)
-    state = await asyncio.to_thread(state_location, store)
-    saver = open_checkpointer(store, state)
-    async with saver:
-        yield saver
+# The server's persistence: S3Saver on MARGINALIA_STATE (one factory, shared with the Python side).
+from marginalia.checkpointers.server import checkpointer  # noqa: E402

@@ -24,6 +24,8 @@ def saver_from_env(env: Mapping[str, str] | None = None) -> S3Saver:
     settings = Settings.from_env(dict(env) if env is not None else None)
     store = open_store(settings.store)
     state = settings.state_uri()
+    if store.kind == "local":  # the embedded default: the state bucket is created on first use
+        store.create_bucket(state.bucket, exist_ok=True)
     return S3Saver.from_uri(state, store=store)
 
 
