@@ -424,6 +424,7 @@ def annotations_of(store: Store, uri: str) -> dict[str, Any]:
 
 _REFERENCE: dict[tuple[str, str], dict] = {}
 _REFERENCE_WORK: dict[tuple[str, str], Counter] = {}
+_REFERENCE_COUNTS: dict[tuple[str, str], dict[str, int]] = {}
 
 
 def reference_work(agent: str, target: Target) -> Counter:
@@ -441,7 +442,9 @@ def reference(agent: str, target: Target) -> dict:
         data = f"d-{trial.name}"
         store = target.open()
         _REFERENCE[key] = normalize(annotations_of(store, f"s3://{data}/{AGENT_OBJECTS[agent]}"), data)
-        _REFERENCE_WORK[key] = signature(work_events(EventLog.read(target.root / f"{trial.name}.log")))
+        events = EventLog.read(target.root / f"{trial.name}.log")
+        _REFERENCE_WORK[key] = signature(work_events(events))
+        _REFERENCE_COUNTS[key] = event_counts(events)
         store.close()
     return _REFERENCE[key]
 
@@ -453,9 +456,12 @@ def writes_key_task(key: str) -> str | None:
 
 
 def work_events(events: list[dict]) -> list[dict]:
-    """The real work in a log: engine calls and annotation writes (completed ones), with their node."""
+    """The real work in a log: engine calls and annotation writes on the data bucket (completed
+    ones), with their node. (The trace archive that ``drive`` writes after the graph ended goes to
+    the state bucket and is not graph work.)"""
     return [e for e in events if e["ev"] == "engine"
-            or (e["ev"] == "write" and e["phase"] == "end" and e["op"] == "put_annotation")]
+            or (e["ev"] == "write" and e["phase"] == "end" and e["op"] == "put_annotation"
+                and e["bucket"].startswith("d-"))]
 
 
 def record_steps(store: Store, events: list[dict]) -> dict[int, int]:
@@ -586,8 +592,9 @@ def event_counts(events: list[dict]) -> dict[str, int]:
 
 
 def reference_counts(agent: str, target: Target) -> dict[str, int]:
-    ref = [t for t in target.root.glob(f"ref-{agent}-*.log")]
-    return event_counts(EventLog.read(ref[0])) if ref else {}
+    """Engine calls, writes, annotation writes, checkpoint writes of an uninterrupted run."""
+    reference(agent, target)
+    return _REFERENCE_COUNTS[(agent, target.kind)]
 
 
 def plan_kills(rng: random.Random, counts: dict[str, int], *, max_kills: int = 3, duration: float = 2.0) -> list[str]:
