@@ -138,6 +138,9 @@ CREATE TABLE IF NOT EXISTS annotation (
 CREATE UNIQUE INDEX IF NOT EXISTS annotation_identity ON annotation (object_join_key, name);
 CREATE INDEX IF NOT EXISTS annotation_bucket_name ON annotation (bucket, name);
 CREATE INDEX IF NOT EXISTS annotation_bucket_key ON annotation (bucket, object_key);
+-- Covers "objects with annotation X (but not Y)" without reading rows: the name scan, the NOT EXISTS
+-- probe by (bucket, name, object_key) and its version check. Created on open for older catalogues.
+CREATE INDEX IF NOT EXISTS annotation_bucket_name_key ON annotation (bucket, name, object_key, object_version_id);
 
 -- Spec R17.9: the journal, with object_tags/user_metadata as JSON objects and annotation as {"name": ...}.
 CREATE TABLE IF NOT EXISTS journal (
