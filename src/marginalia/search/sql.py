@@ -22,6 +22,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from ..errors import QueryError
+from . import native
 from .tables import CATALOG, namespace
 
 DIALECT = "athena"
@@ -205,48 +206,6 @@ def _local_source(use: TableUse, ns: str | None, bucket: str | None) -> exp.Expr
     return exp.Subquery(this=base)
 
 
-def _sqlite_path(steps: tuple[str, ...]) -> str:
-    return "$" + "".join(f"[{s}]" if s.isdigit() else '."' + s + '"' for s in steps)
-
-
-def _native_json_scalar(document: exp.Expression, path: exp.Expression) -> exp.Expression | None:
-    """``json_extract_scalar`` in SQLite's own C JSON functions, when that keeps Trino's result.
-
-    The Python function is exact but costs a call per row; for a plain column and a literal path
-    this CASE gives the same answer (NULL for plain text, objects, arrays, JSON null, misses;
-    strings unquoted; integers and booleans as text) and lets SQLite's parse cache work. Reals
-    and keys that cannot be written as a SQLite path still go to the Python function.
-    """
-    from .functions import parse_json_path
-
-    if not isinstance(document, exp.Column) or not (isinstance(path, exp.Literal) and path.is_string):
-        return None
-    steps = parse_json_path(path.name)
-    if any('"' in s or "\\" in s for s in steps):
-        return None
-    p = exp.Literal.string(_sqlite_path(steps))
-
-    def fn(name: str, *args: exp.Expression) -> exp.Anonymous:
-        return exp.Anonymous(this=name, expressions=[a.copy() for a in args])
-
-    def when(kind: str, value: exp.Expression) -> exp.If:
-        return exp.If(this=exp.Literal.string(kind), true=value)
-
-    by_type = exp.Case(
-        this=fn("json_type", document, p),
-        ifs=[
-            when("text", fn("json_extract", document, p)),
-            when("integer", exp.Cast(this=fn("json_extract", document, p), to=exp.DataType.build("TEXT"))),
-            when("true", exp.Literal.string("true")),
-            when("false", exp.Literal.string("false")),
-            when("real", fn("trino_json_extract_scalar", document, path)),
-        ],
-    )
-    result = exp.Case(ifs=[exp.If(this=fn("json_valid", document), true=by_type)])
-    result.meta["final"] = True  # already SQLite: not to be rewritten again
-    return result
-
-
 def _path_literal(path: exp.Expression) -> exp.Expression:
     """Back from sqlglot's parsed JSONPath to Trino path text (``$.a["b c"][0]``)."""
     if not isinstance(path, exp.JSONPath):
@@ -285,6 +244,27 @@ def _cast(node: exp.Cast) -> exp.Expression:
     return _call("trino_cast", node.this, exp.Literal.string(_type_name(to)), strict)
 
 
+def _native_cast(node: exp.Cast, translate) -> exp.Expression | None:
+    """A CAST in SQLite's own functions where :mod:`.native` proves it gives Trino's value."""
+    strict = not isinstance(node, exp.TryCast)
+    to, value = node.args["to"], node.this
+    if to.is_type(exp.DataType.Type.ARRAY):
+        inner = to.expressions[0] if to.expressions else None
+        if isinstance(value, exp.JSONExtract) and inner is not None and inner.is_type(exp.DataType.Type.JSON):
+            return native.cast_json_array(value.this.transform(translate), _path_literal(value.expression), strict)
+        return None
+    if isinstance(value, exp.JSONExtractScalar):
+        return native.cast_json_scalar(value.this.transform(translate), _path_literal(value.expression), _type_name(to), strict)
+    return native.cast_column(value.transform(translate), _type_name(to), strict)
+
+
+def _finished(tree: exp.Expression) -> exp.Expression:
+    """Mark a translated tree as SQLite already, so it is never rewritten a second time."""
+    for node in tree.walk():
+        node.meta["final"] = True
+    return tree
+
+
 def _interval(node: exp.Binary) -> exp.Expression | None:
     left, right = node.this, node.expression
     if not isinstance(right, exp.Interval):
@@ -305,11 +285,6 @@ def _interval(node: exp.Binary) -> exp.Expression | None:
     return _call("trino_add_interval", left, amount, exp.Literal.string(unit_name.upper()))
 
 
-def _element(alias: str) -> exp.Expression:
-    """One ``json_each`` row as the JSON value Trino would bind (see functions.json_element)."""
-    return _call("trino_json_element", exp.column("type", table=alias), exp.column("value", table=alias))
-
-
 def _lambda_match(node: exp.Anonymous, counter: list[int]) -> exp.Expression:
     """``any_match/all_match/none_match(array, x -> pred)`` as EXISTS over ``json_each``."""
     kind = node.name.lower()
@@ -326,9 +301,9 @@ def _lambda_match(node: exp.Anonymous, counter: list[int]) -> exp.Expression:
     def bind(n: exp.Expression) -> exp.Expression:
         # sqlglot leaves a lambda's parameter as a bare Identifier (or a Column when qualified-less)
         if isinstance(n, exp.Column) and not n.table and n.name.lower() == name:
-            return _element(alias)
+            return native.json_element(alias)
         if type(n) is exp.Identifier and n.name.lower() == name and not isinstance(n.parent, (exp.Column, exp.Table, exp.TableAlias, exp.Alias)):
-            return _element(alias)
+            return native.json_element(alias)
         return n
 
     predicate = function.this.copy().transform(bind)
@@ -357,7 +332,7 @@ def _unnest_joins(tree: exp.Expression, counter: list[int]) -> None:
 
             def bind(n: exp.Expression, column=column, alias=alias) -> exp.Expression:
                 if isinstance(n, exp.Column) and n.name.lower() == column and (not n.table or n.table.lower() == alias.lower()):
-                    return _element(alias)
+                    return native.json_element(alias)
                 return n
 
             for part in ("expressions", "where", "group", "having", "order", "joins"):
@@ -409,6 +384,8 @@ def to_sqlite(query: Query, *, bucket: str | None = None) -> str:
     _unnest_joins(tree, counter)
 
     def rewrite(node: exp.Expression) -> exp.Expression:
+        if node.meta.get("final"):
+            return node
         # journal.annotation is a STRUCT(name) on AWS and JSON text {"name": ...} locally (R17.9).
         if isinstance(node, exp.Column) and journal_aliases and node.table.lower() == "annotation":
             owner = node.args.get("db")
@@ -423,7 +400,7 @@ def to_sqlite(query: Query, *, bucket: str | None = None) -> str:
                 return value
         if isinstance(node, exp.JSONExtractScalar):
             path = _path_literal(node.expression)
-            return _native_json_scalar(node.this, path) or _call("trino_json_extract_scalar", node.this, path)
+            return native.json_extract_scalar(node.this, path) or _call("trino_json_extract_scalar", node.this, path)
         if isinstance(node, exp.JSONExtract):
             return _call("trino_json_extract", node.this, _path_literal(node.expression))
         if isinstance(node, exp.JSONArrayContains):
@@ -443,12 +420,12 @@ def to_sqlite(query: Query, *, bucket: str | None = None) -> str:
         if isinstance(node, exp.RegexpExtract):
             args = [node.this, node.expression] + ([node.args["group"]] if node.args.get("group") else [])
             return _call("trino_regexp_extract", *args)
-        if isinstance(node, exp.Lower):
-            return _call("trino_lower", node.this)
-        if isinstance(node, exp.Upper):
-            return _call("trino_upper", node.this)
+        if isinstance(node, (exp.Lower, exp.Upper)):
+            value = node.this.transform(rewrite_deep)
+            upper = isinstance(node, exp.Upper)
+            return native.change_case(value, upper) or _finished(_call("trino_upper" if upper else "trino_lower", value))
         if isinstance(node, exp.Cast):
-            return _cast(node)
+            return _native_cast(node, rewrite_deep) or _cast(node)
         if isinstance(node, (exp.Add, exp.Sub)):
             return _interval(node) or node
         if isinstance(node, exp.Interval):
