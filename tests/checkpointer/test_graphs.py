@@ -17,6 +17,7 @@ from langgraph.types import Command
 
 from graphs import loop_graph, nested_graph, review_graph
 from marginalia.checkpointers import S3Saver
+from marginalia.checkpointers.serde import CheckpointDecryptionFailed, CheckpointKeyMissing
 from marginalia.errors import CheckpointError, ThreadBusy, ThreadDeleted
 
 HERE = Path(__file__).parent
@@ -226,13 +227,20 @@ def test_encryption_at_rest(make_saver, backend):
     raw = b"".join(saver.store.get_object(saver.bucket, o.key)[0] for o in saver.store.list_objects(saver.bucket, saver.prefix))
     assert raw and b"SECRET-TOPIC-1234" not in raw and b"notes on" not in raw and b"aesgcm" in raw
 
-    keyless = S3Saver(saver.store, saver.bucket, saver.prefix, encryption_key="", compress="")
-    with pytest.raises(Exception) as excinfo:
-        keyless.get_tuple(cfg("enc"))
-    assert not isinstance(excinfo.value, AssertionError)
+    where = f"s3://{saver.bucket}/{saver.prefix}"
+    for compress in ("", "zstd"):  # the compression layer must not hide the missing key either
+        keyless = S3Saver(saver.store, saver.bucket, saver.prefix, encryption_key="", compress=compress)
+        for read in (lambda: keyless.get_tuple(cfg("enc")), lambda: list(keyless.list(cfg("enc")))):
+            with pytest.raises(CheckpointKeyMissing) as missing:
+                read()
+            message = str(missing.value)
+            assert message.startswith(f"{where}/enc/"), message  # the thread's checkpoint object
+            assert "encrypted" in message and "MARGINALIA_CHECKPOINT_KEY is not set" in message
+            assert missing.value.uri and missing.value.uri.startswith(where)
     wrong = S3Saver(saver.store, saver.bucket, saver.prefix, encryption_key=base64.b64encode(os.urandom(32)).decode())
-    with pytest.raises(CheckpointError, match="cannot decrypt"):
+    with pytest.raises(CheckpointDecryptionFailed, match="decryption failed") as failed:
         wrong.get_tuple(cfg("enc"))
+    assert isinstance(failed.value, CheckpointError) and str(failed.value).startswith(where)
 
     # A fresh saver with the key resumes the interrupted run.
     fresh = S3Saver(saver.store, saver.bucket, saver.prefix, encryption_key=key, compress="")

@@ -138,15 +138,29 @@ def test_checkpoints_encrypted_at_rest_through_a_real_agent_run(run_env):
     assert store.get_annotation("docs", "standup.vtt", "meeting_minutes").json()["title"]
 
 
-@pytest.mark.xfail(strict=True, reason="S3Saver raises NotImplementedError('Unknown serialization type: "
-                   "msgpack+aesgcm') for an encrypted checkpoint read without MARGINALIA_CHECKPOINT_KEY; it "
-                   "should be a one-line CheckpointError/ConfigurationError (engineer C's serde)")
 def test_an_encrypted_thread_without_the_key_is_a_clear_error(run_env):
-    env, _ = run_env
+    """``approve`` on an encrypted waiting thread, in a process without the key or with another
+    one: one line naming the checkpoint object and what to do, exit 2, and the thread still
+    finishes once the right key is back."""
+    env, store_dir = run_env
     cli(env, "mb", "s3://docs")
     cli(env, "put", str(SAMPLES / "standup.vtt"), "s3://docs/standup.vtt")
     thread = next(w for w in cli(env, "minutes", "s3://docs/standup.vtt").stdout.split() if w.startswith("minutes-"))
     no_key = dict(env)
     no_key.pop("MARGINALIA_CHECKPOINT_KEY")
-    refused = cli(no_key, "approve", thread)
-    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    wrong_key = {**env, "MARGINALIA_CHECKPOINT_KEY": base64.b64encode(b"W" * 32).decode()}
+    for bad_env, says in ((no_key, "MARGINALIA_CHECKPOINT_KEY is not set"), (wrong_key, "decryption failed")):
+        refused = cli(bad_env, "approve", thread)
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
+        lines = refused.stderr.strip().splitlines()
+        assert len(lines) == 1, refused.stderr
+        assert "s3://" in lines[0] and thread in lines[0] and "encrypted" in lines[0] + says, lines[0]
+        assert says in lines[0], lines[0]
+        assert CHECKPOINT_KEY not in refused.stderr + refused.stdout
+    from marginalia.storage.local import LocalStore
+
+    store = LocalStore(store_dir)
+    assert not list(store.list_annotations("docs", "standup.vtt"))  # nothing written by the refusals
+    done = cli(env, "approve", thread)
+    assert done.returncode == 0, done.stderr
+    assert store.get_annotation("docs", "standup.vtt", "meeting_minutes").json()["title"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import CheckpointError
@@ -60,6 +60,8 @@ class Record:
     run_id: str | None
     checkpoint: tuple[str, bytes]
     metadata: tuple[str, bytes]
+    #: the ``s3://`` URI it was read from (for error messages); empty for a record being written
+    where: str = field(default="", compare=False)
 
     def encode(self) -> bytes:
         header = {"id": self.checkpoint_id, "parent": self.parent_id, "run_id": self.run_id}
@@ -70,7 +72,7 @@ class Record:
         header, blobs = unframe(body, RECORD_MAGIC, where)
         if len(blobs) != 2:
             raise CheckpointError(f"{where} is corrupt: expected 2 payloads, found {len(blobs)}")
-        return cls(header["id"], header.get("parent"), header.get("run_id"), blobs[0], blobs[1])
+        return cls(header["id"], header.get("parent"), header.get("run_id"), blobs[0], blobs[1], where)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,8 @@ class WritesObject:
     task_id: str
     task_path: str
     writes: tuple[StoredWrite, ...]
+    #: the ``s3://`` URI it was read from (for error messages); empty for writes being stored
+    where: str = field(default="", compare=False)
 
     def encode(self) -> bytes:
         header = {
@@ -103,4 +107,4 @@ class WritesObject:
         if len(entries) != len(blobs):
             raise CheckpointError(f"{where} is corrupt: {len(entries)} writes but {len(blobs)} payloads")
         writes = tuple(StoredWrite(int(idx), str(ch), blob) for (idx, ch), blob in zip(entries, blobs))
-        return cls(str(header["task_id"]), str(header.get("task_path") or ""), writes)
+        return cls(str(header["task_id"]), str(header.get("task_path") or ""), writes, where)

@@ -63,7 +63,7 @@ from ..uri import S3URI, parse_uri
 from .keys import NEXT, RECORD, REGULAR, SPECIAL, Layout, invert_id, write_stamp
 from .records import Record, StoredWrite, WritesObject
 from .scan import Entry, Scan
-from .serde import build_serde, with_inner
+from .serde import CheckpointKeyError, build_serde, with_inner
 
 logger = logging.getLogger(__name__)
 
@@ -200,6 +200,13 @@ class S3Saver(BaseCheckpointSaver[str]):
     def _where(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
 
+    def _loads(self, typed: tuple[str, bytes], where: str) -> Any:
+        """Deserialize one stored payload; a key problem names the object it was read from."""
+        try:
+            return self.serde.loads_typed(typed)
+        except CheckpointKeyError as exc:
+            raise exc.at(where or f"s3://{self.bucket}/{self.prefix}") from None
+
     def _remember_head(self, thread_id: str, ns: str, head: _Head | None) -> None:
         with self._heads_lock:
             if head is None:
@@ -286,7 +293,9 @@ class S3Saver(BaseCheckpointSaver[str]):
 
         regular: dict[tuple[str, int], tuple[str, StoredWrite]] = {}
         special: dict[tuple[str, int], tuple[str, StoredWrite]] = {}
+        where: dict[str, str] = {}
         for _info, obj in sorted(objs, key=order):
+            where.setdefault(obj.task_id, obj.where)
             for w in obj.writes:
                 slot = (obj.task_id, w.idx)
                 if w.idx >= 0:
@@ -297,21 +306,21 @@ class S3Saver(BaseCheckpointSaver[str]):
         for (task_id, _idx), (path, w) in [*regular.items(), *special.items()]:
             merged.setdefault(task_id, []).append((path, w))
         return [
-            WritesObject(task_id, items[0][0], tuple(w for _, w in items))
+            WritesObject(task_id, items[0][0], tuple(w for _, w in items), where[task_id])
             for task_id, items in merged.items()
         ]
 
     def _pending(self, writes: list[WritesObject]) -> list[PendingWrite]:
-        rows = [(obj.task_path, obj.task_id, w) for obj in writes for w in obj.writes]
+        rows = [(obj.task_path, obj.task_id, w, obj.where) for obj in writes for w in obj.writes]
         rows.sort(key=lambda r: writes_sort_key(r[0], r[1], r[2].idx))
-        return [(task_id, w.channel, self.serde.loads_typed(w.value)) for _path, task_id, w in rows]
+        return [(task_id, w.channel, self._loads(w.value, where)) for _path, task_id, w, where in rows]
 
     def _tuple(self, loaded: _Loaded, checkpoint: Checkpoint | None = None) -> CheckpointTuple:
         entry, record = loaded.entry, loaded.record
         thread_id, ns = entry.thread_id, entry.checkpoint_ns
         if checkpoint is None:
-            checkpoint = self.serde.loads_typed(record.checkpoint)
-        metadata = self.serde.loads_typed(record.metadata)
+            checkpoint = self._loads(record.checkpoint, record.where)
+        metadata = self._loads(record.metadata, record.where)
         config: RunnableConfig = {
             "configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": record.checkpoint_id}
         }
@@ -634,7 +643,7 @@ class S3Saver(BaseCheckpointSaver[str]):
             if head is None:
                 continue
             kept = [head]
-            metadata = self.serde.loads_typed(head.record.metadata)
+            metadata = self._loads(head.record.metadata, head.record.where)
             counters = metadata.get("counters_since_delta_snapshot") or {}
             delta_channels = [ch for ch, c in counters.items() if c and any(c)]
             if delta_channels:
@@ -675,7 +684,7 @@ class S3Saver(BaseCheckpointSaver[str]):
         the start's position; records and writes are read in parallel windows sized by the
         start's ``counters_since_delta_snapshot`` (how many super-steps back the snapshot is)."""
         remaining = set(channels)
-        counters = self.serde.loads_typed(start.metadata).get("counters_since_delta_snapshot") or {}
+        counters = self._loads(start.metadata, start.where).get("counters_since_delta_snapshot") or {}
         depth = max((int(counters[ch][1]) for ch in channels if ch in counters and counters[ch]), default=8)
         size = max(1, min(depth + 1, 32))
         expected = start.parent_id
@@ -706,7 +715,7 @@ class S3Saver(BaseCheckpointSaver[str]):
                 size = 8
                 continue
             loaded = found.pop(expected)
-            checkpoint = self.serde.loads_typed(loaded.record.checkpoint)
+            checkpoint = self._loads(loaded.record.checkpoint, loaded.record.where)
             yield loaded, checkpoint
             values = checkpoint.get("channel_values") or {}
             remaining -= {ch for ch in remaining if ch in values}
@@ -743,9 +752,9 @@ class S3Saver(BaseCheckpointSaver[str]):
         return result
 
     def _pending_for(self, writes: list[WritesObject], channels: set[str]) -> list[PendingWrite]:
-        rows = [(obj.task_path, obj.task_id, w) for obj in writes for w in obj.writes if w.channel in channels]
+        rows = [(obj.task_path, obj.task_id, w, obj.where) for obj in writes for w in obj.writes if w.channel in channels]
         rows.sort(key=lambda r: writes_sort_key(r[0], r[1], r[2].idx))
-        return [(task_id, w.channel, self.serde.loads_typed(w.value)) for _path, task_id, w in rows]
+        return [(task_id, w.channel, self._loads(w.value, where)) for _path, task_id, w, where in rows]
 
     # --- async twins: the sync core in a worker thread -------------------------------------
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:

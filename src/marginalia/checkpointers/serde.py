@@ -12,6 +12,11 @@ Compression sits *inside* encryption (ciphertext does not compress). Both are of
 switched on by ``MARGINALIA_CHECKPOINT_COMPRESS=zstd`` and ``MARGINALIA_CHECKPOINT_KEY=<base64 key>``.
 Reading is tolerant: a stack with a key still reads unencrypted and uncompressed records, so turning
 either option on does not strand existing threads (turning encryption *off* does: the key is needed).
+
+An encrypted payload read without a key, or with another key, raises a :class:`CheckpointKeyError`
+(:class:`CheckpointKeyMissing` / :class:`CheckpointDecryptionFailed`), never LangGraph's
+``NotImplementedError('Unknown serialization type')``; the saver adds the checkpoint object's
+``s3://`` URI with :meth:`CheckpointKeyError.at`, so the CLI prints one line that says what to set.
 """
 
 from __future__ import annotations
@@ -34,6 +39,41 @@ ZSTD_TAG = "|zstd"
 DEFAULT_COMPRESS_THRESHOLD = 1024  # bytes: smaller payloads are stored as they are
 
 
+class CheckpointKeyError(CheckpointError):
+    """An encrypted checkpoint cannot be read with the key this process has (or has not)."""
+
+    def at(self, where: str) -> CheckpointKeyError:
+        """The same error naming the checkpoint object (``s3://…``) it was raised for."""
+        if self.uri is not None:
+            return self
+        return type(self)(f"{where}: {self}", uri=where)
+
+
+class CheckpointKeyMissing(CheckpointKeyError):
+    """The thread's checkpoints are encrypted and no key is set."""
+
+
+class CheckpointDecryptionFailed(CheckpointKeyError):
+    """A key is set but the payload does not decrypt with it (another key, or tampering)."""
+
+
+def _loads_plain(serde: SerializerProtocol, data: tuple[str, bytes]) -> Any:
+    """``serde.loads_typed`` for a payload that must be neither encrypted nor compressed here.
+
+    A ``+cipher`` tag reaches this point only when no key is set (``EncryptedSerializer`` strips
+    it otherwise), so it means "set the key", not "unknown type"."""
+    typ = data[0]
+    if "+" in typ:
+        raise CheckpointKeyMissing(
+            f"this thread's checkpoints are encrypted ({typ.split('+', 1)[1]}) and {KEY_ENV} is not set: "
+            f"set {KEY_ENV} to the key they were written with"
+        )
+    try:
+        return serde.loads_typed(data)
+    except NotImplementedError as exc:  # JsonPlusSerializer's "Unknown serialization type"
+        raise CheckpointError(f"checkpoint payload of unknown type {typ!r}: {exc}") from None
+
+
 class ZstdSerializer(SerializerProtocol):
     """Compress what ``serde`` produces with zstd when it is at least ``threshold`` bytes."""
 
@@ -53,13 +93,13 @@ class ZstdSerializer(SerializerProtocol):
 
     def loads_typed(self, data: tuple[str, bytes]) -> Any:
         typ, payload = data
-        if typ.endswith(ZSTD_TAG):
+        if typ.endswith(ZSTD_TAG) and "+" not in typ:
             try:
                 payload = self._zstd.ZstdDecompressor().decompress(payload)
             except self._zstd.ZstdError as exc:
                 raise CheckpointError(f"a compressed checkpoint payload is corrupt: {exc}") from None
             typ = typ[: -len(ZSTD_TAG)]
-        return self.serde.loads_typed((typ, payload))
+        return _loads_plain(self.serde, (typ, payload))
 
 
 class TolerantZstd(SerializerProtocol):
@@ -74,7 +114,7 @@ class TolerantZstd(SerializerProtocol):
     def loads_typed(self, data: tuple[str, bytes]) -> Any:
         if data[0].endswith(ZSTD_TAG):
             return ZstdSerializer(self.serde).loads_typed(data)
-        return self.serde.loads_typed(data)
+        return _loads_plain(self.serde, data)
 
 
 class AesGcmCipher(CipherProtocol):
@@ -97,12 +137,15 @@ class AesGcmCipher(CipherProtocol):
         from cryptography.exceptions import InvalidTag
 
         if ciphername != self.name:
-            raise CheckpointError(f"checkpoint payload encrypted with unknown cipher {ciphername!r}")
+            raise CheckpointDecryptionFailed(
+                f"checkpoint payload encrypted with cipher {ciphername!r}; Marginalia decrypts only {self.name!r}"
+            )
         try:
             return self._aead.decrypt(ciphertext[:12], ciphertext[12:], None)
         except InvalidTag:
-            raise CheckpointError(
-                f"cannot decrypt a checkpoint payload: wrong {KEY_ENV} or tampered object"
+            raise CheckpointDecryptionFailed(
+                f"cannot decrypt this thread's checkpoints: decryption failed with the {KEY_ENV} set "
+                "(a different key than they were written with, or a tampered object)"
             ) from None
 
 
