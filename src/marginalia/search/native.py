@@ -199,3 +199,28 @@ def change_case(value: exp.Expression, upper: bool) -> exp.Expression | None:
         return None
     name = "upper" if upper else "lower"
     return _fill(f"CASE WHEN :v GLOB {_NON_ASCII} THEN trino_{name}(:v) ELSE {name}(:v) END", v=value)
+
+
+_MIN_MAX = (exp.Min, exp.Max, exp.ArgMin, exp.ArgMax)
+
+
+def _own_nodes(select: exp.Expression):
+    """The nodes of one SELECT, not those of the subqueries inside it."""
+    return select.walk(prune=lambda n: n is not select and isinstance(n, (exp.Select, exp.Subquery)))
+
+
+def max_by(node: exp.ArgMax | exp.ArgMin, value: exp.Expression, key: exp.Expression) -> exp.Expression | None:
+    """Trino ``max_by(x, y)`` / ``min_by`` as SQLite's bare column with its single ``max(y)``.
+
+    SQLite documents that when an aggregate query has exactly one ``min()`` or ``max()``, the bare
+    columns of the result come from the row holding that extreme — which is ``max_by``: ``x`` of
+    the row with the greatest ``y``, NULL ``y`` ignored (and NULL when every ``y`` is NULL). With any
+    other ``min``/``max``/``*_by`` in the same SELECT, or in a window, the Python aggregate is used.
+    """
+    select = node.parent_select
+    if select is None or node.find_ancestor(exp.Window) is not None:
+        return None
+    if sum(isinstance(n, _MIN_MAX) for n in _own_nodes(select)) != 1:
+        return None
+    extreme = "max" if isinstance(node, exp.ArgMax) else "min"
+    return _fill(f"CASE WHEN {extreme}(:key) IS NULL THEN NULL ELSE :value END", value=value, key=key)

@@ -411,10 +411,10 @@ def to_sqlite(query: Query, *, bucket: str | None = None) -> str:
             return node.this
         if isinstance(node, exp.ArraySize):
             return _call("trino_json_array_length", node.this)
-        if isinstance(node, exp.ArgMax):
-            return _call("trino_max_by", node.this, node.expression)
-        if isinstance(node, exp.ArgMin):
-            return _call("trino_min_by", node.this, node.expression)
+        if isinstance(node, (exp.ArgMax, exp.ArgMin)):
+            value, key = node.this.transform(rewrite_deep), node.expression.transform(rewrite_deep)
+            name = "trino_max_by" if isinstance(node, exp.ArgMax) else "trino_min_by"
+            return native.max_by(node, value, key) or _finished(_call(name, value, key))
         if isinstance(node, exp.RegexpLike):
             return _call("trino_regexp_like", node.this, node.expression)
         if isinstance(node, exp.RegexpExtract):
