@@ -125,7 +125,11 @@ def find_sql(
         clauses.append(f"name = {quote(validate_name(name))}")
     if contains:
         clauses.append(f"strpos(lower(text_value), {quote(contains.lower())}) > 0")
-    clauses += [condition_sql(parse_condition(c)) for c in where]
+    conditions = [parse_condition(c) for c in where]
+    # SQLite tests the terms in the order written: a plain field first, so that the walk over an
+    # array (``[]``) runs only on the rows that pass it (the same rows match either way).
+    conditions.sort(key=lambda c: any(any_ for _, any_ in c.steps))
+    clauses += [condition_sql(c) for c in conditions]
     clauses += _key_filters("object_key", prefix, suffix)
     sql = "SELECT bucket, object_key, object_version_id, name, last_modified_date, text_value\nFROM annotation_table"
     if clauses:
