@@ -6,7 +6,10 @@ At the end of a thread (or on ``marginalia archive THREAD``), :func:`archive_thr
 * the **body** is the execution trace rebuilt from the checkpointer's history (every checkpoint,
   its pending writes and metadata) and the thread index: steps with the nodes that ran, their
   time and duration, errors, interrupts and the human decisions that answered them (reviewer,
-  action, feedback, edits), the annotations written, the trace id and its URL;
+  action, feedback, edits), the annotations written, the trace id and its URL; and, from the run
+  journal (:class:`marginalia.tracing.RunJournal`, ``<state>/usage/<thread_id>/``), every model
+  call with its node, model and token counts (with totals per node and per model) and every node
+  retry (which task failed with what error class, and when it ran again);
 * the **context offloaded during the run** is attached to that object as annotations, never
   stored at other paths: the annotations of the thread's object (the transcript, the results), the
   source annotations an agent read (e.g. the summaries an outline was grounded on), a PDF's page
@@ -43,6 +46,7 @@ __all__ = [
     "archive_run",
     "archive_thread",
     "archive_uri",
+    "model_usage",
     "read_archive",
     "thread_record",
     "thread_steps",
@@ -275,11 +279,36 @@ class ArchiveResult:
     omitted: tuple[str, ...]
 
 
-def _story(record: ThreadRecord, steps: list[Step], values: dict) -> dict:
+def _totals(calls: list[dict]) -> dict:
+    out = {"calls": len(calls), "input_tokens": 0, "output_tokens": 0, "total_tokens": 0, "errors": 0, "latency_s": 0.0}
+    for call in calls:
+        for key in ("input_tokens", "output_tokens", "total_tokens"):
+            out[key] += int(call.get(key) or 0)
+        out["errors"] += 1 if call.get("error") else 0
+        out["latency_s"] = round(out["latency_s"] + float(call.get("latency_s") or 0.0), 3)
+    return out
+
+
+def model_usage(calls: list[dict]) -> dict:
+    """The journal's model calls, with totals overall, per node and per model."""
+    def grouped(field: str) -> dict[str, dict]:
+        groups: dict[str, list[dict]] = {}
+        for call in calls:
+            groups.setdefault(str(call.get(field) or "?"), []).append(call)
+        return {name: _totals(group) for name, group in groups.items()}
+
+    return {"calls": calls, "totals": _totals(calls), "by_node": grouped("node"), "by_model": grouped("model")}
+
+
+def _story(record: ThreadRecord, steps: list[Step], values: dict, calls: list[dict], retries: list[dict]) -> dict:
     trace_id = record.trace_id or tracing.trace_id_for(record.thread_id)
     interrupts = [{"step": s.step, "node": t["node"], "value": i} for s in steps for t in s.tasks for i in t.get("interrupts") or []]
     errors = [{"step": s.step, "node": t["node"], "error": t["error"]} for s in steps for t in s.tasks if t.get("error")]
     final = {k: v for k, v in values.items() if k not in _BIG_VALUE_KEYS}
+    nodes = _node_timings(steps)
+    for retry in retries:
+        entry = nodes.setdefault(str(retry.get("node") or "?"), {"runs": 0, "seconds": 0.0, "waited_s": 0.0, "errors": 0})
+        entry["retries"] = entry.get("retries", 0) + 1
     return {
         "format": ARCHIVE_FORMAT,
         "thread_id": record.thread_id,
@@ -294,17 +323,21 @@ def _story(record: ThreadRecord, steps: list[Step], values: dict) -> dict:
         "trace_id": trace_id,
         "trace_url": tracing.trace_url(trace_id),
         "steps": [s.as_json() for s in steps],
-        "nodes": _node_timings(steps),
+        "nodes": nodes,
         "interrupts": interrupts,
         "decisions": values.get("iterations") or [],
         "errors": errors,
+        "model_calls": model_usage(calls),
+        "retries": retries,
         "annotations_written": values.get("annotations") or [],
         "final_state": _jsonable(final),
         "notes": [
             "node seconds: time between consecutive checkpoints, split evenly over the nodes that ran in "
             "parallel in that step; time spent waiting for a reviewer is under waited_s",
-            "retries inside a node's retry policy are not checkpointed; a node that failed after its retries "
-            "shows its error",
+            "model calls and retries come from the run journal (<state>/usage/<thread_id>/, one object per "
+            "call, written when the call ended): counts and ids only, no prompt text; a call cut off by a crash "
+            "is missing, and a node re-run after a crash shows its calls again (their tokens were spent twice)",
+            "a node that failed after all its retries shows its error under errors",
         ],
     }
 
@@ -329,7 +362,8 @@ def archive_thread(
     steps, values = thread_steps(saver, record)
     if not steps:
         raise InvalidInput(f"thread {thread_id} has no checkpoints in {saver!r}: nothing to archive")
-    story = _story(record, steps, values)
+    calls, retries = tracing.read_journal(store, state, thread_id)
+    story = _story(record, steps, values, calls, retries)
     found = _attachments(store, record, values)
 
     budget = MAX_ANNOTATIONS_PER_VERSION

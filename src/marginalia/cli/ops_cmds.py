@@ -147,9 +147,12 @@ def _show(uri: str, as_json: bool) -> None:
     nodes = Table(title="node timings", expand=False)
     for col in ("node", "runs", "seconds", "waited for review (s)", "errors"):
         nodes.add_column(col)
+    nodes.add_column("retries")
     for name, t in story["nodes"].items():
-        nodes.add_row(name, str(t["runs"]), f"{t['seconds']:.3f}", f"{t['waited_s']:.3f}", str(t["errors"]))
+        nodes.add_row(name, str(t["runs"]), f"{t['seconds']:.3f}", f"{t['waited_s']:.3f}", str(t["errors"]),
+                      str(t.get("retries", 0)))
     console.print(nodes)
+    _print_model_calls(story.get("model_calls") or {}, story.get("retries") or [])
     for d in story["decisions"]:
         who = f" by {d['reviewer']}" if d.get("reviewer") else ""
         note = f": {d['feedback']}" if d.get("feedback") else (" (edited)" if d.get("approved") else "")
@@ -169,3 +172,32 @@ def _show(uri: str, as_json: bool) -> None:
     console.print("(the attachments' content: --json)")
     if story["missing_attachments"]:
         console.print(f"[yellow]missing attachments:[/] {', '.join(story['missing_attachments'])}")
+
+
+def _print_model_calls(usage: dict, retries: list[dict]) -> None:
+    """The archive's model calls with their tokens, totals per node and model, and node retries."""
+    calls = usage.get("calls") or []
+    if not calls:
+        console.print("model calls: none (the offline engine calls no model)")
+    else:
+        table = Table(title=f"model calls ({len(calls)})", expand=False)
+        for col in ("#", "step", "node", "attempt", "model", "input", "output", "total", "seconds", "error"):
+            table.add_column(col, overflow="fold", justify="right" if col in ("#", "step", "input", "output", "total", "seconds") else "left")
+        for n, c in enumerate(calls, 1):
+            table.add_row(str(n), str(c.get("step", "")), str(c.get("node") or "?"), str(c.get("attempt", 1)), str(c.get("model")),
+                          f"{c.get('input_tokens', 0):,}", f"{c.get('output_tokens', 0):,}", f"{c.get('total_tokens', 0):,}",
+                          f"{c.get('latency_s') or 0:.3f}", c.get("error") or "")
+        console.print(table)
+        totals = Table(title="model call totals", expand=False)
+        for col in ("by", "name", "calls", "input", "output", "total", "seconds", "errors"):
+            totals.add_column(col, justify="left" if col in ("by", "name") else "right")
+        rows = [("node", name, t) for name, t in (usage.get("by_node") or {}).items()]
+        rows += [("model", name, t) for name, t in (usage.get("by_model") or {}).items()]
+        rows.append(("all", "total", usage.get("totals") or {}))
+        for by, name, t in rows:
+            totals.add_row(by, name, str(t.get("calls", 0)), f"{t.get('input_tokens', 0):,}", f"{t.get('output_tokens', 0):,}",
+                           f"{t.get('total_tokens', 0):,}", f"{t.get('latency_s', 0):.3f}", str(t.get("errors", 0)))
+        console.print(totals)
+    for r in retries:
+        console.print(f"retry: {r.get('node')} at step {r.get('step')}, attempt {r.get('attempt')} after "
+                      f"{r.get('failed_error')} (waited {r.get('waited_s')} s)", highlight=False)
