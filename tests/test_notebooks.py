@@ -37,10 +37,12 @@ def test_every_demo_notebook_is_there_and_nothing_else():
 @pytest.mark.parametrize("name", EXPECTED)
 def test_committed_without_outputs(name):
     nb = _load(name)
+    fix = "run `python scripts/clear_notebooks.py` before committing"
     for n, cell in enumerate(nb["cells"]):
         if cell["cell_type"] == "code":
-            assert cell["outputs"] == [], f"{name}.ipynb cell {n} has outputs: clear them before committing"
-            assert cell["execution_count"] is None, f"{name}.ipynb cell {n} has an execution count"
+            assert cell["outputs"] == [], f"{name}.ipynb cell {n} has outputs: {fix}"
+            assert cell["execution_count"] is None, f"{name}.ipynb cell {n} has an execution count: {fix}"
+            assert "execution" not in cell["metadata"], f"{name}.ipynb cell {n} has run timings: {fix}"
 
 
 @pytest.mark.parametrize("name", EXPECTED)
