@@ -75,6 +75,6 @@ def test_runs_offline_on_what_users_have(name):
         if isinstance(last, ast.Expr):
             shown = ast.unparse(last.value)
             assert "graph" not in shown.lower() or "draw_mermaid" in shown, (
-                f"{name}.ipynb cell {n} ends with {shown!r}: a graph as a cell's last line renders through "
+                f"{name}.ipynb code cell {n} ends with {shown!r}: a graph as a cell's last line renders through "
                 "a web service; print graph.get_graph().draw_mermaid() instead"
             )
