@@ -19,7 +19,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 
 from marginalia import api, runtime, tracing
 from marginalia.threads import ThreadIndex
