@@ -432,7 +432,8 @@ class RunJournal(BaseCallbackHandler):
             target = parse_uri(str(state), require_key=False).join(JOURNAL_DIR, self.thread_id, name)
             body = json.dumps(record, separators=(",", ":"), sort_keys=True).encode("utf-8")
             store.put_object(target.bucket, target.key, body, content_type="application/json")
-            self.written += 1
+            with self._lock:
+                self.written += 1
         except Exception as exc:  # a journal must never fail the run
             logger.warning("thread %s: run journal entry %s not written: %s", self.thread_id, name, type(exc).__name__)
 

@@ -153,6 +153,16 @@ def test_a_transient_failure_retried_by_the_node_policy_is_a_retry_in_the_archiv
     assert f"retry: extract_chunk at step {retry['step']}, attempt 2 after ClientError: ThrottlingException" in shown.output
 
 
+async def test_the_async_twin_records_the_same_calls(obs_env):
+    """``aminutes`` runs the same graph through ``astream``: sync callbacks run in executor threads."""
+    uri = obs_env.put("standup.vtt", STANDUP)
+    engine, meter = metered_engine()
+    waiting = await api.aminutes(uri, engine=engine, chunk_chars=CHUNK_CHARS)
+    assert waiting.status == "waiting"
+    calls, retries = tracing.read_journal(obs_env.store, runtime.state_location(obs_env.store), waiting.thread_id)
+    assert _as_rows(calls) == _as_rows(meter.issued) and len(calls) >= 3 and retries == []
+
+
 def test_an_offline_run_writes_no_usage_objects(obs_env):
     uri = obs_env.put("standup.vtt", STANDUP)
     waiting = api.minutes(uri)
