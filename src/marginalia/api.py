@@ -5,6 +5,10 @@
 >>> r.status, r.thread_id, r.proposal["action_items"]
 >>> done = marginalia.resume(r.thread_id, action="approve")       # writes the annotations
 >>> [a.name for a in done.annotations]                            # ['meeting_minutes', 'action_items']
+>>> marginalia.resume(crashed_thread_id)                          # a run that died or failed goes on
+
+Bad input (a missing object, no transcript to be found) is refused before a thread is created.
+Only one worker runs a thread at a time: a second one gets ``ThreadBusy`` before it runs anything.
 
 Each sync function has an async twin (``aminutes``, ``aresume``). Both share one core: the run
 is prepared by :mod:`marginalia.runtime` (in a worker thread for the async twin, since that
@@ -29,16 +33,27 @@ Action = Literal["approve", "edit", "reject"]
 
 def _minutes_run(uri, *, transcript, engine, approve, thread_id, store, chunk_chars):
     from .graph import minutes as _  # noqa: F401  registers the agent
+    from .nodes.ingest import source_of
+    from .nodes.transcript import locate_transcript
 
-    inputs: dict[str, Any] = {"transcript_input": str(transcript) if transcript is not None else None}
+    named = str(transcript) if transcript is not None else None
+    inputs: dict[str, Any] = {"transcript_input": named}
     if chunk_chars:
         inputs["chunk_chars"] = int(chunk_chars)
-    return prepare_start("minutes", uri, inputs, engine=engine, approve=approve, thread_id=thread_id, store=store)
+
+    def transcript_found(store_obj, info) -> None:  # before any thread record or checkpoint
+        locate_transcript(store_obj, source_of(info), named)
+
+    return prepare_start("minutes", uri, inputs, engine=engine, approve=approve, thread_id=thread_id, store=store,
+                         preflight=transcript_found)
 
 
-def _resume_run(thread_id, *, action, edited, patch, feedback, reviewer, engine, store):
-    review = {"action": action, "edited": edited, "patch": patch, "feedback": feedback, "reviewer": reviewer}
-    return prepare_resume(thread_id, review, engine=engine, store=store)
+def _resume_run(thread_id, *, action, edited, patch, feedback, reviewer, engine, store, password):
+    answers = {"edited": edited, "patch": patch, "feedback": feedback, "reviewer": reviewer}
+    review = None
+    if action is not None or any(v is not None for v in answers.values()):
+        review = {"action": action or "approve", **answers}
+    return prepare_resume(thread_id, review, engine=engine, store=store, password=password)
 
 
 def minutes(
@@ -85,42 +100,48 @@ async def aminutes(
 def resume(
     thread_id: str,
     *,
-    action: Action = "approve",
+    action: Action | None = None,
     edited: dict | None = None,
     patch: list[dict] | None = None,
     feedback: str | None = None,
     reviewer: str | None = None,
     engine: Engine | str | None = None,
     store: Store | str | None = None,
+    password: str | None = None,
     on_update: Observer | None = None,
 ) -> RunResult:
-    """Answer the approval a thread waits for, in this or any other process.
+    """Take a thread forward, in this or any other process.
 
-    ``approve``; ``edit`` with ``edited`` (a replacement document) or ``patch`` (RFC 6902);
-    ``reject`` with ``feedback`` (a revised proposal comes back: ``status="waiting"``) or
-    without (the thread ends ``"rejected"``, nothing written). Works for every registered
-    agent: the thread index says which graph the thread belongs to.
+    A thread waiting for approval gets the answer: ``approve`` (the default); ``edit`` with
+    ``edited`` (a replacement document) or ``patch`` (RFC 6902); ``reject`` with ``feedback`` (a
+    revised proposal comes back: ``status="waiting"``) or without (the thread ends
+    ``"rejected"``, nothing written). A thread whose process died or whose node failed continues
+    from its last checkpoint (give no ``action``: there is nothing to review); completed nodes
+    do not run again. ``password`` opens encrypted PDFs the PDF agents must read again (run
+    context only, never stored). Works for every registered agent: the thread index says which
+    graph the thread belongs to.
     """
     run = _resume_run(thread_id, action=action, edited=edited, patch=patch, feedback=feedback, reviewer=reviewer,
-                      engine=engine, store=store)
+                      engine=engine, store=store, password=password)
     return drive(run, on_update)
 
 
 async def aresume(
     thread_id: str,
     *,
-    action: Action = "approve",
+    action: Action | None = None,
     edited: dict | None = None,
     patch: list[dict] | None = None,
     feedback: str | None = None,
     reviewer: str | None = None,
     engine: Engine | str | None = None,
     store: Store | str | None = None,
+    password: str | None = None,
     on_update: Observer | None = None,
 ) -> RunResult:
     """Async twin of :func:`resume`."""
     run = await asyncio.to_thread(_resume_run, thread_id, action=action, edited=edited, patch=patch,
-                                  feedback=feedback, reviewer=reviewer, engine=engine, store=store)
+                                  feedback=feedback, reviewer=reviewer, engine=engine, store=store, password=password)
     return await adrive(run, on_update)
 
 

@@ -8,11 +8,12 @@ take turns, see :class:`_TakingTurns`). Each object gets one row: ``done``, ``sk
 
 A batch survives being killed and re-run: the thread id of an object is derived from the agent,
 the object and its ETag (:func:`thread_id_for`), so a re-run finds the same threads and
-:func:`prepare_continue` picks each one up where its checkpoints left it — a crashed run goes on
-from its last completed node, a thread waiting for approval is reported (not restarted), a
-finished thread is not run again. Every thread is run under its lease
-(:func:`marginalia.lease.thread_lease`), so two batches over the same prefix never run the
-same object at once (the loser's row says the thread is being run elsewhere).
+:func:`prepare_continue` (the runtime's :func:`~marginalia.runtime.start_or_continue`) picks each
+one up where its checkpoints left it — a crashed run goes on from its last completed node, a
+thread waiting for approval is reported (not restarted), a finished thread is not run again.
+The runtime runs every thread under its lease (:func:`marginalia.lease.thread_lease`), so two
+batches over the same prefix never run the same object at once (the loser's row says the
+thread is being run elsewhere).
 """
 
 from __future__ import annotations
@@ -26,23 +27,8 @@ from pathlib import PurePosixPath
 from typing import Any, Literal
 
 from .errors import AnnotationNotFound, InvalidInput, MarginaliaError, ObjectNotFound
-from .lease import thread_lease
-from .runtime import (
-    AgentContext,
-    Run,
-    RunResult,
-    _config,
-    drive,
-    engine_spec_of,
-    get_agent,
-    open_checkpointer,
-    resolve_engine,
-    resolve_store,
-    state_location,
-)
+from .runtime import Run, RunResult, drive, get_agent, resolve_engine, resolve_store, start_or_continue
 from .storage.base import ObjectInfo, Store
-from .threads import ThreadIndex, ThreadRecord
-from .tracing import trace_id_for
 from .uri import parse_uri
 
 __all__ = ["BATCH_AGENTS", "BatchAgent", "BatchRow", "batch", "prepare_continue", "run_object", "thread_id_for"]
@@ -61,7 +47,6 @@ class BatchAgent:
     annotation: str  # present on an object = already done
     suffixes: tuple[str, ...]  # objects it takes when --suffix is not given
     inputs: Callable[[], dict]
-    context: Callable[[Store, Any], AgentContext]
 
 
 def _minutes_inputs() -> dict:
@@ -74,16 +59,6 @@ def _summary_inputs() -> dict:
     return {"allow_no_text": False, "chunk_pages": DEFAULT_CHUNK_PAGES}
 
 
-def _plain_context(store: Store, engine: Any) -> AgentContext:
-    return AgentContext(store=store, engine=engine)
-
-
-def _document_context(store: Store, engine: Any) -> AgentContext:
-    from .nodes.pdf import DocumentContext
-
-    return DocumentContext(store=store, engine=engine)  # password from MARGINALIA_PDF_PASSWORD if set
-
-
 def _minutes_suffixes() -> tuple[str, ...]:
     from .tools.transcripts import MEDIA_EXTENSIONS, TRANSCRIPT_EXTENSIONS
 
@@ -92,9 +67,9 @@ def _minutes_suffixes() -> tuple[str, ...]:
 
 BATCH_AGENTS: dict[str, BatchAgent] = {
     "minutes": BatchAgent("minutes", "minutes", "marginalia.graph.minutes", "meeting_minutes",
-                          _minutes_suffixes(), _minutes_inputs, _plain_context),
+                          _minutes_suffixes(), _minutes_inputs),
     "summary": BatchAgent("summary", "pdf_summary", "marginalia.graph.pdf_summary", "summary",
-                          (".pdf",), _summary_inputs, _document_context),
+                          (".pdf",), _summary_inputs),  # a PDF password comes from MARGINALIA_PDF_PASSWORD
 }
 
 
@@ -152,58 +127,14 @@ def prepare_continue(
     approve: bool,
     fresh: bool = False,
 ) -> Run | RunResult:
-    """The run that takes thread ``thread_id`` of ``agent`` on ``object_uri`` forward.
-
-    * no checkpoint yet (new, or killed before its first one): a first run with the agent's
-      inputs, under this thread id;
-    * checkpoints that stopped mid-graph (the process died): a run with input ``None``, which
-      LangGraph continues from the last checkpoint, reusing the saved writes of the nodes that
-      completed — they do not run again;
-    * waiting at approval, or finished: no run, the :class:`RunResult` of where it stands.
-
-    ``fresh`` deletes the thread's checkpoints first (``--force`` on a finished thread).
+    """The run that takes thread ``thread_id`` of ``agent`` on ``object_uri`` forward (a new
+    run, the continuation of a crashed one), or where it stands when waiting or finished: see
+    :func:`marginalia.runtime.start_or_continue`. The returned :class:`Run` holds the thread's
+    lease until :func:`~marginalia.runtime.drive` returns. ``fresh`` re-runs a finished thread.
     """
-    get_agent(agent.graph_agent, agent.graph_module)
-    spec = get_agent(agent.graph_agent)
-    state = state_location(store)
-    index = ThreadIndex(store, state)
-    saver = open_checkpointer(store, state)
-    graph = spec.build(checkpointer=saver)
-    record = index.get(thread_id)
-    if fresh:
-        saver.delete_thread(thread_id)
-    if record is None or fresh:
-        record = index.put(ThreadRecord(
-            thread_id=thread_id, agent=spec.name, object_uri=object_uri, status="running",
-            trace_id=trace_id_for(thread_id), graph_module=spec.module, engine=engine_spec_of(engine),
-        ))
-    run = Run(agent=spec, graph=graph, input=None, config=_config(record),
-              context=agent.context(store, engine), index=index, record=record)
-    snapshot = graph.get_state(run.config)
-    if snapshot is None or not snapshot.metadata:  # nothing checkpointed: (re)start from the inputs
-        run.input = {**agent.inputs(), "object_uri": object_uri, "auto_approve": bool(approve)}
-        index.update(thread_id, status="running", error=None)
-        return run
-    run.values = dict(snapshot.values or {})
-    if snapshot.interrupts:
-        run.interrupt = snapshot.interrupts[0].value
-        return run.finish()
-    if not snapshot.next and not _has_pending_writes(saver, run.config):
-        return run.finish()
-    index.update(thread_id, status="running", error=None)
-    return run
-
-
-def _has_pending_writes(saver: Any, config: dict) -> bool:
-    """Saved writes on the latest checkpoint mean the graph had not finished when it stopped.
-
-    ``get_state().next`` alone misses one case: a node that fans out with ``Send`` completed and
-    its writes (the sends) were saved, but the process died before the next checkpoint. The
-    snapshot then shows no next node, yet the graph has work left; continuing applies the
-    writes and runs the sends.
-    """
-    found = saver.get_tuple({"configurable": {**config["configurable"], "checkpoint_ns": ""}})
-    return bool(found and found.pending_writes)
+    get_agent(agent.graph_agent, agent.graph_module)  # registers the graph in this process
+    return start_or_continue(agent.graph_agent, object_uri, agent.inputs(), thread_id=thread_id, store=store,
+                             engine=engine, approve=approve, fresh=fresh)
 
 
 # --- the batch -------------------------------------------------------------------------------
@@ -240,18 +171,17 @@ def run_object(
     approve: bool,
     force: bool = False,
 ) -> BatchRow:
-    """Run (or continue) ``agent`` on one object under the thread's lease; never raises for it."""
+    """Run (or continue) ``agent`` on one object (under the thread's lease); never raises for it."""
     uri = info.uri
     if not force and _has_annotation(store, info, agent.annotation):
         return BatchRow(uri, "skipped", None, f"already has {agent.annotation}")
     thread_id = thread_id_for(agent.graph_agent, info)
     try:
-        with thread_lease(store, state_location(store), thread_id):
-            run = prepare_continue(agent, uri, thread_id=thread_id, store=store, engine=engine, approve=approve)
-            if force and isinstance(run, RunResult) and run.status != "waiting":
-                run = prepare_continue(agent, uri, thread_id=thread_id, store=store, engine=engine,
-                                       approve=approve, fresh=True)
-            result = run if isinstance(run, RunResult) else drive(run)
+        run = prepare_continue(agent, uri, thread_id=thread_id, store=store, engine=engine, approve=approve)
+        if force and isinstance(run, RunResult) and run.status != "waiting":
+            run = prepare_continue(agent, uri, thread_id=thread_id, store=store, engine=engine,
+                                   approve=approve, fresh=True)
+        result = run if isinstance(run, RunResult) else drive(run)
     except Exception as exc:  # one object's failure is reported; the batch goes on
         return BatchRow(uri, "failed", thread_id, _reason(exc))
     if result.status == "waiting":

@@ -39,7 +39,7 @@ from .storage.base import Store
 from .threads import validate_thread_id
 from .uri import S3URI
 
-__all__ = ["DEFAULT_TTL", "Lease", "LeaseRecord", "holder_id", "lease_key", "thread_lease"]
+__all__ = ["DEFAULT_TTL", "Lease", "LeaseRecord", "current_holder", "holder_id", "lease_key", "thread_lease"]
 
 #: Seconds a lease lives without renewal. A crashed worker's thread is free again after this.
 DEFAULT_TTL = float(os.environ.get("MARGINALIA_LEASE_TTL", "120"))
@@ -93,6 +93,22 @@ class LeaseRecord:
             return cls(str(raw["thread_id"]), str(raw["holder"]), float(raw["expires_at"]), float(raw["acquired_at"]))
         except (ValueError, KeyError, TypeError):
             return None
+
+
+def current_holder(store: Store, state: S3URI, thread_id: str) -> LeaseRecord | None:
+    """The live lease of ``thread_id`` (a worker is running it now), or None.
+
+    A lease that expired, was released, or whose holder process on this host is gone means no
+    worker runs the thread: a thread the index still calls ``running`` was interrupted.
+    """
+    try:
+        data, _ = store.get_object(state.bucket, lease_key(state, thread_id))
+    except ObjectNotFound:
+        return None
+    record = LeaseRecord.decode(data)
+    if record is None or record.expired() or record.holder_gone():
+        return None
+    return record
 
 
 class Lease:

@@ -10,10 +10,21 @@ outliner differ only in their graphs:
   under ``langgraph dev``. The same compiled graph thus runs from the API, the CLI and the server.
 * **Persistence** — checkpoints go to the S3 checkpointer at ``MARGINALIA_STATE``; the small
   :class:`~marginalia.threads.ThreadIndex` beside them records every thread's status.
-* **Runs** — :func:`start` and :func:`resume` prepare a :class:`Run`; :func:`drive` (sync) and
-  :func:`adrive` (async) are the only difference between the twins: one iterates
-  ``graph.stream``, the other ``graph.astream``, and both feed the same :meth:`Run.observe` and
-  :meth:`Run.finish`.
+* **Runs** — :func:`start`, :func:`resume` and :func:`start_or_continue` prepare a :class:`Run`;
+  :func:`drive` (sync) and :func:`adrive` (async) are the only difference between the twins: one
+  iterates ``graph.stream``, the other ``graph.astream``, and both feed the same
+  :meth:`Run.observe` and :meth:`Run.finish`.
+* **One worker a thread** — preparing a run takes the thread's lease
+  (:func:`marginalia.lease.thread_lease`) before the thread index or the graph is touched; the
+  :class:`Run` holds it until :func:`drive`/:func:`adrive` return (or preparing fails), so a
+  second worker on the same thread gets :class:`~marginalia.errors.ThreadBusy` before it runs
+  anything.
+* **Continuing** — a thread whose process died, or whose node failed, goes on from its last
+  checkpoint with input ``None`` (LangGraph replays the saved writes of the nodes that
+  completed; they do not run again): :func:`resume` without a review, or
+  :func:`start_or_continue` (what ``marginalia batch`` runs for each object).
+* **Bad input writes nothing** — :func:`start` heads the object (for agents that begin with
+  ``ingest``) and runs the caller's preflight check before the state location is touched.
 * **Tracing** — the trace id is derived from the thread id (:mod:`marginalia.tracing`) and put
   in the run config's ``metadata``, so it lands in every checkpoint's metadata and in provenance.
 """
@@ -21,10 +32,11 @@ outliner differ only in their graphs:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib
 import threading
 import uuid
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -36,7 +48,7 @@ from .config import Settings, open_store
 from .engines.base import Engine
 from .errors import ConfigurationError, InvalidInput, MarginaliaError
 from .schemas import Review
-from .storage.base import Store
+from .storage.base import ObjectInfo, Store
 from .threads import ThreadIndex, ThreadRecord, utcnow, validate_thread_id
 from .uri import S3URI, parse_uri
 
@@ -58,6 +70,8 @@ __all__ = [
     "register_agent",
     "resume",
     "start",
+    "start_or_continue",
+    "thread_config",
 ]
 
 
@@ -256,11 +270,18 @@ class RunResult:
 
 # --- runs ----------------------------------------------------------------------------------
 Observer = Callable[[str, Any], None]
+#: ``preflight(store, info)`` checks an agent's own input before anything is written (``info`` is
+#: the object's head when the agent reads the object, else None); raise a MarginaliaError to refuse.
+Preflight = Callable[[Store, "ObjectInfo | None"], None]
 
 
 @dataclass
 class Run:
-    """One prepared invocation of an agent graph; :func:`drive`/:func:`adrive` execute it."""
+    """One prepared invocation of an agent graph; :func:`drive`/:func:`adrive` execute it.
+
+    ``lease`` holds the thread's lease (an :class:`~contextlib.ExitStack` whose ``close()``
+    releases it) from preparation until the drive function returns.
+    """
 
     agent: AgentSpec
     graph: Any
@@ -271,6 +292,7 @@ class Run:
     record: ThreadRecord
     values: dict = field(default_factory=dict)
     interrupt: Any = None
+    lease: ExitStack | None = None
 
     @property
     def stream_kwargs(self) -> dict:
@@ -290,6 +312,12 @@ class Run:
     def failed(self, exc: BaseException) -> None:
         message = str(exc) if isinstance(exc, MarginaliaError) else f"{type(exc).__name__}: {exc}"
         self.index.update(self.record.thread_id, status="failed", error=message[:2000])
+
+    def release(self) -> None:
+        """Give the thread's lease back (once; later calls do nothing)."""
+        lease, self.lease = self.lease, None
+        if lease is not None:
+            lease.close()
 
     def finish(self) -> RunResult:
         values = self.values
@@ -314,7 +342,8 @@ class Run:
         )
 
 
-def _config(record: ThreadRecord) -> dict:
+def thread_config(record: ThreadRecord) -> dict:
+    """The run config of a thread: its id, and the metadata every checkpoint and trace carries."""
     return {
         "configurable": {"thread_id": record.thread_id},
         "metadata": {
@@ -334,6 +363,55 @@ def new_thread_id(agent: str) -> str:
     return f"{agent}-{uuid.uuid4().hex[:16]}"
 
 
+def context_for(graph: Any, store: Store, engine: Engine, *, password: str | None = None) -> AgentContext:
+    """The graph's own context type (``context_schema``) with the store, engine and password.
+
+    The password lives only here, in the run's context, never in state or checkpoints; an agent
+    whose context has no ``password`` field refuses one rather than silently dropping it.
+    """
+    schema = getattr(graph, "context_schema", None)
+    if not (isinstance(schema, type) and issubclass(schema, AgentContext)):
+        schema = AgentContext
+    if password is None:
+        return schema(store=store, engine=engine)
+    if "password" not in {f.name for f in dataclasses.fields(schema)}:
+        raise InvalidInput(f"agent {graph.name} reads no encrypted documents: --password is not used by it")
+    return schema(store=store, engine=engine, password=password)
+
+
+def _lease(store: Store, state: S3URI, thread_id: str) -> ExitStack:
+    """An ExitStack holding the thread's lease (ThreadBusy if another worker holds it)."""
+    from .lease import thread_lease
+
+    held = ExitStack()
+    held.enter_context(thread_lease(store, state, thread_id))
+    return held
+
+
+def _new_record(spec: AgentSpec, thread_id: str, object_uri: str, engine: Engine | str | None, engine_obj: Engine) -> ThreadRecord:
+    return ThreadRecord(
+        thread_id=thread_id,
+        agent=spec.name,
+        object_uri=object_uri,
+        status="running",
+        trace_id=tracing.trace_id_for(thread_id),
+        graph_module=spec.module,
+        engine=engine if isinstance(engine, str) else engine_spec_of(engine_obj),
+    )
+
+
+def check_input(graph: Any, store: Store, object_uri: str, preflight: Preflight | None = None) -> ObjectInfo | None:
+    """Refuse bad input before anything is written: the object must exist when the agent reads
+    it (its graph begins with ``ingest``), and the caller's ``preflight`` must pass."""
+    info = None
+    if "ingest" in graph.nodes:
+        uri = parse_uri(object_uri)
+        info = store.head_object(uri.bucket, uri.key)  # ObjectNotFound / BucketNotFound name it
+    if preflight is not None:
+        preflight(store, info)
+    return info
+
+
 def start(
     agent: str,
     object_uri: str,
@@ -343,42 +421,39 @@ def start(
     approve: bool = False,
     thread_id: str | None = None,
     store: Store | str | None = None,
+    preflight: Preflight | None = None,
 ) -> Run:
     """Prepare the first run of ``agent`` on ``object_uri`` (records the thread as running).
 
     ``inputs`` is the agent's own part of the initial state; the rails add ``object_uri`` and
-    ``auto_approve`` (``approve=True`` passes the review node without stopping).
+    ``auto_approve`` (``approve=True`` passes the review node without stopping). The input is
+    checked (:func:`check_input`) before the state location is touched, so bad input leaves no
+    thread record, lease or checkpoint behind.
     """
     spec = get_agent(agent)
     parse_uri(object_uri)
     thread_id = validate_thread_id(thread_id) if thread_id else new_thread_id(agent)
     store_obj = resolve_store(store)
     engine_obj = resolve_engine(engine)
+    graph = spec.build()
+    check_input(graph, store_obj, object_uri, preflight)
     state = state_location(store_obj)
-    index = ThreadIndex(store_obj, state)
-    graph = spec.build(checkpointer=open_checkpointer(store_obj, state))
-    if index.get(thread_id) is not None:
-        raise InvalidInput(f"thread {thread_id} already exists: resume it, or start without --thread to get a new one")
-    record = index.put(
-        ThreadRecord(
-            thread_id=thread_id,
-            agent=agent,
-            object_uri=object_uri,
-            status="running",
-            trace_id=tracing.trace_id_for(thread_id),
-            graph_module=spec.module,
-            engine=engine if isinstance(engine, str) else engine_spec_of(engine_obj),
+    with _lease(store_obj, state, thread_id) as held:
+        index = ThreadIndex(store_obj, state)
+        if index.get(thread_id) is not None:
+            raise InvalidInput(f"thread {thread_id} already exists: resume it, or start without --thread to get a new one")
+        graph = graph.copy(update={"checkpointer": open_checkpointer(store_obj, state)})
+        record = index.put(_new_record(spec, thread_id, object_uri, engine, engine_obj))
+        return Run(
+            agent=spec,
+            graph=graph,
+            input={**inputs, "object_uri": object_uri, "auto_approve": bool(approve)},
+            config=thread_config(record),
+            context=context_for(graph, store_obj, engine_obj),
+            index=index,
+            record=record,
+            lease=held.pop_all(),
         )
-    )
-    return Run(
-        agent=spec,
-        graph=graph,
-        input={**inputs, "object_uri": object_uri, "auto_approve": bool(approve)},
-        config=_config(record),
-        context=AgentContext(store=store_obj, engine=engine_obj),
-        index=index,
-        record=record,
-    )
 
 
 def _find_thread(index: ThreadIndex, saver: Any, thread_id: str) -> ThreadRecord:
@@ -403,6 +478,29 @@ def _find_thread(index: ThreadIndex, saver: Any, thread_id: str) -> ThreadRecord
     )
 
 
+Position = Literal["new", "waiting", "unfinished", "finished"]
+
+
+def position(graph: Any, saver: Any, config: dict) -> tuple[Position, Any]:
+    """Where a thread stands, from its latest checkpoint, and that checkpoint's snapshot.
+
+    ``new`` (no checkpoint), ``waiting`` (at an approval interrupt), ``unfinished`` (stopped
+    mid-graph: its process died or a node failed; input ``None`` continues it) or ``finished``.
+    ``get_state().next`` alone misses one unfinished case: a node that fans out with ``Send``
+    completed and its writes were saved, but the process died before the next checkpoint; the
+    snapshot shows no next node, yet continuing applies the writes and runs the sends.
+    """
+    snapshot = graph.get_state(config)
+    if snapshot is None or not snapshot.metadata:
+        return "new", snapshot
+    if snapshot.interrupts:
+        return "waiting", snapshot
+    if snapshot.next:
+        return "unfinished", snapshot
+    found = saver.get_tuple({"configurable": {**config["configurable"], "checkpoint_ns": ""}})
+    return ("unfinished" if found and found.pending_writes else "finished"), snapshot
+
+
 def parse_review(value: Any) -> Review:
     """A :class:`~marginalia.schemas.Review` from a dict, a Review or an action name."""
     if isinstance(value, Review):
@@ -418,85 +516,189 @@ def parse_review(value: Any) -> Review:
         raise InvalidInput(f"invalid review: {problems}") from None
 
 
+def _engine_for(record: ThreadRecord, engine: Engine | str | None) -> Engine:
+    """The engine a resumed thread runs with: the caller's, else the one it was started with."""
+    if engine is None:
+        if record.engine and not _rebuildable(record.engine):
+            raise ConfigurationError(
+                f"thread {record.thread_id} was started with engine {record.engine!r}, which cannot be rebuilt from "
+                "its name: pass the same engine object to resume"
+            )
+        engine = record.engine
+    return resolve_engine(engine)
+
+
 def resume(
     thread_id: str,
-    review: Review | Mapping | str,
+    review: Review | Mapping | str | None = None,
     *,
     engine: Engine | str | None = None,
     store: Store | str | None = None,
+    password: str | None = None,
 ) -> Run:
-    """Prepare the run that answers the approval interrupt of ``thread_id`` with ``review``.
+    """Prepare the run that takes thread ``thread_id`` forward, in any process.
 
-    Works in any process: the agent is found from the thread index (or checkpoint metadata),
-    its graph rebuilt on the checkpointer, and the review validated against the pending
-    proposal BEFORE anything runs, so a bad edit is refused and the thread keeps waiting.
+    * waiting at approval: ``review`` answers it (None approves). The review is validated
+      against the pending proposal BEFORE anything runs, so a bad edit is refused and the thread
+      keeps waiting;
+    * interrupted (its process died) or failed: it continues from its last checkpoint; a review
+      is refused, there is no proposal to answer;
+    * finished: refused.
+
+    The agent is found from the thread index (or checkpoint metadata) and its graph rebuilt on
+    the checkpointer. ``password`` opens encrypted PDFs for agents that read them (run context
+    only, never stored).
     """
     from .nodes.review import apply_review
 
     validate_thread_id(thread_id)
-    review = parse_review(review)
+    answer = parse_review(review) if review is not None else None
     store_obj = resolve_store(store)
     state = state_location(store_obj)
-    index = ThreadIndex(store_obj, state)
-    saver = open_checkpointer(store_obj, state)
-    record = _find_thread(index, saver, thread_id)
-    spec = get_agent(record.agent, record.graph_module)
-    graph = spec.build(checkpointer=saver)
-    config = _config(record)
-    snapshot = graph.get_state(config)
-    pending = [i.value for i in snapshot.interrupts] if snapshot else []
-    if not pending:
-        raise InvalidInput(f"thread {thread_id} is not waiting for approval (status: {record.status})")
-    if review.action != "reject":
-        apply_review(pending[0].get("proposal") or {}, review, spec.document)  # validate only
-    if engine is None:
-        if record.engine and not _rebuildable(record.engine):
-            raise ConfigurationError(
-                f"thread {thread_id} was started with engine {record.engine!r}, which cannot be rebuilt from "
-                "its name: pass the same engine object to resume"
-            )
-        engine = record.engine
-    index.update(thread_id, status="running", error=None)
-    return Run(
-        agent=spec,
-        graph=graph,
-        input=Command(resume=review.model_dump(mode="json", exclude_none=True)),
-        config=config,
-        context=AgentContext(store=store_obj, engine=resolve_engine(engine)),
-        index=index,
-        record=record,
-    )
+    with _lease(store_obj, state, thread_id) as held:
+        index = ThreadIndex(store_obj, state)
+        saver = open_checkpointer(store_obj, state)
+        record = _find_thread(index, saver, thread_id)
+        spec = get_agent(record.agent, record.graph_module)
+        graph = spec.build(checkpointer=saver)
+        config = thread_config(record)
+        where, snapshot = position(graph, saver, config)
+        if where == "waiting":
+            answer = answer or Review(action="approve")
+            if answer.action != "reject":
+                apply_review(snapshot.interrupts[0].value.get("proposal") or {}, answer, spec.document)  # validate only
+            graph_input: Any = Command(resume=answer.model_dump(mode="json", exclude_none=True))
+        elif where == "unfinished":
+            if answer is not None:
+                raise InvalidInput(
+                    f"thread {thread_id} is not waiting for approval: it was {_stopped(record)} before a proposal "
+                    f"was ready for review; continue it with `marginalia resume {thread_id}` (no review)"
+                )
+            graph_input = None
+        elif where == "new":
+            raise InvalidInput(f"thread {thread_id} has no checkpoint to continue from (status: {record.status}): "
+                               "start the agent again")
+        else:
+            raise InvalidInput(f"thread {thread_id} is not waiting for approval and has nothing left to run "
+                               f"(status: {record.status})")
+        engine_obj = _engine_for(record, engine)
+        index.update(thread_id, status="running", error=None)
+        return Run(
+            agent=spec,
+            graph=graph,
+            input=graph_input,
+            config=config,
+            context=context_for(graph, store_obj, engine_obj, password=password),
+            index=index,
+            record=record,
+            lease=held.pop_all(),
+        )
+
+
+def _stopped(record: ThreadRecord) -> str:
+    return f"stopped by an error ({record.error})" if record.status == "failed" and record.error else "interrupted"
+
+
+def start_or_continue(
+    agent: str,
+    object_uri: str,
+    inputs: dict,
+    *,
+    thread_id: str,
+    store: Store | str | None = None,
+    engine: Engine | str | None = None,
+    approve: bool = False,
+    fresh: bool = False,
+    password: str | None = None,
+) -> Run | RunResult:
+    """The run that takes thread ``thread_id`` of ``agent`` on ``object_uri`` forward, whatever
+    state it is in (a batch re-run does not know):
+
+    * no checkpoint yet (new, or killed before its first one): a first run with ``inputs``,
+      under this thread id;
+    * stopped mid-graph (the process died, a node failed): a run with input ``None``, which
+      LangGraph continues from the last checkpoint, reusing the saved writes of the nodes that
+      completed — they do not run again;
+    * waiting at approval, or finished: no run, the :class:`RunResult` of where it stands (a
+      finished thread is archived if its process died before archiving it).
+
+    ``fresh`` deletes the thread's checkpoints first (re-run a finished thread).
+    """
+    spec = get_agent(agent)
+    store_obj = resolve_store(store)
+    engine_obj = resolve_engine(engine)
+    state = state_location(store_obj)
+    with _lease(store_obj, state, thread_id) as held:
+        index = ThreadIndex(store_obj, state)
+        saver = open_checkpointer(store_obj, state)
+        graph = spec.build(checkpointer=saver)
+        if fresh:
+            saver.delete_thread(thread_id)
+        record = index.get(thread_id)
+        if record is None or fresh:
+            record = index.put(_new_record(spec, thread_id, object_uri, engine, engine_obj))
+        run = Run(agent=spec, graph=graph, input=None, config=thread_config(record),
+                  context=context_for(graph, store_obj, engine_obj, password=password), index=index, record=record)
+        where, snapshot = position(graph, saver, run.config)
+        if where == "new":
+            run.input = {**inputs, "object_uri": object_uri, "auto_approve": bool(approve)}
+        elif where in ("waiting", "finished"):
+            run.values = dict(snapshot.values or {})
+            run.interrupt = snapshot.interrupts[0].value if where == "waiting" else None
+            result = run.finish()
+            return result if where == "waiting" else _archived(run, result, only_if_missing=True)
+        index.update(thread_id, status="running", error=None)
+        run.lease = held.pop_all()
+        return run
 
 
 def drive(run: Run, on_update: Observer | None = None) -> RunResult:
     """Execute ``run`` synchronously until the graph ends or stops at an interrupt."""
     try:
-        for chunk in run.graph.stream(run.input, **run.stream_kwargs):
-            run.observe(chunk, on_update)
-    except BaseException as exc:
-        run.failed(exc)
-        raise
-    return _archived(run, run.finish())
+        try:
+            for chunk in run.graph.stream(run.input, **run.stream_kwargs):
+                run.observe(chunk, on_update)
+        except BaseException as exc:
+            run.failed(exc)
+            raise
+        return _archived(run, run.finish())
+    finally:
+        run.release()
 
 
 async def adrive(run: Run, on_update: Observer | None = None) -> RunResult:
     """:func:`drive` for asyncio: the same run, through ``graph.astream``."""
     try:
-        async for chunk in run.graph.astream(run.input, **run.stream_kwargs):
-            run.observe(chunk, on_update)
-    except BaseException as exc:
-        run.failed(exc)
-        raise
-    result = run.finish()
-    await asyncio.to_thread(_archived, run, result)
-    return result
+        try:
+            async for chunk in run.graph.astream(run.input, **run.stream_kwargs):
+                run.observe(chunk, on_update)
+        except BaseException as exc:
+            await asyncio.to_thread(run.failed, exc)
+            raise
+        result = run.finish()
+        return await asyncio.to_thread(_archived, run, result)
+    finally:
+        await asyncio.to_thread(run.release)
 
 
-def _archived(run: Run, result: RunResult) -> RunResult:
+def _archived(run: Run, result: RunResult, *, only_if_missing: bool = False) -> RunResult:
     """End of a thread: write its self-contained trace archive (a thread still waiting for a
-    reviewer is not finished, and is not archived). Never fails a finished run."""
-    from .archive import archive_run
+    reviewer is not finished, and is not archived). Never fails a finished run.
 
+    ``only_if_missing``: a thread found finished (its process may have died between the last
+    checkpoint and the archive) is archived unless its archive is already there.
+    """
+    from .archive import archive_run, archive_uri
+
+    if result.status == "waiting":
+        return result
+    if only_if_missing:
+        target = archive_uri(state_location(run.index.store), run.record.thread_id)
+        try:
+            run.index.store.head_object(target.bucket, target.key)
+            return result
+        except MarginaliaError:
+            pass
     archive_run(run, result)
     return result
 

@@ -97,6 +97,16 @@ class AgentEnv:
 
         return ThreadIndex(self.store, runtime.state_location(self.store))
 
+    def state_objects(self) -> list[str]:
+        """Every key under the state location (thread records, leases, checkpoints), [] if none."""
+        from marginalia.config import DEFAULT_LOCAL_STATE, Settings
+        from marginalia.uri import parse_uri
+
+        state = parse_uri(Settings.from_env().state or DEFAULT_LOCAL_STATE, require_key=False)
+        if not self.store.bucket_exists(state.bucket):
+            return []
+        return sorted(o.key for o in self.store.list_objects(state.bucket, state.key))
+
     def all_annotations(self) -> list[str]:
         """Names of every annotation on every object of the test bucket."""
         return [a.name for o in self.store.list_objects(self.bucket) for a in self.store.list_annotations(self.bucket, o.key)]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 
 import marginalia
 from marginalia.schemas import Minutes

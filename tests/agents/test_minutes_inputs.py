@@ -45,40 +45,59 @@ def test_transcript_beside_the_recording_and_by_option(local_env, tmp_path):
     assert by_uri.proposal == by_option.proposal
 
 
+# (key, body, --transcript, error, words, refused before the thread starts)
 BAD_INPUTS = {
-    "empty transcript": ("bad/empty.vtt", b"", None, InvalidInput, "empty"),
-    "malformed json": ("bad/broken.json", b'{"transcript": [{"speaker": "A", "text": ', None, InvalidInput, "broken.json"),
-    "malformed vtt": ("bad/broken.vtt", b"WEBVTT\n\nthis is not a cue\n-->\n", None, InvalidInput, "broken.vtt"),
-    "recording alone": ("bad/alone.mp4", b"binary", None, UnsupportedInput, "no transcript was found beside it"),
-    "not a recording": ("bad/slides.pdf", b"%PDF-1.4", None, UnsupportedInput, "neither a recording"),
-    "empty --transcript": ("bad/rec.mp4", b"binary", "EMPTY", InvalidInput, "empty"),
+    "empty transcript": ("bad/empty.vtt", b"", None, InvalidInput, "empty", False),
+    "malformed json": ("bad/broken.json", b'{"transcript": [{"speaker": "A", "text": ', None, InvalidInput, "broken.json", False),
+    "malformed vtt": ("bad/broken.vtt", b"WEBVTT\n\nthis is not a cue\n-->\n", None, InvalidInput, "broken.vtt", False),
+    "recording alone": ("bad/alone.mp4", b"binary", None, UnsupportedInput, "no transcript was found beside it", True),
+    "not a recording": ("bad/slides.pdf", b"%PDF-1.4", None, UnsupportedInput, "neither a recording", True),
+    "empty --transcript": ("bad/rec.mp4", b"binary", "EMPTY", InvalidInput, "empty", False),
+    "missing --transcript": ("bad/rec2.mp4", b"binary", "MISSING", InvalidInput, "does not exist", True),
+    "missing s3 --transcript": ("bad/rec3.mp4", b"binary", "S3MISSING", ObjectNotFound, "nope.vtt", True),
 }
 
 
 @pytest.mark.parametrize("case", sorted(BAD_INPUTS))
 def test_bad_input_stops_with_a_clear_error_and_writes_nothing(agent_env, case, tmp_path):
-    key, body, transcript, error, words = BAD_INPUTS[case]
+    """Where the words come from is checked before a thread exists: such input leaves nothing at
+    all in the state location; a transcript that is there but unreadable fails its thread."""
+    key, body, transcript, error, words, before_start = BAD_INPUTS[case]
     if agent_env.kind == "s3" and key.endswith(".mp4") and transcript is None:
         pytest.skip("on real S3 a recording goes to Amazon Transcribe (tested with the Stubber below)")
     uri = agent_env.put(key, body)
     if transcript == "EMPTY":
         transcript = str(tmp_path / "empty.vtt")
         Path(transcript).write_bytes(b"")
+    elif transcript == "MISSING":
+        transcript = str(tmp_path / "nope.vtt")
+    elif transcript == "S3MISSING":
+        transcript = f"s3://{agent_env.bucket}/bad/nope.vtt"
+    state_before = agent_env.state_objects()
     with pytest.raises(error) as caught:
         marginalia.minutes(uri, transcript=transcript)
     assert words in str(caught.value)
     assert "Traceback" not in str(caught.value)
     assert agent_env.all_annotations() == []
-    (record,) = agent_env.index().list()
-    assert record.status == "failed" and words in record.error
+    if before_start:
+        assert agent_env.state_objects() == state_before and agent_env.index().list() == []
+    else:
+        (record,) = agent_env.index().list()
+        assert record.status == "failed" and words in record.error
 
 
 def test_missing_object_is_named_and_nothing_is_written(agent_env):
+    """A missing object is refused before a thread exists: no record, lease or checkpoint."""
     agent_env.put("here.vtt", VTT.encode())
+    state_before = agent_env.state_objects()
     with pytest.raises(ObjectNotFound) as caught:
         marginalia.minutes(f"s3://{agent_env.bucket}/not/there.vtt")
     assert "not/there.vtt" in str(caught.value)
     assert agent_env.all_annotations() == []
+    assert agent_env.state_objects() == state_before
+    code, _, err = agent_env.cli("minutes", f"s3://{agent_env.bucket}/nope.mp4")
+    assert code == 2 and "nope.mp4" in err
+    assert agent_env.state_objects() == state_before and agent_env.index().list() == []
 
 
 def test_cli_bad_input_is_one_line_exit_2(local_env):

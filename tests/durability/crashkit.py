@@ -6,7 +6,8 @@ Shared by ``tests/durability`` (a few trials per target) and ``benchmarks/crash.
   once (a fresh interpreter per attempt would cost seconds of imports each). Each child opens its
   own store from ``MARGINALIA_STORE`` (the local bucket directory, or ``s3`` with the test server
   of the parent process at ``AWS_ENDPOINT_URL_S3``) and takes the thread forward with
-  :func:`marginalia.batch.prepare_continue` under the thread's lease, approving at the review.
+  :func:`marginalia.batch.prepare_continue` (which holds the thread's lease until ``drive``
+  returns), approving at the review.
 * **Kill points**: ``MARGINALIA_CRASH_AT`` arms a hook in the instruments below that SIGKILLs the
   child itself at the Nth engine call, or before/after the Nth store write (any write, only
   annotation writes, or only checkpoint writes); the parent also kills at random times.
@@ -32,7 +33,7 @@ import signal
 import sys
 import threading
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -243,22 +244,20 @@ def child_main(agent: str, uri: str, thread_id: str, env: dict[str, str]) -> Non
     from marginalia.batch import BATCH_AGENTS, prepare_continue
     from marginalia.config import open_store
     from marginalia.engines.offline import OfflineEngine
-    from marginalia.lease import thread_lease
-    from marginalia.runtime import RunResult, drive, resume, state_location
+    from marginalia.runtime import RunResult, drive, resume
 
     log, kill = EventLog(env[LOG_ENV]), KillSwitch(env.get(CRASH_ENV))
     store = RecordingStore(open_store(), log, kill)
     engine = CountingEngine(OfflineEngine(), log, kill)
     spec = BATCH_AGENTS[agent]
     for _ in range(10):
-        with thread_lease(store, state_location(store), thread_id):
-            run = prepare_continue(spec, uri, thread_id=thread_id, store=store, engine=engine, approve=False)
-            if isinstance(run, RunResult):
-                if run.status != "waiting":
-                    log(ev="finished", status=run.status)
-                    os._exit(0 if run.status == "done" else 3)
-                run = resume(thread_id, {"action": "approve", "reviewer": "crash-harness"}, engine=engine, store=store)
-            drive(run)
+        run = prepare_continue(spec, uri, thread_id=thread_id, store=store, engine=engine, approve=False)
+        if isinstance(run, RunResult):
+            if run.status != "waiting":
+                log(ev="finished", status=run.status)
+                os._exit(0 if run.status == "done" else 3)
+            run = resume(thread_id, {"action": "approve", "reviewer": "crash-harness"}, engine=engine, store=store)
+        drive(run)
     os._exit(4)
 
 
@@ -611,3 +610,20 @@ def plan_kills(rng: random.Random, counts: dict[str, int], *, max_kills: int = 3
         else:
             specs.append(f"{kind}:{rng.randint(1, counts[kind])}:{rng.choice(['before', 'after'])}")
     return specs
+
+
+def child_start(uri: str, thread_id: str, env: dict[str, str]) -> None:
+    """A first run of the minutes agent through :func:`marginalia.runtime.start` (approved at
+    once), instrumented like :func:`child_main`: killed by the armed kill switch, or finished."""
+    os.environ.update(env)
+    from marginalia.config import open_store
+    from marginalia.engines.offline import OfflineEngine
+    from marginalia.runtime import drive, start
+
+    log, kill = EventLog(env[LOG_ENV]), KillSwitch(env.get(CRASH_ENV))
+    store = RecordingStore(open_store(), log, kill)
+    engine = CountingEngine(OfflineEngine(), log, kill)
+    result = drive(start("minutes", uri, {"transcript_input": None}, approve=True, thread_id=thread_id,
+                         store=store, engine=engine))
+    log(ev="finished", status=result.status)
+    os._exit(0)

@@ -75,9 +75,11 @@ def test_lease_of_a_crashed_local_process_is_taken_at_once(local_store):
     Lease(local_store, state, "t-4").acquire().release()  # no waiting for the 120 s ttl
 
 
-def test_two_workers_resume_the_same_thread_exactly_one_proceeds(tmp_path):
-    """Both answer the approval at the same moment: one writes the minutes, the other is told the
-    thread is being run elsewhere; the annotations are written once and the thread is intact."""
+def test_two_workers_resume_the_same_thread_exactly_one_proceeds(tmp_path, monkeypatch):
+    """Both answer the approval at the same moment through the runtime alone (no lease taken by
+    the caller): one writes the minutes, the other is told the thread is being run elsewhere
+    before it runs anything; the annotations are written once and the thread is intact. The
+    CLI turns the refusal into one line and exit status 2."""
     from marginalia.api import minutes
     from marginalia.runtime import drive, resume, state_location
     from marginalia.storage.local import LocalStore
@@ -95,10 +97,12 @@ def test_two_workers_resume_the_same_thread_exactly_one_proceeds(tmp_path):
     def worker(store):
         barrier.wait()
         try:
-            with thread_lease(store, state_location(store), waiting.thread_id):
-                results.append(drive(resume(waiting.thread_id, "approve", store=store, engine="offline")))
+            run = resume(waiting.thread_id, "approve", store=store, engine="offline")
         except ThreadBusy as exc:
             busy.append(str(exc))
+            return
+        time.sleep(0.3)  # the winner still holds the lease while the loser tries
+        results.append(drive(run))
 
     threads = [threading.Thread(target=worker, args=(s,)) for s in stores]
     for t in threads:
@@ -106,7 +110,10 @@ def test_two_workers_resume_the_same_thread_exactly_one_proceeds(tmp_path):
     for t in threads:
         t.join()
     assert len(results) == 1 and results[0].status == "done"
-    assert len(busy) == 1 and "being run elsewhere" in busy[0]
+    assert len(busy) == 1 and busy[0].startswith(f"thread {waiting.thread_id} is being run elsewhere")
+    loser = next(s for s in stores if not any(c["op"] == "put_annotation" for c in s.calls))
+    # the loser wrote nothing: no thread record, checkpoint or annotation (its lease PUT was refused)
+    assert {c["op"] for c in loser.calls} <= {"create_bucket"}
     writes = [c for s in stores for c in s.calls if c["op"] == "put_annotation" and c["bucket"] == "meet"]
     assert sorted(c["name"] for c in writes) == ["action_items", "meeting_minutes"]
     names = {a.name for a in setup.list_annotations("meet", "standup.vtt")}
@@ -117,3 +124,39 @@ def test_two_workers_resume_the_same_thread_exactly_one_proceeds(tmp_path):
     graph = build_minutes_graph(checkpointer=open_checkpointer(setup, state_location(setup)))
     snapshot = graph.get_state({"configurable": {"thread_id": waiting.thread_id}})
     assert not snapshot.next and snapshot.values["decision"] == "approve"
+
+    # the lease was released when drive returned: the next worker is refused only by the thread
+    with pytest.raises(Exception, match="not waiting for approval"):
+        resume(waiting.thread_id, store=setup)
+    # a lease held elsewhere: the CLI says so in one line, exit 2, and nothing runs
+    monkeypatch.setenv("MARGINALIA_STORE", f"local:{root}")
+    monkeypatch.delenv("MARGINALIA_STATE", raising=False)
+    again = minutes("s3://meet/standup.vtt", store=setup, engine="offline")
+    with thread_lease(setup, state_location(setup), again.thread_id):
+        code, out, err = cli("approve", again.thread_id)
+    assert code == 2, (out, err)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and f"thread {again.thread_id} is being run elsewhere" in lines[0]
+    assert "Traceback" not in err and "Done" not in out
+    assert cli("approve", again.thread_id)[0] == 0  # free again: it goes through
+
+
+def cli(*args: str) -> tuple[int, str, str]:
+    """``marginalia ARGS`` in this process through the CLI's own error handling."""
+    import contextlib
+    import io
+    import sys
+
+    from marginalia.cli.app import run
+
+    out, err, argv = io.StringIO(), io.StringIO(), sys.argv
+    sys.argv = ["marginalia", *args]
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            run()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.argv = argv
+    return code, out.getvalue(), err.getvalue()

@@ -1,9 +1,9 @@
-"""Agent commands: ``minutes``, ``approve``, ``reject``, ``threads`` and ``demo``.
+"""Agent commands: ``minutes``, ``approve``, ``reject``, ``resume``, ``threads`` and ``demo``.
 
-``approve``/``reject``/``threads`` work for every registered agent (the thread index says which
-graph a thread belongs to). Agents added later reuse :func:`run_agent` (progress, proposal
-rendering, next steps) for their own command, and :func:`register_demo_step` to join
-``marginalia demo``.
+``approve``/``reject``/``resume``/``threads`` work for every registered agent (the thread index
+says which graph a thread belongs to). Agents added later reuse :func:`run_agent` (progress,
+proposal rendering, next steps) for their own command, :func:`register_result_view` to say
+where their results are, and :func:`register_demo_step` to join ``marginalia demo``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from rich.table import Table
 from ..errors import InvalidInput
 from .app import app, console
 
-__all__ = ["DEMO_STEPS", "DemoStep", "register_demo_step", "run_agent", "show_result"]
+__all__ = ["DEMO_STEPS", "DemoStep", "register_demo_step", "register_result_view", "run_agent", "show_result"]
 
 
 # --- shared presentation -----------------------------------------------------------------------
@@ -66,6 +66,24 @@ def render_proposal(agent: str, proposal: dict | None):
     return JSON(json.dumps(proposal or {}, ensure_ascii=False))
 
 
+#: Per agent, the lines that say where a finished thread's results are beyond its annotations.
+RESULT_VIEWS: dict[str, Callable[[Any], list[str]]] = {}
+
+
+def register_result_view(agent: str, lines: Callable[[Any], list[str]]) -> None:
+    """``lines(result)`` is printed under a done thread of ``agent`` (``approve``, ``resume`` ...)."""
+    RESULT_VIEWS[agent] = lines
+
+
+def _deck_lines(result) -> list[str]:
+    """A ppt_outline thread's object is the deck it uploaded on approval."""
+    return [f"  the deck:     {result.object_uri}",
+            f"  download it:  marginalia get {result.object_uri} {Path(result.object_uri).name}"]
+
+
+register_result_view("ppt_outline", _deck_lines)
+
+
 def show_result(result) -> None:
     """The proposal and what to do next (waiting), or where the annotations are (done)."""
     if result.status == "waiting":
@@ -87,6 +105,9 @@ def show_result(result) -> None:
             first = result.annotations[0]
             console.print(f"  look at them: marginalia annotations {first.uri}")
             console.print(f"  read one:     marginalia annotations {first.uri} {first.name}")
+        view = RESULT_VIEWS.get(result.agent)
+        for line in view(result) if view is not None else ():
+            console.print(line, highlight=False)
 
 
 # --- commands ----------------------------------------------------------------------------------
@@ -119,17 +140,21 @@ def _read_edit(path: Path) -> dict:
     raise InvalidInput(f"edit file {path} must hold a JSON object (the document) or a list (a JSON Patch)")
 
 
+PASSWORD_HELP = "password of the encrypted PDF the thread reads (never stored; else MARGINALIA_PDF_PASSWORD)"
+
+
 @app.command("approve", rich_help_panel="Agents")
 def approve_cmd(
     thread_id: str = typer.Argument(..., help="thread waiting for approval (see `marginalia threads --pending`)"),
     edit: Path | None = typer.Option(None, "--edit", help="JSON file: an edited document or an RFC 6902 patch"),
     reviewer: str | None = typer.Option(None, "--reviewer", help="who approves (kept in the thread's history)"),
+    password: str | None = typer.Option(None, "--password", help=PASSWORD_HELP),
 ) -> None:
     """Approve (optionally edited) the proposal a thread waits for; the annotations are written."""
     from ..api import resume
 
     review = _read_edit(edit) if edit else {"action": "approve"}
-    show_result(run_agent(resume, thread_id=thread_id, reviewer=reviewer, **review))
+    show_result(run_agent(resume, thread_id=thread_id, reviewer=reviewer, password=password, **review))
 
 
 @app.command("reject", rich_help_panel="Agents")
@@ -137,13 +162,27 @@ def reject_cmd(
     thread_id: str = typer.Argument(...),
     feedback: str = typer.Option(..., "--feedback", "-f", help="what to change: a revised proposal comes back"),
     reviewer: str | None = typer.Option(None, "--reviewer"),
+    password: str | None = typer.Option(None, "--password", help=PASSWORD_HELP),
 ) -> None:
     """Reject the proposal with feedback: the agent revises it and waits for approval again."""
     from ..api import resume
 
     if not feedback.strip():
         raise InvalidInput("--feedback must say what to change")
-    show_result(run_agent(resume, thread_id=thread_id, action="reject", feedback=feedback, reviewer=reviewer))
+    show_result(run_agent(resume, thread_id=thread_id, action="reject", feedback=feedback, reviewer=reviewer,
+                          password=password))
+
+
+@app.command("resume", rich_help_panel="Agents")
+def resume_cmd(
+    thread_id: str = typer.Argument(..., help="an interrupted or failed thread (see `marginalia threads`)"),
+    engine: str | None = typer.Option(None, "--engine", "-e", help="engine to continue with (default: the thread's own)"),
+    password: str | None = typer.Option(None, "--password", help=PASSWORD_HELP),
+) -> None:
+    """Continue a thread whose run died or failed, from its last checkpoint (finished steps do not run again)."""
+    from ..api import resume
+
+    show_result(run_agent(resume, thread_id=thread_id, engine=engine, password=password))
 
 
 def _age(seconds: float) -> str:
@@ -153,15 +192,30 @@ def _age(seconds: float) -> str:
     return f"{int(seconds)}s"
 
 
+def shown_status(record, store, state) -> str:
+    """The index's status, except that a ``running`` thread no worker holds was ``interrupted``
+    (its process died: no live lease)."""
+    from ..lease import current_holder
+
+    if record.status == "running" and current_holder(store, state, record.thread_id) is None:
+        return "interrupted"
+    return record.status
+
+
+#: Statuses of a thread that stopped before its end and continues with ``marginalia resume``.
+CONTINUABLE = ("interrupted", "failed")
+
+
 @app.command("threads", rich_help_panel="Agents")
 def threads_cmd(pending: bool = typer.Option(False, "--pending", help="only threads waiting for approval")) -> None:
-    """Agent threads (newest first): status, age, object."""
+    """Agent threads (newest first): status, age, object; how to continue interrupted or failed ones."""
     from ..config import open_store
     from ..runtime import state_location
     from ..threads import ThreadIndex
 
     store = open_store()
-    records = ThreadIndex(store, state_location(store)).list(pending=pending)
+    state = state_location(store)
+    records = ThreadIndex(store, state).list(pending=pending)
     if not records:
         console.print("no threads waiting for approval" if pending else "no threads")
         return
@@ -169,9 +223,16 @@ def threads_cmd(pending: bool = typer.Option(False, "--pending", help="only thre
     table.add_column("thread", no_wrap=True)  # copy-pasted into approve/reject: never folded
     for col in ("agent", "status", "age", "object", "error"):
         table.add_column(col, overflow="fold")
+    stopped = []
     for r in records:
-        table.add_row(r.thread_id, r.agent, r.status, _age(r.age.total_seconds()), r.object_uri, r.error or "")
+        status = shown_status(r, store, state)
+        table.add_row(r.thread_id, r.agent, status, _age(r.age.total_seconds()), r.object_uri, r.error or "")
+        if status in CONTINUABLE:
+            stopped.append((r.thread_id, status))
     console.print(table)
+    for thread_id, status in stopped:
+        console.print(f"{status}: continue it from its last checkpoint with  marginalia resume {thread_id}",
+                      highlight=False, soft_wrap=True)
 
 
 # --- demo --------------------------------------------------------------------------------------

@@ -32,15 +32,20 @@ def _suffix(key: str) -> str:
     return PurePosixPath(key).suffix.lower()
 
 
+def _named_path(where: str) -> Path:
+    path = Path(where).expanduser()
+    if not path.is_file():
+        raise InvalidInput(f"transcript file {where} does not exist or is not a file")
+    return path
+
+
 def _read_named(store, where: str) -> tuple[bytes, str, str]:
     """Bytes, file name and description of a transcript given by the caller."""
     if where.startswith("s3://"):
         uri = parse_uri(where)
         data, _ = store.get_object(uri.bucket, uri.key)
         return data, uri.name, where
-    path = Path(where).expanduser()
-    if not path.is_file():
-        raise InvalidInput(f"transcript file {where} does not exist or is not a file")
+    path = _named_path(where)
     return path.read_bytes(), path.name, str(path)
 
 
@@ -54,23 +59,31 @@ def _transcribe(store, source: dict, clients) -> tuple[Transcript, str]:
     return transcript, "amazon-transcribe"
 
 
-def obtain_transcript(store, source: dict, named: str | None, clients) -> tuple[Transcript, str]:
-    """The transcript of ``source`` and where it came from (see the module docstring)."""
-    bucket, key, suffix = source["bucket"], source["key"], _suffix(source["key"])
+def locate_transcript(store, source: dict, named: str | None) -> tuple[str, str | None]:
+    """Where the words of ``source`` will come from (see the module docstring), without reading them.
+
+    ``("named", where)``, ``("object", None)``, ``("transcribe", None)`` or ``("beside", key)``;
+    raises the error that names what is missing. Checked before a thread starts (so bad input
+    writes nothing) and used again by the node itself.
+    """
+    key, suffix = source["key"], _suffix(source["key"])
     if named:
-        data, filename, origin = _read_named(store, named)
-        return parse_transcript(data, filename=filename), origin
+        if named.startswith("s3://"):
+            uri = parse_uri(named)
+            store.head_object(uri.bucket, uri.key)  # ObjectNotFound names it
+        else:
+            _named_path(named)
+        return "named", named
     if suffix in TRANSCRIPT_EXTENSIONS:
-        data, _ = store.get_object(bucket, key, version_id=source.get("version_id"))
-        return parse_transcript(data, filename=source["uri"]), source["uri"]
+        return "object", None
     if suffix not in MEDIA_EXTENSIONS:
         raise UnsupportedInput(
             f"{source['uri']} is neither a recording ({', '.join(sorted(MEDIA_EXTENSIONS))}) nor a transcript "
             f"({', '.join(TRANSCRIPT_EXTENSIONS)}): pass --transcript FILE", uri=source["uri"]
         )
     if store.kind == "s3":
-        return _transcribe(store, source, clients)
-    beside = find_transcript_beside(store, bucket, key)
+        return "transcribe", None
+    beside = find_transcript_beside(store, source["bucket"], key)
     if beside is None:
         stem = PurePosixPath(key).stem
         raise UnsupportedInput(
@@ -78,8 +91,22 @@ def obtain_transcript(store, source: dict, named: str | None, clients) -> tuple[
             f"({', '.join(stem + e for e in TRANSCRIPT_EXTENSIONS)}): pass --transcript FILE, or use "
             "MARGINALIA_STORE=s3 to transcribe it with Amazon Transcribe", uri=source["uri"]
         )
-    data, _ = store.get_object(bucket, beside)
-    origin = f"s3://{bucket}/{beside}"
+    return "beside", beside
+
+
+def obtain_transcript(store, source: dict, named: str | None, clients) -> tuple[Transcript, str]:
+    """The transcript of ``source`` and where it came from (see the module docstring)."""
+    where, detail = locate_transcript(store, source, named)
+    if where == "named":
+        data, filename, origin = _read_named(store, detail)
+        return parse_transcript(data, filename=filename), origin
+    if where == "object":
+        data, _ = store.get_object(source["bucket"], source["key"], version_id=source.get("version_id"))
+        return parse_transcript(data, filename=source["uri"]), source["uri"]
+    if where == "transcribe":
+        return _transcribe(store, source, clients)
+    data, _ = store.get_object(source["bucket"], detail)
+    origin = f"s3://{source['bucket']}/{detail}"
     return parse_transcript(data, filename=origin), origin
 
 
