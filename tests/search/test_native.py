@@ -151,6 +151,9 @@ def test_strict_cast_still_fails_like_trino(edge_store):
     assert kind == "error" and "to tinyint" in message
 
 
+AWS_ANNOTATION = '"s3tablescatalog/aws-s3"."b_team_meetings_2026"."annotation"'  # conftest's bucket
+
+
 # --- indexes -----------------------------------------------------------------------------------
 ISSUE_Q2 = """SELECT bucket, object_key FROM annotation_table a WHERE a.name = 'transcript'
 AND NOT EXISTS (SELECT 1 FROM annotation_table b WHERE b.object_key = a.object_key AND b.name = 'meeting_minutes')"""
@@ -166,7 +169,16 @@ def test_transcripts_without_minutes_read_only_the_index(corpus):
         statement = search.translate(ISSUE_Q2)
         plan = [row[3] for row in search._conn.execute("EXPLAIN QUERY PLAN " + statement)]
     searches = [step for step in plan if step.startswith("SEARCH annotation")]
-    assert len(searches) == 2 and all("COVERING INDEX annotation_bucket_name_key" in s for s in searches), plan
+    assert len(searches) == 2 and all("COVERING INDEX annotation_name_bucket_key" in s for s in searches), plan
+    assert "(name=? AND bucket=? AND object_key=?)" in searches[1]  # one probe per transcript
+
+
+def test_a_bucket_only_scan_keeps_the_object_ordered_index(corpus):
+    """Full-text search walks the rows of each object together (the old plan, not the name index)."""
+    with LocalSearch(corpus) as search:
+        statement = search.translate(f"SELECT object_key FROM {AWS_ANNOTATION} WHERE text_value LIKE '%EKS%'")
+        plan = [row[3] for row in search._conn.execute("EXPLAIN QUERY PLAN " + statement)]
+    assert any("annotation_bucket_key (bucket=?)" in step for step in plan), plan
 
 
 def test_an_older_catalogue_gets_the_new_index_when_opened(tmp_path):
@@ -176,11 +188,11 @@ def test_an_older_catalogue_gets_the_new_index_when_opened(tmp_path):
     store.put_annotation(B, "k", "transcript", "{}")
     store.close()
     with sqlite3.connect(store.catalog_path) as conn:  # as written before the index existed
-        conn.execute("DROP INDEX annotation_bucket_name_key")
-    assert "annotation_bucket_name_key" not in _indexes(store.catalog_path)
+        conn.execute("DROP INDEX annotation_name_bucket_key")
+    assert "annotation_name_bucket_key" not in _indexes(store.catalog_path)
     reopened = LocalStore(tmp_path)
     try:
-        assert "annotation_bucket_name_key" in _indexes(store.catalog_path)
+        assert "annotation_name_bucket_key" in _indexes(store.catalog_path)
         assert reopened.reindex() == 1
         with LocalSearch(reopened) as search:
             assert search.run(ISSUE_Q2).rows == [(B, "k")]

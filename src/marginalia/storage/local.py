@@ -139,8 +139,11 @@ CREATE UNIQUE INDEX IF NOT EXISTS annotation_identity ON annotation (object_join
 CREATE INDEX IF NOT EXISTS annotation_bucket_name ON annotation (bucket, name);
 CREATE INDEX IF NOT EXISTS annotation_bucket_key ON annotation (bucket, object_key);
 -- Covers "objects with annotation X (but not Y)" without reading rows: the name scan, the NOT EXISTS
--- probe by (bucket, name, object_key) and its version check. Created on open for older catalogues.
-CREATE INDEX IF NOT EXISTS annotation_bucket_name_key ON annotation (bucket, name, object_key, object_version_id);
+-- probe by (name, bucket, object_key) and its version check. Name first, so that a query scoped by
+-- bucket only keeps annotation_bucket_key (rows of one object are adjacent there). Created on open
+-- for older catalogues, and a short-lived (bucket, name, ...) variant is dropped.
+DROP INDEX IF EXISTS annotation_bucket_name_key;
+CREATE INDEX IF NOT EXISTS annotation_name_bucket_key ON annotation (name, bucket, object_key, object_version_id);
 
 -- Spec R17.9: the journal, with object_tags/user_metadata as JSON objects and annotation as {"name": ...}.
 CREATE TABLE IF NOT EXISTS journal (
