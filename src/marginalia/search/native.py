@@ -140,9 +140,10 @@ def cast_column(column: exp.Expression, type_name: str, strict: bool) -> exp.Exp
     fallback = _fill("trino_cast(:v, :type, :strict)", v=column, **parts)
     as_number = _fill(convert, v=column, fallback=fallback, **parts)
     digits = INTEGER_RANGES.get(type_name, (0, 0, 15))[2]  # 15 digits: exact in a double too
+    from_digits = _fill(convert, v=_fill("CAST(:v AS INTEGER)", v=column), fallback=fallback, **parts)
     text = _fill(
-        f"CASE WHEN length(:v) BETWEEN 1 AND {digits} AND :v NOT GLOB '*[^0-9]*' THEN {convert.replace(':v', 'CAST(:v AS INTEGER)')} ELSE :fallback END",
-        v=column, fallback=fallback, **parts,
+        "CASE WHEN length(:v) BETWEEN 1 AND :digits AND :v NOT GLOB '*[^0-9]*' THEN :from_digits ELSE :fallback END",
+        v=column, digits=exp.Literal.number(digits), from_digits=from_digits, fallback=fallback,
     )  # fmt: skip
     return _fill(
         "CASE typeof(:v) WHEN 'null' THEN NULL WHEN 'integer' THEN :as_number WHEN 'text' THEN :text ELSE :fallback END",
