@@ -496,18 +496,33 @@ def completed(events: list[dict], final_pid: int, steps: dict[int, int]) -> list
 
 
 def signature(work: list[dict]) -> Counter:
-    """How many times each node did each thing: ``(node, engine method or annotation name)``."""
-    return Counter((e.get("node"), e.get("method") or e.get("name")) for e in work)
+    """How many times each node did each thing: ``(node, "engine:<method>")`` for a model call,
+    ``(node, "annotation:<name>")`` for an annotation write."""
+    return Counter((e.get("node"), f"engine:{e['method']}" if e["ev"] == "engine" else f"annotation:{e.get('name')}")
+                   for e in work)
+
+
+def _only(kind: str, c: Counter) -> Counter:
+    return Counter({k: n for k, n in c.items() if k[1].startswith(f"{kind}:")})
 
 
 def check_executions(events: list[dict], final_pid: int, want: Counter, steps: dict[int, int]) -> list[str]:
-    """Each completed node ran once: the completed work equals an uninterrupted run's, call for
-    call; anything beyond it was done by an execution killed before its checkpoint."""
-    got = signature(completed(events, final_pid, steps))
-    if got == want:
-        return []
-    extra, missing = got - want, want - got
-    return [f"completed work differs from an uninterrupted run: ran more {dict(extra)}, less {dict(missing)}"]
+    """Each completed node ran once, and each annotation was written at most once in all.
+
+    Model calls: the completed work equals an uninterrupted run's, call for call; anything beyond
+    it was done by an execution killed before its checkpoint. Annotation writes are counted over
+    every process, completed or killed: a node repeated after a kill finds the annotation its
+    first execution wrote and writes nothing (``nodes.annotate.write_json``).
+    """
+    problems = []
+    got, expected = _only("engine", signature(completed(events, final_pid, steps))), _only("engine", want)
+    if got != expected:
+        problems.append(f"completed work differs from an uninterrupted run: ran more {dict(got - expected)}, "
+                        f"less {dict(expected - got)}")
+    repeated = _only("annotation", signature(work_events(events))) - _only("annotation", want)
+    if repeated:
+        problems.append(f"annotations written more than once over all processes: {dict(repeated)}")
+    return problems
 
 
 def check_objects(store: Store, data: str, state: str, thread_id: str) -> list[str]:

@@ -57,3 +57,7 @@ def test_verification_catches_a_node_that_ran_twice(local_target):
     # the same second call is fine when the first process died before saving the task's writes
     assert not [p for p in crashkit.check_executions(events[::2], 2, want, {}) if "ran more" in p
                 and "extract_minutes" in p]
+    # an annotation written by two executions (a repeated node that did not find its first write)
+    twice = [{"ev": "write", "phase": "end", "pid": pid, "op": "put_annotation", "bucket": "d-x", "name": "transcript",
+              "node": "transcript", "task": task, "step": 1} for pid, task in ((1, "a"), (2, "b"))]
+    assert any("more than once" in p and "transcript" in p for p in crashkit.check_executions(twice, 2, want, {}))

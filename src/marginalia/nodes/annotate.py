@@ -6,16 +6,19 @@ Agent-agnostic: an agent gives :func:`make_annotate_node` a function returning
 * every write carries ``ObjectIfMatch`` = the ETag read at ingest (``state["source"]["etag"]``),
   and the current ETag is checked first, so if the object changed since (a new recording was
   uploaded over it), the run stops with a message naming the object and NOTHING is written;
-* payloads are deterministic for a given state (provenance ``created_at`` is the approval time),
-  so a retry of this node re-puts identical payloads: idempotent;
+* every write is made once: a node repeated after a crash (its write landed, its checkpoint did
+  not) finds the annotation it wrote — same ``provenance.thread_id``, same content — and writes
+  nothing (:func:`write_json`; only ``provenance.created_at`` may differ, e.g. the transcript's);
 * payloads over 1 MiB are split by :mod:`marginalia.tools.large_annotations`, never truncated.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from typing import Any
 
-from ..errors import AnnotationNotFound, ObjectChanged, ObjectNotFound
+from ..errors import AnnotationNotFound, MarginaliaError, ObjectChanged, ObjectNotFound
 from ..runtime import rails
 from .provenance import provenance
 
@@ -40,10 +43,50 @@ def check_unchanged(store, source: dict) -> None:
         raise ObjectChanged(changed_message(source, info.etag), uri=source["uri"])
 
 
-def write_json(store, source: dict, name: str, payload: dict) -> dict:
-    """Put ``payload`` as annotation ``name`` on the source version, conditioned on its ETag."""
+def _comparable(doc: Any) -> Any:
+    """``doc`` as stored (JSON round trip) with ``provenance.created_at`` set aside."""
+    doc = json.loads(json.dumps(doc, ensure_ascii=False, default=str))
+    if isinstance(doc, dict) and isinstance(doc.get("provenance"), dict):
+        doc["provenance"] = {k: v for k, v in doc["provenance"].items() if k != "created_at"}
+    return doc
+
+
+def _thread_of(doc: Any) -> str | None:
+    prov = doc.get("provenance") if isinstance(doc, dict) else None
+    return prov.get("thread_id") if isinstance(prov, dict) else None
+
+
+def already_written(store, source: dict, name: str, payload: dict) -> dict | None:
+    """The written-annotation record of ``name`` if this thread already wrote this content on
+    the source version (a repeated node), else None."""
     from ..tools import large_annotations
 
+    thread_id = _thread_of(payload)
+    if thread_id is None:
+        return None
+    try:
+        head = store.get_annotation(source["bucket"], source["key"], name, version_id=source.get("version_id"))
+        doc, parts = head.json(), 1
+        if large_annotations.is_index(doc):
+            parts = len(doc["part_names"])
+            doc = large_annotations.get_json(store, source["bucket"], source["key"], name,
+                                             version_id=source.get("version_id"))
+    except (MarginaliaError, ValueError):  # none yet, or unreadable: write it
+        return None
+    if _thread_of(doc) != thread_id or _comparable(doc) != _comparable(payload):
+        return None
+    check_unchanged(store, source)  # it is on the version the node read, not a newer one
+    return {"uri": source["uri"], "name": name, "etag": head.info.etag, "parts": parts}
+
+
+def write_json(store, source: dict, name: str, payload: dict) -> dict:
+    """Put ``payload`` as annotation ``name`` on the source version, conditioned on its ETag;
+    nothing when this thread already wrote the same content there (:func:`already_written`)."""
+    from ..tools import large_annotations
+
+    done = already_written(store, source, name, payload)
+    if done is not None:
+        return done
     try:
         infos = large_annotations.put_json(
             store, source["bucket"], source["key"], name, payload,
