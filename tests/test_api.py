@@ -113,3 +113,94 @@ def test_a_finished_thread_is_archived_and_a_waiting_one_is_not(env):
     assert keys == ["v1/archives/retro-arch.json"]
     story = read_archive(env, "s3://marginalia-state/v1/archives/retro-arch.json")
     assert "retro-arch" in str(story) and trace_id_for("retro-arch") in str(story)
+
+
+def _encrypted_sample(password: str) -> bytes:
+    import io
+    from pathlib import Path
+
+    from pypdf import PdfReader, PdfWriter
+
+    sample = Path(runtime.__file__).parent / "samples" / "sample_report.pdf"
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(sample.read_bytes())))
+    writer.encrypt(password, algorithm="AES-256")
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_resume_passes_the_password_to_the_run_and_never_stores_it(env, monkeypatch):
+    """A review answered later gets the PDF password through resume(password=...) (no
+    MARGINALIA_PDF_PASSWORD): the revision re-reads the encrypted PDF. An agent that reads no
+    PDF refuses a password instead of dropping it."""
+    from marginalia.engines.offline import OfflineEngine
+
+    secret = "s3cr3t-Pa55-9f1d"
+    monkeypatch.delenv("MARGINALIA_PDF_PASSWORD", raising=False)
+    env.put_object("api-bucket", "enc/q3.pdf", _encrypted_sample(secret))
+    waiting = marginalia.summarize("s3://api-bucket/enc/q3.pdf", password=secret, review=True)
+    assert waiting.status == "waiting"
+
+    class Reading(OfflineEngine):
+        pages: list = []
+
+        def revise_summary(self, summary, feedback, pages):
+            Reading.pages = list(pages)
+            return super().revise_summary(summary, feedback, pages)
+
+    revised = marginalia.resume(waiting.thread_id, action="reject", feedback="Focus on Karpenter.",
+                                password=secret, engine=Reading())
+    assert revised.status == "waiting" and Reading.pages  # the PDF was opened with the password
+    assert "Karpenter" in revised.proposal["summary"]
+    marginalia.resume(waiting.thread_id, action="reject", feedback="Shorter.", engine=Reading())
+    assert Reading.pages == []  # no password given: revised from the summary alone
+    assert marginalia.resume(waiting.thread_id, password=secret).status == "done"
+
+    for bucket in ("api-bucket", "marginalia-state"):
+        for obj in env.list_objects(bucket):
+            assert secret.encode() not in env.get_object(bucket, obj.key)[0], obj.key
+            for info in env.list_annotations(bucket, obj.key):
+                assert secret.encode() not in env.get_annotation(bucket, obj.key, info.name).payload
+
+    minutes = marginalia.minutes("s3://api-bucket/retro.vtt")
+    with pytest.raises(InvalidInput, match="--password is not used"):
+        marginalia.resume(minutes.thread_id, password=secret)
+    assert marginalia.resume(minutes.thread_id).status == "done"  # refused before anything ran
+
+
+def _cli(*args: str) -> tuple[int, str, str]:
+    """``marginalia ARGS`` in this process, through the CLI's own error handling."""
+    import contextlib
+    import io
+    import sys
+
+    from marginalia.cli.app import run
+
+    out, err, argv = io.StringIO(), io.StringIO(), sys.argv
+    sys.argv = ["marginalia", *args]
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            run()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.argv = argv
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_approve_of_an_outline_prints_where_the_deck_is(env, monkeypatch):
+    """`marginalia approve` of a ppt_outline thread says where the uploaded deck is; a minutes
+    thread gets no deck line."""
+    monkeypatch.setenv("COLUMNS", "200")
+    deck = "s3://api-bucket/decks/retro.pptx"
+    waiting = marginalia.outline("A short retro deck for the team: what went well, what to change", out=deck, slides=3)
+    assert waiting.status == "waiting" and not list(env.list_objects("api-bucket", "decks/"))
+    code, out, err = _cli("approve", waiting.thread_id)
+    assert code == 0, err
+    assert f"the deck:     {deck}" in out and f"marginalia get {deck} retro.pptx" in out
+    assert env.head_object("api-bucket", "decks/retro.pptx").size > 0
+
+    minutes = marginalia.minutes("s3://api-bucket/retro.vtt")
+    code, out, err = _cli("approve", minutes.thread_id)
+    assert code == 0 and "Done" in out and "the deck:" not in out
