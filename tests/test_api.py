@@ -165,6 +165,10 @@ def test_resume_passes_the_password_to_the_run_and_never_stores_it(env, monkeypa
     minutes = marginalia.minutes("s3://api-bucket/retro.vtt")
     with pytest.raises(InvalidInput, match="--password is not used"):
         marginalia.resume(minutes.thread_id, password=secret)
+    state = runtime.state_location(env)
+    from marginalia.threads import ThreadIndex
+
+    assert ThreadIndex(env, state).get(minutes.thread_id).status == "waiting"  # untouched by the refusal
     assert marginalia.resume(minutes.thread_id).status == "done"  # refused before anything ran
 
 

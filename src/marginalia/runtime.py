@@ -581,14 +581,14 @@ def resume(
         else:
             raise InvalidInput(f"thread {thread_id} is not waiting for approval and has nothing left to run "
                                f"(status: {record.status})")
-        engine_obj = _engine_for(record, engine)
-        index.update(thread_id, status="running", error=None)
+        context = context_for(graph, store_obj, _engine_for(record, engine), password=password)
+        index.update(thread_id, status="running", error=None)  # only once nothing can refuse the run
         return Run(
             agent=spec,
             graph=graph,
             input=graph_input,
             config=config,
-            context=context_for(graph, store_obj, engine_obj, password=password),
+            context=context,
             index=index,
             record=record,
             lease=held.pop_all(),
