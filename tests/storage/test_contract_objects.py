@@ -15,6 +15,7 @@ import pytest
 from marginalia.errors import (
     BucketNotFound,
     InvalidArgument,
+    InvalidInput,
     InvalidURI,
     ObjectNotFound,
     PreconditionFailed,
@@ -129,6 +130,44 @@ def test_list_with_delimiter_pages_through_common_prefixes(store, bucket, key):
 def test_list_page_size_is_validated(store, bucket, max_keys):
     with pytest.raises(InvalidArgument):
         store.list_objects_page(bucket, max_keys=max_keys)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"delimiter": ""}, "delimiter for s3://{bucket}/{prefix} must be a non-empty string"),
+        ({"continuation_token": ""}, "continuation token provided for s3://{bucket}/{prefix} is incorrect"),
+    ],
+)
+def test_list_arguments_are_refused_alike_on_every_backend(store, bucket, key, arguments, message):
+    """The shared ListObjectsV2 validator (rules.validate_list_objects) answers before the backend."""
+    with pytest.raises(InvalidArgument) as err:
+        store.list_objects_page(bucket, key(), **arguments)
+    assert message.format(bucket=bucket, prefix=key()) in str(err.value)
+
+
+@pytest.mark.parametrize("version_id", ["", "v" * 1025, 7])
+def test_version_ids_are_validated_alike_on_every_backend(store, bucket, key, version_id):
+    """R11.7 via rules.validate_version_id: same error and message on both backends, for every call."""
+    store.put_object(bucket, key("a"), b"x")
+    uri = f"s3://{bucket}/{key('a')}"
+    calls = [
+        lambda: store.head_object(bucket, key("a"), version_id=version_id),
+        lambda: store.get_object(bucket, key("a"), version_id=version_id),
+        lambda: store.delete_object(bucket, key("a"), version_id=version_id),
+        lambda: store.get_annotation(bucket, key("a"), "note", version_id=version_id),
+        lambda: store.copy_object(bucket, key("a"), bucket, key("b"), src_version_id=version_id),
+    ]
+    for call in calls:
+        with pytest.raises(InvalidArgument, match=rf"invalid version id .* for {uri} \(R11.7\)"):
+            call()
+    assert store.get_object(bucket, key("a"))[0] == b"x"  # nothing was deleted
+
+
+def test_metadata_must_map_strings_to_strings(store, bucket, key):
+    with pytest.raises(InvalidInput, match="must map strings to strings"):
+        store.put_object(bucket, key("m"), b"x", metadata={"n": 1})
+    assert not list(store.list_objects(bucket, key()))
 
 
 def test_delete_is_idempotent_and_batch_delete(store, bucket, key):

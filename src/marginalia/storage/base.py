@@ -119,9 +119,10 @@ class Store(abc.ABC):
         streams are streamed (never read whole into memory). A new version starts with no
         annotations (R11.2). Conditional failures raise PreconditionFailed."""
 
-    @abc.abstractmethod
     def get_object(self, bucket: str, key: str, *, version_id: str | None = None) -> tuple[bytes, ObjectInfo]:
-        """Read a whole object into memory (for small objects)."""
+        """Read a whole object into memory (for small objects); every backend streams the same way."""
+        chunks, info = self.open_object(bucket, key, version_id=version_id)
+        return b"".join(chunks), info
 
     @abc.abstractmethod
     def open_object(self, bucket: str, key: str, *, version_id: str | None = None) -> tuple[Iterator[bytes], ObjectInfo]:

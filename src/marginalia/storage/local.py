@@ -46,7 +46,6 @@ from pathlib import Path
 from ..errors import (
     AnnotationNotFound,
     BucketNotFound,
-    InvalidArgument,
     InvalidInput,
     MethodNotAllowed,
     ObjectNotFound,
@@ -54,7 +53,7 @@ from ..errors import (
     StorageError,
     TransientError,
 )
-from ..uri import validate_bucket, validate_key, validate_prefix
+from ..uri import validate_bucket, validate_key
 from . import rules
 from .base import (
     Annotation,
@@ -209,22 +208,6 @@ def _body_chunks(body: Body, uri: str) -> Iterator[bytes]:
             yield bytes(chunk)
         return
     raise InvalidInput(f"cannot upload to {uri}: body must be bytes, a binary file object or a Path, not {type(body).__name__}")
-
-
-def _check_metadata(metadata: dict[str, str] | None, uri: str) -> dict[str, str]:
-    if not metadata:
-        return {}
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
-        raise InvalidInput(f"metadata for {uri} must map strings to strings")
-    return {k.lower(): v for k, v in metadata.items()}  # S3 lower-cases user metadata names
-
-
-def _check_version_id(version_id: str | None, uri: str) -> str | None:
-    if version_id is None:
-        return None
-    if not isinstance(version_id, str) or not version_id or len(version_id) > 1024:
-        raise InvalidArgument(f"invalid version id {version_id!r} for {uri} (R11.7)", uri=uri)
-    return version_id
 
 
 @dataclass
@@ -621,7 +604,7 @@ class LocalStore(Store):
         validate_bucket(bucket)
         validate_key(key, bucket=bucket)
         uri = rules.object_uri(bucket, key)
-        metadata = _check_metadata(metadata, uri)
+        metadata = rules.validate_user_metadata(metadata, bucket=bucket, key=key)
         expected = rules.normalize_etag(if_match) if if_match is not None else None
         if if_none_match or expected is not None:  # fail fast, before streaming a body for nothing
             with self._read() as conn:
@@ -659,14 +642,14 @@ class LocalStore(Store):
     def head_object(self, bucket: str, key: str, *, version_id: str | None = None) -> ObjectInfo:
         validate_bucket(bucket)
         validate_key(key, bucket=bucket)
-        version_id = _check_version_id(version_id, rules.object_uri(bucket, key))
+        version_id = rules.validate_version_id(version_id, bucket=bucket, key=key)
         with self._read() as conn:
             return self._info(self._resolve(conn, bucket, key, version_id))
 
     def open_object(self, bucket: str, key: str, *, version_id: str | None = None) -> tuple[Iterator[bytes], ObjectInfo]:
         validate_bucket(bucket)
         validate_key(key, bucket=bucket)
-        version_id = _check_version_id(version_id, rules.object_uri(bucket, key))
+        version_id = rules.validate_version_id(version_id, bucket=bucket, key=key)
         for _attempt in range(5):
             with self._read() as conn:
                 row = self._resolve(conn, bucket, key, version_id)
@@ -683,10 +666,6 @@ class LocalStore(Store):
             while chunk := f.read(CHUNK_SIZE):
                 yield chunk
 
-    def get_object(self, bucket: str, key: str, *, version_id: str | None = None) -> tuple[bytes, ObjectInfo]:
-        chunks, info = self.open_object(bucket, key, version_id=version_id)
-        return b"".join(chunks), info
-
     def list_objects_page(
         self,
         bucket: str,
@@ -697,11 +676,9 @@ class LocalStore(Store):
         start_after: str | None = None,
         delimiter: str | None = None,
     ) -> ObjectPage:
-        validate_bucket(bucket)
-        prefix = validate_prefix(prefix or "", bucket=bucket)
-        rules.validate_page_size(max_keys, argument="max-keys", where=f"s3://{bucket}/{prefix}")
-        if delimiter is not None and (not isinstance(delimiter, str) or not delimiter):
-            raise InvalidArgument(f"delimiter for s3://{bucket}/{prefix} must be a non-empty string")
+        prefix = rules.validate_list_objects(
+            bucket, prefix, max_keys=max_keys, delimiter=delimiter, continuation_token=continuation_token
+        )
         after, skip_prefix = start_after or "", None
         if continuation_token is not None:
             fields = rules.decode_token(continuation_token, "objects", where=f"s3://{bucket}/{prefix}")
@@ -748,7 +725,7 @@ class LocalStore(Store):
     def delete_object(self, bucket: str, key: str, *, version_id: str | None = None) -> None:
         validate_bucket(bucket)
         validate_key(key, bucket=bucket)
-        version_id = _check_version_id(version_id, rules.object_uri(bucket, key))
+        version_id = rules.validate_version_id(version_id, bucket=bucket, key=key)
         with self._write() as tx:
             self._delete_one(tx, bucket, key, version_id)
 
@@ -806,7 +783,7 @@ class LocalStore(Store):
         validate_key(src_key, bucket=src_bucket)
         validate_bucket(dst_bucket)
         validate_key(dst_key, bucket=dst_bucket)
-        src_version_id = _check_version_id(src_version_id, rules.object_uri(src_bucket, src_key))
+        src_version_id = rules.validate_version_id(src_version_id, bucket=src_bucket, key=src_key)
         rules.validate_annotation_directive(annotation_directive)
         with self._write() as tx:
             source = self._resolve(tx.conn, src_bucket, src_key, src_version_id)
@@ -900,7 +877,7 @@ class LocalStore(Store):
         uri = rules.object_uri(bucket, key)
         rules.validate_annotation_name(name, bucket=bucket, key=key)
         data = rules.payload_bytes(payload, bucket=bucket, key=key, name=name)
-        version_id = _check_version_id(version_id, uri)
+        version_id = rules.validate_version_id(version_id, bucket=bucket, key=key)
         expected = rules.normalize_etag(if_match) if if_match is not None else None
         etag = rules.md5_etag(data)
         checksum = rules.checksum(rules.DEFAULT_CHECKSUM_ALGORITHM, data)
@@ -937,7 +914,7 @@ class LocalStore(Store):
         validate_key(key, bucket=bucket)
         uri = rules.object_uri(bucket, key)
         rules.validate_annotation_name(name, bucket=bucket, key=key)
-        version_id = _check_version_id(version_id, uri)
+        version_id = rules.validate_version_id(version_id, bucket=bucket, key=key)
         with self._read() as conn:
             version = self._resolve(conn, bucket, key, version_id)
             row = conn.execute(
@@ -963,7 +940,7 @@ class LocalStore(Store):
         uri = rules.object_uri(bucket, key)
         rules.validate_page_size(max_results, where=uri)
         prefix = rules.validate_annotation_prefix(prefix, bucket=bucket, key=key) or ""
-        version_id = _check_version_id(version_id, uri)
+        version_id = rules.validate_version_id(version_id, bucket=bucket, key=key)
         with self._read() as conn:
             version = self._resolve(conn, bucket, key, version_id)
             after = ""
@@ -986,7 +963,7 @@ class LocalStore(Store):
         validate_key(key, bucket=bucket)
         uri = rules.object_uri(bucket, key)
         rules.validate_annotation_name(name, bucket=bucket, key=key)
-        version_id = _check_version_id(version_id, uri)
+        version_id = rules.validate_version_id(version_id, bucket=bucket, key=key)
         expected = rules.normalize_etag(if_match) if if_match is not None else None
         with self._write() as tx:
             version = self._resolve(tx.conn, bucket, key, version_id)

@@ -24,9 +24,11 @@ from ..errors import (
     AnnotationLimitExceeded,
     InvalidAnnotationName,
     InvalidArgument,
+    InvalidInput,
     InvalidPayload,
     PayloadTooLarge,
 )
+from ..uri import validate_bucket, validate_prefix
 
 MAX_NAME_BYTES = 512  # R6.1
 MAX_PAYLOAD_BYTES = 1024 * 1024  # R7.1: 1 MiB
@@ -148,6 +150,48 @@ def annotation_limit_error(bucket: str, key: str, name: str, version_id: str | N
         f"{MAX_ANNOTATIONS_PER_VERSION} annotations; overwrite or delete one (R8.1)",
         uri=uri,
     )
+
+
+# --- object requests (R11.7, ListObjectsV2) --------------------------------------------------
+MAX_VERSION_ID_CHARS = 1024
+
+
+def validate_version_id(version_id: str | None, *, bucket: str, key: str) -> str | None:
+    """``None`` (the current version) or a non-empty version id string of at most 1,024 characters (R11.7)."""
+    if version_id is None:
+        return None
+    if not isinstance(version_id, str) or not version_id or len(version_id) > MAX_VERSION_ID_CHARS:
+        uri = object_uri(bucket, key)
+        raise InvalidArgument(f"invalid version id {version_id!r} for {uri} (R11.7)", uri=uri)
+    return version_id
+
+
+def validate_user_metadata(metadata: dict[str, str] | None, *, bucket: str, key: str) -> dict[str, str]:
+    """User metadata as S3 stores it: strings to strings, names lower-cased; ``None`` means none."""
+    if not metadata:
+        return {}
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+        raise InvalidInput(f"metadata for {object_uri(bucket, key)} must map strings to strings")
+    return {k.lower(): v for k, v in metadata.items()}
+
+
+def validate_list_objects(
+    bucket: str, prefix: str | None, *, max_keys: int, delimiter: str | None, continuation_token: str | None
+) -> str:
+    """Check ListObjectsV2 arguments before any backend is asked; returns the prefix (``""`` for none).
+
+    The continuation token is only checked to be a non-empty string here: its content is the
+    backend's own (opaque) business, garbage is refused by the backend with the same error (R4.10).
+    """
+    validate_bucket(bucket)
+    prefix = validate_prefix(prefix or "", bucket=bucket)
+    where = object_uri(bucket, prefix)
+    validate_page_size(max_keys, argument="max-keys", where=where)
+    if delimiter is not None and (not isinstance(delimiter, str) or not delimiter):
+        raise InvalidArgument(f"delimiter for {where} must be a non-empty string")
+    if continuation_token is not None and (not isinstance(continuation_token, str) or not continuation_token):
+        raise InvalidArgument(f"the continuation token provided for {where} is incorrect (R4.10)")
+    return prefix
 
 
 # --- page sizes (R4.2) -----------------------------------------------------------------------

@@ -42,7 +42,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import BackendError, InvalidArgument, InvalidInput, StorageError, Unsupported
-from ..uri import validate_bucket, validate_key, validate_prefix
+from ..uri import validate_bucket, validate_key
 from . import rules
 from .base import (
     Annotation,
@@ -105,28 +105,12 @@ def _version(value: str | None) -> str | None:
     return None if value in (None, "", "null") else value
 
 
-def _check_version_id(version_id: str | None, uri: str) -> str | None:
-    if version_id is None:
-        return None
-    if not isinstance(version_id, str) or not version_id or len(version_id) > 1024:
-        raise InvalidArgument(f"invalid version id {version_id!r} for {uri} (R11.7)", uri=uri)
-    return version_id
-
-
 def _checksum(response: dict) -> tuple[str | None, str | None]:
     for algorithm in _CHECKSUM_FIELDS:
         value = response.get(f"Checksum{algorithm}")
         if value:
             return algorithm, value
     return None, None
-
-
-def _check_metadata(metadata: dict[str, str] | None, uri: str) -> dict[str, str]:
-    if not metadata:
-        return {}
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
-        raise InvalidInput(f"metadata for {uri} must map strings to strings")
-    return {k.lower(): v for k, v in metadata.items()}  # S3 lower-cases user metadata names
 
 
 class S3Store(Store):
@@ -231,7 +215,7 @@ class S3Store(Store):
         validate_bucket(bucket)
         validate_key(key, bucket=bucket)
         uri = rules.object_uri(bucket, key)
-        metadata = _check_metadata(metadata, uri)
+        metadata = rules.validate_user_metadata(metadata, bucket=bucket, key=key)
         args: dict[str, Any] = {"ContentType": content_type or DEFAULT_CONTENT_TYPE}
         if metadata:
             args["Metadata"] = metadata
@@ -294,7 +278,7 @@ class S3Store(Store):
     def _object_target(self, op: str, bucket: str, key: str, version_id: str | None) -> tuple[Target, str | None]:
         validate_bucket(bucket)
         validate_key(key, bucket=bucket)
-        version_id = _check_version_id(version_id, rules.object_uri(bucket, key))
+        version_id = rules.validate_version_id(version_id, bucket=bucket, key=key)
         return Target(op, bucket, key, version_id=version_id), version_id
 
     @staticmethod
@@ -348,10 +332,6 @@ class S3Store(Store):
         finally:
             stream.close()
 
-    def get_object(self, bucket: str, key: str, *, version_id: str | None = None) -> tuple[bytes, ObjectInfo]:
-        chunks, info = self.open_object(bucket, key, version_id=version_id)
-        return b"".join(chunks), info
-
     def list_objects_page(
         self,
         bucket: str,
@@ -362,14 +342,9 @@ class S3Store(Store):
         start_after: str | None = None,
         delimiter: str | None = None,
     ) -> ObjectPage:
-        validate_bucket(bucket)
-        prefix = validate_prefix(prefix or "", bucket=bucket)
-        where = f"s3://{bucket}/{prefix}"
-        rules.validate_page_size(max_keys, argument="max-keys", where=where)
-        if delimiter is not None and (not isinstance(delimiter, str) or not delimiter):
-            raise InvalidArgument(f"delimiter for {where} must be a non-empty string")
-        if continuation_token is not None and (not isinstance(continuation_token, str) or not continuation_token):
-            raise InvalidArgument(f"the continuation token provided for {where} is incorrect (R4.10)")
+        prefix = rules.validate_list_objects(
+            bucket, prefix, max_keys=max_keys, delimiter=delimiter, continuation_token=continuation_token
+        )
         kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": max_keys}
         if continuation_token:
             kwargs["ContinuationToken"] = continuation_token
@@ -432,7 +407,7 @@ class S3Store(Store):
         validate_key(src_key, bucket=src_bucket)
         validate_bucket(dst_bucket)
         validate_key(dst_key, bucket=dst_bucket)
-        src_version_id = _check_version_id(src_version_id, rules.object_uri(src_bucket, src_key))
+        src_version_id = rules.validate_version_id(src_version_id, bucket=src_bucket, key=src_key)
         rules.validate_annotation_directive(annotation_directive)
         source = {"Bucket": src_bucket, "Key": src_key, **({"VersionId": src_version_id} if src_version_id else {})}
         target = Target(f"CopyObject from {rules.object_uri(src_bucket, src_key)} to", dst_bucket, dst_key)
@@ -463,7 +438,7 @@ class S3Store(Store):
         validate_key(key, bucket=bucket)
         if name is not None:
             rules.validate_annotation_name(name, bucket=bucket, key=key)
-        version_id = _check_version_id(version_id, rules.object_uri(bucket, key))
+        version_id = rules.validate_version_id(version_id, bucket=bucket, key=key)
         extra = {"VersionId": version_id} if version_id else {}
         return Target(op, bucket, key, annotation=name, version_id=version_id), extra
 
