@@ -342,3 +342,15 @@ def test_one_thousand_annotations_limit(store, obj):
     store.delete_annotation(bucket, key, "n0000")
     store.put_annotation(bucket, key, "one-more", "fits again")
     assert store.get_annotation(bucket, key, "n0500").payload == b"overwrite at the limit is fine"
+
+
+def test_checks_run_in_the_same_order_on_every_backend(store, obj):
+    """One shared validator (rules.validate_annotation_address): name, then version id, then payload."""
+    bucket, key, _ = obj
+    with pytest.raises(InvalidAnnotationName):
+        store.put_annotation(bucket, key, "", b"", version_id="")
+    with pytest.raises(InvalidArgument, match=r"invalid version id '' .*\(R11\.7\)"):
+        store.put_annotation(bucket, key, "ok", b"", version_id="")
+    with pytest.raises(InvalidArgument, match=r"invalid version id"):
+        store.list_annotations_page(bucket, key, version_id="", max_results=0)
+    assert list(store.list_annotations(bucket, key)) == []

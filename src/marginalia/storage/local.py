@@ -170,6 +170,11 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _public_version_id(stored: str) -> str | None:
+    """The version id callers see: the stored ``null`` version is ``None``, as on S3Store."""
+    return None if stored == NULL_VERSION else stored
+
+
 def _fsync_dir(path: Path) -> None:
     """Make a rename durable (POSIX); harmless no-op where directories cannot be opened."""
     try:
@@ -476,7 +481,7 @@ class LocalStore(Store):
             etag=row["etag"],
             size=row["size"],
             last_modified=parse_timestamp(row["last_modified"]),
-            version_id=None if row["version_id"] == NULL_VERSION else row["version_id"],
+            version_id=_public_version_id(row["version_id"]),
             content_type=row["content_type"],
             metadata=json.loads(row["metadata"]),
         )
@@ -572,7 +577,7 @@ class LocalStore(Store):
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?, NULL, NULL, ?, ?)""",
             (
                 row["bucket"], row["key"], sequence, record_type, format_timestamp(_now()),
-                None if row["version_id"] == NULL_VERSION else row["version_id"],
+                _public_version_id(row["version_id"]),
                 row["is_delete_marker"] if is_object_event else None,
                 row["size"] if is_object_event and not row["is_delete_marker"] else None,
                 row["last_modified"] if is_object_event else None,
@@ -640,16 +645,12 @@ class LocalStore(Store):
                 )
 
     def head_object(self, bucket: str, key: str, *, version_id: str | None = None) -> ObjectInfo:
-        validate_bucket(bucket)
-        validate_key(key, bucket=bucket)
-        version_id = rules.validate_version_id(version_id, bucket=bucket, key=key)
+        version_id = rules.validate_object_address(bucket, key, version_id)
         with self._read() as conn:
             return self._info(self._resolve(conn, bucket, key, version_id))
 
     def open_object(self, bucket: str, key: str, *, version_id: str | None = None) -> tuple[Iterator[bytes], ObjectInfo]:
-        validate_bucket(bucket)
-        validate_key(key, bucket=bucket)
-        version_id = rules.validate_version_id(version_id, bucket=bucket, key=key)
+        version_id = rules.validate_object_address(bucket, key, version_id)
         for _attempt in range(5):
             with self._read() as conn:
                 row = self._resolve(conn, bucket, key, version_id)
@@ -723,9 +724,7 @@ class LocalStore(Store):
         return ObjectPage(objects, next_token, prefixes)
 
     def delete_object(self, bucket: str, key: str, *, version_id: str | None = None) -> None:
-        validate_bucket(bucket)
-        validate_key(key, bucket=bucket)
-        version_id = rules.validate_version_id(version_id, bucket=bucket, key=key)
+        version_id = rules.validate_object_address(bucket, key, version_id)
         with self._write() as tx:
             self._delete_one(tx, bucket, key, version_id)
 
@@ -779,12 +778,7 @@ class LocalStore(Store):
         src_version_id: str | None = None,
         annotation_directive: AnnotationDirective = "COPY",
     ) -> ObjectInfo:
-        validate_bucket(src_bucket)
-        validate_key(src_key, bucket=src_bucket)
-        validate_bucket(dst_bucket)
-        validate_key(dst_key, bucket=dst_bucket)
-        src_version_id = rules.validate_version_id(src_version_id, bucket=src_bucket, key=src_key)
-        rules.validate_annotation_directive(annotation_directive)
+        src_version_id = rules.validate_copy(src_bucket, src_key, dst_bucket, dst_key, src_version_id, annotation_directive)
         with self._write() as tx:
             source = self._resolve(tx.conn, src_bucket, src_key, src_version_id)
             annotations = []
@@ -837,7 +831,7 @@ class LocalStore(Store):
             size=size,
             etag=etag,
             last_modified=parse_timestamp(when),
-            version_id=None if version["version_id"] == NULL_VERSION else version["version_id"],
+            version_id=_public_version_id(version["version_id"]),
             checksum_algorithm=checksum_algorithm,
             checksum=checksum,
         )
@@ -872,12 +866,9 @@ class LocalStore(Store):
         version_id: str | None = None,
         if_match: str | None = None,
     ) -> AnnotationInfo:
-        validate_bucket(bucket)
-        validate_key(key, bucket=bucket)
-        uri = rules.object_uri(bucket, key)
-        rules.validate_annotation_name(name, bucket=bucket, key=key)
+        version_id = rules.validate_annotation_address(bucket, key, name, version_id)
         data = rules.payload_bytes(payload, bucket=bucket, key=key, name=name)
-        version_id = rules.validate_version_id(version_id, bucket=bucket, key=key)
+        uri = rules.object_uri(bucket, key)
         expected = rules.normalize_etag(if_match) if if_match is not None else None
         etag = rules.md5_etag(data)
         checksum = rules.checksum(rules.DEFAULT_CHECKSUM_ALGORITHM, data)
@@ -904,17 +895,14 @@ class LocalStore(Store):
             size=row["size"],
             etag=row["etag"],
             last_modified=parse_timestamp(row["last_modified"]),
-            version_id=None if version["version_id"] == NULL_VERSION else version["version_id"],
+            version_id=_public_version_id(version["version_id"]),
             checksum_algorithm=row["checksum_algorithm"],
             checksum=row["checksum"],
         )
 
     def get_annotation(self, bucket: str, key: str, name: str, *, version_id: str | None = None) -> Annotation:
-        validate_bucket(bucket)
-        validate_key(key, bucket=bucket)
+        version_id = rules.validate_annotation_address(bucket, key, name, version_id)
         uri = rules.object_uri(bucket, key)
-        rules.validate_annotation_name(name, bucket=bucket, key=key)
-        version_id = rules.validate_version_id(version_id, bucket=bucket, key=key)
         with self._read() as conn:
             version = self._resolve(conn, bucket, key, version_id)
             row = conn.execute(
@@ -935,12 +923,10 @@ class LocalStore(Store):
         max_results: int = 1000,
         continuation_token: str | None = None,
     ) -> AnnotationPage:
-        validate_bucket(bucket)
-        validate_key(key, bucket=bucket)
+        version_id = rules.validate_annotation_address(bucket, key, None, version_id)
         uri = rules.object_uri(bucket, key)
         rules.validate_page_size(max_results, where=uri)
         prefix = rules.validate_annotation_prefix(prefix, bucket=bucket, key=key) or ""
-        version_id = rules.validate_version_id(version_id, bucket=bucket, key=key)
         with self._read() as conn:
             version = self._resolve(conn, bucket, key, version_id)
             after = ""
@@ -959,11 +945,8 @@ class LocalStore(Store):
     def delete_annotation(
         self, bucket: str, key: str, name: str, *, version_id: str | None = None, if_match: str | None = None
     ) -> None:
-        validate_bucket(bucket)
-        validate_key(key, bucket=bucket)
+        version_id = rules.validate_annotation_address(bucket, key, name, version_id)
         uri = rules.object_uri(bucket, key)
-        rules.validate_annotation_name(name, bucket=bucket, key=key)
-        version_id = rules.validate_version_id(version_id, bucket=bucket, key=key)
         expected = rules.normalize_etag(if_match) if if_match is not None else None
         with self._write() as tx:
             version = self._resolve(tx.conn, bucket, key, version_id)

@@ -28,7 +28,7 @@ from ..errors import (
     InvalidPayload,
     PayloadTooLarge,
 )
-from ..uri import validate_bucket, validate_prefix
+from ..uri import validate_bucket, validate_key, validate_prefix
 
 MAX_NAME_BYTES = 512  # R6.1
 MAX_PAYLOAD_BYTES = 1024 * 1024  # R7.1: 1 MiB
@@ -164,6 +164,35 @@ def validate_version_id(version_id: str | None, *, bucket: str, key: str) -> str
         uri = object_uri(bucket, key)
         raise InvalidArgument(f"invalid version id {version_id!r} for {uri} (R11.7)", uri=uri)
     return version_id
+
+
+def validate_object_address(bucket: str, key: str, version_id: str | None = None) -> str | None:
+    """Check the bucket, key and version id a request names (R11.7); returns the version id."""
+    validate_bucket(bucket)
+    validate_key(key, bucket=bucket)
+    return validate_version_id(version_id, bucket=bucket, key=key)
+
+
+def validate_annotation_address(bucket: str, key: str, name: str | None, version_id: str | None = None) -> str | None:
+    """:func:`validate_object_address` plus the annotation name (R6) when the request names one."""
+    validate_bucket(bucket)
+    validate_key(key, bucket=bucket)
+    if name is not None:
+        validate_annotation_name(name, bucket=bucket, key=key)
+    return validate_version_id(version_id, bucket=bucket, key=key)
+
+
+def validate_copy(
+    src_bucket: str, src_key: str, dst_bucket: str, dst_key: str, src_version_id: str | None, annotation_directive: str
+) -> str | None:
+    """Check a CopyObject request (source, destination, R13.1 directive); returns the source version id."""
+    validate_bucket(src_bucket)
+    validate_key(src_key, bucket=src_bucket)
+    validate_bucket(dst_bucket)
+    validate_key(dst_key, bucket=dst_bucket)
+    src_version_id = validate_version_id(src_version_id, bucket=src_bucket, key=src_key)
+    validate_annotation_directive(annotation_directive)
+    return src_version_id
 
 
 def validate_user_metadata(metadata: dict[str, str] | None, *, bucket: str, key: str) -> dict[str, str]:

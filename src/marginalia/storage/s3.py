@@ -276,9 +276,7 @@ class S3Store(Store):
         )
 
     def _object_target(self, op: str, bucket: str, key: str, version_id: str | None) -> tuple[Target, str | None]:
-        validate_bucket(bucket)
-        validate_key(key, bucket=bucket)
-        version_id = rules.validate_version_id(version_id, bucket=bucket, key=key)
+        version_id = rules.validate_object_address(bucket, key, version_id)
         return Target(op, bucket, key, version_id=version_id), version_id
 
     @staticmethod
@@ -403,12 +401,7 @@ class S3Store(Store):
         src_version_id: str | None = None,
         annotation_directive: AnnotationDirective = "COPY",
     ) -> ObjectInfo:
-        validate_bucket(src_bucket)
-        validate_key(src_key, bucket=src_bucket)
-        validate_bucket(dst_bucket)
-        validate_key(dst_key, bucket=dst_bucket)
-        src_version_id = rules.validate_version_id(src_version_id, bucket=src_bucket, key=src_key)
-        rules.validate_annotation_directive(annotation_directive)
+        src_version_id = rules.validate_copy(src_bucket, src_key, dst_bucket, dst_key, src_version_id, annotation_directive)
         source = {"Bucket": src_bucket, "Key": src_key, **({"VersionId": src_version_id} if src_version_id else {})}
         target = Target(f"CopyObject from {rules.object_uri(src_bucket, src_key)} to", dst_bucket, dst_key)
         try:
@@ -434,11 +427,7 @@ class S3Store(Store):
 
     # --- annotations -------------------------------------------------------------------------
     def _annotation_target(self, op: str, bucket: str, key: str, name: str | None, version_id: str | None):
-        validate_bucket(bucket)
-        validate_key(key, bucket=bucket)
-        if name is not None:
-            rules.validate_annotation_name(name, bucket=bucket, key=key)
-        version_id = rules.validate_version_id(version_id, bucket=bucket, key=key)
+        version_id = rules.validate_annotation_address(bucket, key, name, version_id)
         extra = {"VersionId": version_id} if version_id else {}
         return Target(op, bucket, key, annotation=name, version_id=version_id), extra
 
