@@ -24,6 +24,7 @@ import re
 import statistics
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,12 +38,36 @@ DEFAULT_FIXTURES = Path("/work/shared/fixtures")
 Row = dict[str, object]
 
 
-def _rouge():
+# --- shared by every quality section (quality_documents.py imports these) ---------------------
+def rouge_scorer():
+    """ROUGE-1/2/L with Porter stemming, the setting every quality figure here is reported in."""
     from rouge_score import rouge_scorer
 
     return rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
 
 
+def lead_sentences(sentences: Iterable[str], budget: int) -> list[str]:
+    """The lead baseline: the first whole sentences within ``budget`` words."""
+    lead, used = [], 0
+    for sentence in sentences:
+        count = nlp.word_count(sentence)
+        if used + count > budget:
+            break
+        lead.append(sentence)
+        used += count
+    return lead
+
+
+def table_lines(rows: list[Row]) -> list[str]:
+    """Rows as a plain-text table; the columns are every key seen, in first-seen order."""
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    widths = {c: max(len(str(c)), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
+    lines = [" | ".join(str(c).ljust(widths[c]) for c in columns), "-+-".join("-" * widths[c] for c in columns)]
+    lines += [" | ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns) for r in rows]
+    return lines
+
+
+# --- meetings ------------------------------------------------------------------------------
 def _f1(scorer, reference: str, candidate: str) -> tuple[float, float, float]:
     s = scorer.score(reference, candidate)
     return tuple(round(100 * s[k].fmeasure, 1) for k in ("rouge1", "rouge2", "rougeL"))
@@ -51,18 +76,12 @@ def _f1(scorer, reference: str, candidate: str) -> tuple[float, float, float]:
 def _baselines(transcript, budget: int) -> dict[str, str]:
     """First sentences and plain LexRank over the same cleaned sentences, same budget."""
     sentences = [s for seg in transcript.segments for s in nlp.split_sentences(nlp.clean_disfluencies(seg.text)) if nlp.words(s)]
-    lead, used = [], 0
-    for s in sentences:
-        if used + nlp.word_count(s) > budget:
-            break
-        lead.append(s)
-        used += nlp.word_count(s)
     chosen = nlp.summarize_to_budget(sentences, budget)
-    return {"first sentences": " ".join(lead), "LexRank": " ".join(sentences[i] for i in chosen)}
+    return {"first sentences": " ".join(lead_sentences(sentences, budget)), "LexRank": " ".join(sentences[i] for i in chosen)}
 
 
 def meetings_report(fixtures: Path, engine: OfflineEngine) -> list[Row]:
-    scorer = _rouge()
+    scorer = rouge_scorer()
     rows: list[Row] = []
     for path in sorted((fixtures / "meetings" / "qmsum").glob("*.json")):
         doc = json.loads(path.read_text("utf-8"))
@@ -141,12 +160,7 @@ def print_table(title: str, rows: list[Row]) -> None:
     if not rows:
         print("(no rows)")
         return
-    columns = list(dict.fromkeys(k for r in rows for k in r))
-    widths = {c: max(len(str(c)), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
-    print(" | ".join(str(c).ljust(widths[c]) for c in columns))
-    print("-+-".join("-" * widths[c] for c in columns))
-    for r in rows:
-        print(" | ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns))
+    print("\n".join(table_lines(rows)))
 
 
 def main(argv: list[str] | None = None) -> int:

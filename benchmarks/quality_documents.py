@@ -28,24 +28,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))  # the helpers shared with quality.py
 
 from marginalia.engines import text as nlp  # noqa: E402
 from marginalia.engines.offline_documents import SUMMARY_WORDS, draft_outline, summarize_pages  # noqa: E402
 from marginalia.schemas import SourceContext  # noqa: E402
 from marginalia.tools.pdf import pdf_info, read_pages, remove_abstract  # noqa: E402
-
-DEFAULT_FIXTURES = Path("/work/shared/fixtures")
-Row = dict[str, object]
+from quality import DEFAULT_FIXTURES, Row, lead_sentences, rouge_scorer, table_lines  # noqa: E402
 
 
 def _nfkc(text: str) -> str:
     return unicodedata.normalize("NFKC", text or "")
-
-
-def _scorer():
-    from rouge_score import rouge_scorer
-
-    return rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
 
 
 def _rouge(scorer, reference: str, candidate: str) -> dict[str, float]:
@@ -55,14 +48,7 @@ def _rouge(scorer, reference: str, candidate: str) -> dict[str, float]:
 
 def _lead(pages: list[tuple[int, str]], budget: int = SUMMARY_WORDS) -> str:
     """The first whole sentences of the document within ``budget`` words."""
-    out, used = [], 0
-    for sentence in nlp.split_sentences(" ".join(t.replace("\n", " ") for _, t in pages)):
-        count = nlp.word_count(sentence)
-        if used + count > budget:
-            break
-        out.append(sentence)
-        used += count
-    return " ".join(out)
+    return " ".join(lead_sentences(nlp.split_sentences(" ".join(t.replace("\n", " ") for _, t in pages)), budget))
 
 
 def _stems(phrases: list[str]) -> set[str]:
@@ -76,7 +62,7 @@ def papers_report(fixtures: Path) -> list[Row]:
     references = fixtures / "pdfs" / "references.json"
     if not references.exists():
         return []
-    scorer = _scorer()
+    scorer = rouge_scorer()
     rows: list[Row] = []
     for entry in json.loads(references.read_text()):
         path = fixtures / "pdfs" / entry["file"]
@@ -102,7 +88,7 @@ def outlines_report(fixtures: Path) -> list[Row]:
     folder = fixtures / "outlines" / "sciduet"
     if not folder.is_dir():
         return []
-    scorer = _scorer()
+    scorer = rouge_scorer()
     rows: list[Row] = []
     for path in sorted(folder.glob("*.json")):
         case = json.loads(path.read_text())
@@ -145,15 +131,6 @@ def _mean(rows: list[Row], key: str) -> float:
     return round(sum(float(r[key]) for r in rows) / len(rows), 1)
 
 
-def print_table(rows: list[Row]) -> None:
-    columns = list(dict.fromkeys(k for r in rows for k in r))
-    widths = {c: max(len(str(c)), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
-    print(" | ".join(str(c).ljust(widths[c]) for c in columns))
-    print("-+-".join("-" * widths[c] for c in columns))
-    for r in rows:
-        print(" | ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fixtures", type=Path, default=DEFAULT_FIXTURES)
@@ -163,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: no fixtures at {args.fixtures} (the shared developer fixtures are not on this machine)")
         return 0
     print(f"Documents and outlines (ROUGE F1 x100, {SUMMARY_WORDS}-word extractive budget)\n")
-    print_table(rows)
+    print("\n".join(table_lines(rows)))
     return 0
 
 
