@@ -119,3 +119,15 @@ async def test_mcp_server_over_stdio(corpus):
 
         result = await client.call_tool("get_annotation", {"uri": uri, "name": "summary"})
         assert result.is_error and "summary" in result.content[0].text
+
+
+def test_show_sql_goes_to_stderr_and_stdout_stays_rows(cli):
+    sql = "SELECT object_key FROM annotation_table WHERE name = 'summary' ORDER BY object_key"
+    result = cli("search", sql, "--show-sql", "--json")
+    assert result.exit_code == 0, result.output
+    assert "SELECT" in result.stderr and "summary" in result.stderr
+    assert len(json.loads(result.stdout)["rows"]) == 2
+    result = cli("find", "--name", "summary", "--show-sql", "--json")
+    assert result.exit_code == 0, result.output
+    assert "'summary'" in result.stderr
+    assert {r["object_key"] for r in json.loads(result.stdout)["rows"]} == {"papers/attention.pdf", "reports/q2-results.pdf"}

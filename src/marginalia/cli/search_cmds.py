@@ -43,6 +43,11 @@ def _cell(value) -> str:
     return text if len(text) <= CELL_WIDTH else text[: CELL_WIDTH - 1] + "…"
 
 
+def _aside(text: str) -> None:
+    """Secondary output (the SQL run, notes) dimmed on stderr, so stdout stays only the rows."""
+    err_console.print(text, style="dim", highlight=False)
+
+
 def _show(result, *, as_json: bool, as_csv: bool) -> None:
     if as_json and as_csv:
         raise InvalidInput("choose one of --json and --csv")
@@ -60,7 +65,7 @@ def _show(result, *, as_json: bool, as_csv: bool) -> None:
         count = f"{len(result.rows)} row{'s' if len(result.rows) != 1 else ''}"
         err_console.print(f"{count}{' (more not shown: raise --limit)' if result.truncated else ''} · {result.engine}", style="dim")
     for note in result.notes:
-        err_console.print(f"note: {note}", style="dim", highlight=False)
+        _aside(f"note: {note}")
 
 
 OUTPUT_JSON = typer.Option(False, "--json", help="print rows as JSON")
@@ -82,7 +87,7 @@ def search_cmd(
     with _clean_errors():
         backend = _backend()
         if show_sql:
-            err_console.print(backend.translate(sql, bucket=bucket), style="dim", highlight=False)
+            _aside(backend.translate(sql, bucket=bucket))
         _show(backend.run(sql, bucket=bucket, limit=limit), as_json=as_json, as_csv=as_csv)
 
 
@@ -105,7 +110,7 @@ def find_cmd(
     with _clean_errors():
         query = friendly.find_sql(name, contains=contains, where=where, prefix=prefix, suffix=suffix)
         if show_sql:
-            err_console.print(query, style="dim", highlight=False)
+            _aside(query)
         _show(_backend().run(query, bucket=bucket, limit=limit), as_json=as_json, as_csv=as_csv)
 
 
@@ -144,7 +149,7 @@ def ask_cmd(
         if as_json:
             sys.stdout.write(json.dumps({k: state.get(k) for k in ("question", "sql", "answer", "matches")}, indent=2, default=str) + "\n")
             return
-        err_console.print(state["sql"], style="dim", highlight=False)
+        _aside(state["sql"])
         console.print(state["answer"], highlight=False)
 
 
@@ -183,7 +188,7 @@ def tables_enable_cmd(
             _s3_client(), bucket, role=role, kms_key_arn=kms_key, inventory=inventory, journal_expiration_days=journal_days
         )
         console.print_json(json.dumps(status.as_dict()))
-        err_console.print(f"note: {LAG_NOTE}", style="dim", highlight=False)
+        _aside(f"note: {LAG_NOTE}")
 
 
 @tables_app.command("status")
