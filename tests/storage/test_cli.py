@@ -180,3 +180,12 @@ def test_console_script_exit_codes(tmp_path):
     with LocalStore(tmp_path / "store") as store:
         assert store.get_annotation("docs", "k", "agent.note").payload == b"hello"
         assert [a.name for a in store.list_annotations("docs", "k")] == ["agent.note"]
+
+
+def test_empty_listings_say_so_instead_of_crashing(cli):
+    run, _ = cli
+    result = run("ls", "s3://docs/nothing-here/")
+    assert "(nothing under s3://docs/nothing-here/)" in result.stdout
+    run("put", "-", "s3://docs/bare.txt", input=b"x")
+    result = run("annotations", "s3://docs/bare.txt")
+    assert "(no annotations on s3://docs/bare.txt)" in result.stdout

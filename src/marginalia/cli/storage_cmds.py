@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 
 import typer
@@ -26,13 +25,9 @@ from .app import app, console
 _STDIO = "-"
 
 
-@contextmanager
-def _store() -> Iterator[Store]:
-    store = open_store()
-    try:
-        yield store
-    finally:
-        store.close()
+def _store() -> Store:
+    """The store MARGINALIA_STORE names; use it in ``with`` (a Store closes itself on exit)."""
+    return open_store()
 
 
 def _binary(stream):
@@ -65,9 +60,17 @@ def _annotation_json(info: AnnotationInfo) -> dict:
     }
 
 
-def _say(message: str) -> None:
+def _say(message: str, *, style: str | None = None) -> None:
     """One status line, never re-wrapped (URIs and ETags stay copy-pasteable)."""
-    console.print(message, highlight=False, soft_wrap=True)
+    console.print(message, style=style, highlight=False, soft_wrap=True)
+
+
+def _write_stdout(chunks: Iterable[bytes]) -> None:
+    """Bytes to stdout exactly as stored (objects, payloads), flushed before the command returns."""
+    out = _binary(sys.stdout)
+    for chunk in chunks:
+        out.write(chunk)
+    out.flush()
 
 
 def _print_json(value) -> None:
@@ -128,10 +131,7 @@ def get(
     with _store() as store:
         if file is None or file == _STDIO:
             chunks, _ = store.open_object(source.bucket, source.key, version_id=version_id)
-            out = _binary(sys.stdout)
-            for chunk in chunks:
-                out.write(chunk)
-            out.flush()
+            _write_stdout(chunks)
             return
         path = Path(file)
         if path.is_dir():
@@ -262,11 +262,7 @@ def annotations(
             if as_json:
                 _print_json({**_annotation_json(annotation.info), "payload": annotation.text()})
                 return
-            out = _binary(sys.stdout)
-            out.write(annotation.payload)
-            if not annotation.payload.endswith(b"\n"):
-                out.write(b"\n")
-            out.flush()
+            _write_stdout([annotation.payload, b"" if annotation.payload.endswith(b"\n") else b"\n"])
             return
         entries = list(store.list_annotations(target.bucket, target.key, prefix=prefix, version_id=version_id))
     if as_json:
