@@ -223,7 +223,8 @@ def thread_lease(store: Store, state: S3URI, thread_id: str, *, ttl: float = DEF
     """Hold the lease of ``thread_id`` for the body of the ``with`` (renewed in the background).
 
     Raises :class:`~marginalia.errors.ThreadBusy` at entry when another worker holds it. The
-    runtime wraps ``start``/``resume`` + ``drive`` in this; :mod:`marginalia.batch` does too.
+    runtime takes it in ``start``/``resume``/``start_or_continue`` and the :class:`~marginalia.runtime.Run`
+    holds it until ``drive``/``adrive`` return (``marginalia batch`` runs through those).
     """
     lease = Lease(store, state, thread_id, ttl=ttl).acquire()
     lease.start_renewing()
