@@ -20,7 +20,7 @@ import asyncio
 from collections.abc import Sequence
 
 from .engines.base import Engine
-from .nodes.pdf import DEFAULT_CHUNK_PAGES, DocumentContext
+from .nodes.pdf import DEFAULT_CHUNK_PAGES
 from .runtime import Observer, Run, RunResult, adrive, drive
 from .runtime import start as prepare_start
 from .storage.base import Store
@@ -28,19 +28,12 @@ from .storage.base import Store
 __all__ = ["aoutline", "asummarize", "outline", "summarize"]
 
 
-def _with_password(run: Run, password: str | None) -> Run:
-    """The run with a :class:`DocumentContext` (same store/engine/clients) carrying the password."""
-    ctx = run.context
-    run.context = DocumentContext(store=ctx.store, engine=ctx.engine, clients=ctx.clients, password=password)
-    return run
-
-
 def _summary_run(uri, *, engine, review, password, allow_no_text, thread_id, store, chunk_pages) -> Run:
     from .graph import pdf_summary as _  # noqa: F401  registers the agent
 
     inputs = {"allow_no_text": bool(allow_no_text), "chunk_pages": int(chunk_pages or DEFAULT_CHUNK_PAGES)}
-    run = prepare_start("pdf_summary", uri, inputs, engine=engine, approve=not review, thread_id=thread_id, store=store)
-    return _with_password(run, password)
+    return prepare_start("pdf_summary", uri, inputs, engine=engine, approve=not review, thread_id=thread_id,
+                         store=store, password=password)
 
 
 def _outline_run(request, *, out, slides, sources, engine, approve, overwrite, thread_id, store, password) -> Run:
@@ -51,8 +44,8 @@ def _outline_run(request, *, out, slides, sources, engine, approve, overwrite, t
     validate_request(request, out, slides, sources)
     inputs = {"request": request.strip(), "slides": int(slides) if slides is not None else None,
               "source_uris": sources, "overwrite": bool(overwrite)}
-    run = prepare_start("ppt_outline", out, inputs, engine=engine, approve=approve, thread_id=thread_id, store=store)
-    return _with_password(run, password)
+    return prepare_start("ppt_outline", out, inputs, engine=engine, approve=approve, thread_id=thread_id, store=store,
+                         password=password)
 
 
 def summarize(

@@ -422,6 +422,7 @@ def start(
     thread_id: str | None = None,
     store: Store | str | None = None,
     preflight: Preflight | None = None,
+    password: str | None = None,
 ) -> Run:
     """Prepare the first run of ``agent`` on ``object_uri`` (records the thread as running).
 
@@ -449,7 +450,7 @@ def start(
             graph=graph,
             input={**inputs, "object_uri": object_uri, "auto_approve": bool(approve)},
             config=thread_config(record),
-            context=context_for(graph, store_obj, engine_obj),
+            context=context_for(graph, store_obj, engine_obj, password=password),
             index=index,
             record=record,
             lease=held.pop_all(),

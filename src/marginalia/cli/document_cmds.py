@@ -14,7 +14,7 @@ import typer
 
 from ..errors import InvalidInput
 from .agent_cmds import DEMO_BUCKET, DemoStep, register_demo_step, run_agent, sample_path, show_result
-from .app import app, console
+from .app import app
 
 __all__ = ["outline_cmd", "read_request", "summarize_cmd"]
 
@@ -54,12 +54,6 @@ def read_request(request: str) -> str:
         raise InvalidInput(f"request file {path} cannot be read as UTF-8 text: {exc}") from None
 
 
-def _show_deck(result) -> None:
-    show_result(result)
-    if result.status == "done":
-        console.print(f"  the deck:     marginalia get {result.object_uri} {Path(result.object_uri).name}")
-
-
 @app.command("outline", rich_help_panel="Agents")
 def outline_cmd(
     request: str = typer.Argument(..., help="what the presentation is for, in words (or @FILE to read it from a file)"),
@@ -75,7 +69,7 @@ def outline_cmd(
     """Slide outline for a request, grounded in sources' annotations; on approval a .pptx is uploaded and annotated."""
     from ..api_documents import outline
 
-    _show_deck(run_agent(outline, request=read_request(request), out=out, slides=slides, sources=source, engine=engine,
+    show_result(run_agent(outline, request=read_request(request), out=out, slides=slides, sources=source, engine=engine,
                          approve=yes, overwrite=overwrite, password=password, thread_id=thread))
 
 
@@ -100,7 +94,7 @@ def _demo_outline(store) -> list[str]:
     result = run_agent(outline, request=request, out=f"s3://{DEMO_BUCKET}/{DEMO_DECK_KEY}",
                        sources=[f"s3://{DEMO_BUCKET}/{DEMO_PDF_KEY}"], engine="offline", approve=True, overwrite=True,
                        store=store)
-    _show_deck(result)
+    show_result(result)
     return [result.object_uri]
 
 
