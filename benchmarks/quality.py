@@ -1,6 +1,6 @@
 """Quality of the offline engine on real meetings (and documents, when that section exists).
 
-    .venv/bin/python benchmarks/quality.py [--fixtures /work/shared/fixtures]
+    .venv/bin/python benchmarks/quality.py [--fixtures ../shared/fixtures]
 
 * QMSum meetings: ROUGE-1/2/L F1 (rouge-score, Porter stemming) of the minutes' summary against
   the reference answer to "Summarize the whole meeting", next to two baselines computed on the
@@ -33,8 +33,9 @@ sys.path.insert(0, str(ROOT / "src"))
 from marginalia.engines import text as nlp  # noqa: E402
 from marginalia.engines.offline import SUMMARY_WORDS, OfflineEngine  # noqa: E402
 from marginalia.tools.transcripts import parse_transcript  # noqa: E402
+from marginalia.testing.fixtures import SHARED_FIXTURES  # noqa: E402
 
-DEFAULT_FIXTURES = Path("/work/shared/fixtures")
+DEFAULT_FIXTURES = SHARED_FIXTURES
 Row = dict[str, object]
 
 

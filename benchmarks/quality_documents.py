@@ -1,6 +1,6 @@
 """Quality of the offline engine on real papers and real slide decks.
 
-    .venv/bin/python benchmarks/quality_documents.py [--fixtures /work/shared/fixtures]
+    .venv/bin/python benchmarks/quality_documents.py [--fixtures ../shared/fixtures]
 
 * Papers (``pdfs/references.json``: the author abstract of each PDF as reference): ROUGE-1/2/L
   F1 x100 (rouge-score, Porter stemming) of ``summary``, twice: on the document as given (the

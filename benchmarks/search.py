@@ -31,7 +31,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-import sqlglot  # noqa: E402
 from sqlglot import exp  # noqa: E402
 
 from marginalia.search import friendly  # noqa: E402

@@ -1,6 +1,6 @@
 """Throughput of the offline document path on this machine: seconds per PDF page, per outline.
 
-    .venv/bin/python benchmarks/throughput.py [--pages 200] [--fixtures /work/shared/fixtures]
+    .venv/bin/python benchmarks/throughput.py [--pages 200] [--fixtures ../shared/fixtures]
 
 Measured, each the best of three runs (time.perf_counter):
 
@@ -29,6 +29,7 @@ from marginalia.samples import make_sample_pdf  # noqa: E402
 from marginalia.schemas import SourceContext  # noqa: E402
 from marginalia.tools.pdf import pdf_info, read_pages  # noqa: E402
 from marginalia.tools.slides import render_pptx  # noqa: E402
+from marginalia.testing.fixtures import SHARED_FIXTURES  # noqa: E402
 
 SAMPLES = Path(make_sample_pdf.__file__).parent
 CHUNK = 20
@@ -50,7 +51,7 @@ def summarize_in_chunks(pages):
     return merge_summaries(parts, page_count=len(pages))
 
 
-def report(page_count: int = 200, fixtures: Path = Path("/work/shared/fixtures")) -> list[dict]:
+def report(page_count: int = 200, fixtures: Path = SHARED_FIXTURES) -> list[dict]:
     rows: list[dict] = []
     pages_of_sample = make_sample_pdf.SAMPLE_REPORT
     big = make_sample_pdf.text_pdf((pages_of_sample * (page_count // len(pages_of_sample) + 1))[:page_count])
@@ -82,7 +83,7 @@ def report(page_count: int = 200, fixtures: Path = Path("/work/shared/fixtures")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, default=200)
-    parser.add_argument("--fixtures", type=Path, default=Path("/work/shared/fixtures"))
+    parser.add_argument("--fixtures", type=Path, default=SHARED_FIXTURES)
     args = parser.parse_args(argv)
     rows = report(args.pages, args.fixtures)
     columns = list(dict.fromkeys(k for r in rows for k in r))

@@ -20,9 +20,10 @@ import pytest
 
 from marginalia import runtime
 from marginalia.storage.base import Store
+from marginalia.testing.fixtures import SHARED_FIXTURES as SHARED
 
 REPO_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "meetings"
-SHARED_FIXTURES = Path("/work/shared/fixtures/meetings")
+SHARED_FIXTURES = SHARED / "meetings"
 MEETING_SUFFIXES = {".json", ".vtt", ".srt", ".txt"}
 
 

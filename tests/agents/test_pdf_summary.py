@@ -14,6 +14,7 @@ import pytest
 from pypdf import PdfReader
 
 import marginalia.api as api
+from marginalia.testing.fixtures import SHARED_FIXTURES
 from marginalia import api_documents as docs
 from marginalia import runtime
 from marginalia.errors import ObjectChanged
@@ -22,7 +23,7 @@ from marginalia.schemas import DocumentSummary, Entity, KeyPoint
 from marginalia.tracing import trace_id_for
 
 REPO_PDFS = Path(__file__).resolve().parents[1] / "fixtures" / "pdfs"
-SHARED_PDFS = Path("/work/shared/fixtures/pdfs")
+SHARED_PDFS = SHARED_FIXTURES / "pdfs"
 
 
 def fixture_pdfs() -> list[Path]:

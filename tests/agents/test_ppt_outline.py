@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 import marginalia.api as api
+from marginalia.testing.fixtures import SHARED_FIXTURES
 from marginalia import api_documents as docs
 from marginalia import runtime
 from marginalia.errors import InvalidInput, ObjectNotFound, UnsupportedInput
@@ -28,7 +29,7 @@ from marginalia.tools.slides import read_pptx
 from marginalia.tracing import trace_id_for
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-SHARED_OUTLINES = Path("/work/shared/fixtures/outlines/sciduet")
+SHARED_OUTLINES = SHARED_FIXTURES / "outlines" / "sciduet"
 SAMPLE_REQUEST = Path(runtime.__file__).parent / "samples" / "outline_request.txt"
 VTT = """WEBVTT
 
