@@ -252,3 +252,35 @@ def test_segment_ids_follow_the_transcript(engine):
     ])]
     m = engine.extract_minutes(Transcript(segments=segs, speakers=["Ana", "Bo"]), first_segment=100, hint_date="2026-01-05")
     assert m.action_items[0].evidence == [100, 101] and m.action_items[0].owner == "Bo"
+
+
+# --- huge input ------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(120)
+def test_a_3mb_one_line_transcript_is_minuted_in_bounded_time(engine, standup):
+    """Regression: one 3 MB line used to keep the engine busy for minutes (quadratic name
+    patterns on long words, sumy's pure-Python similarity matrix, yake over everything)."""
+    said = " ".join(s.text for s in standup.segments) + " "
+    one_line = "Alice: " + said * (3_000_000 // len(said) + 1)
+    assert len(one_line) > 3_000_000
+    transcript = parse_transcript(one_line, filename="huge.txt")
+    minutes = engine.extract_minutes(transcript)
+    assert minutes.attendees == ["Alice"]
+    assert minutes.topics and nlp.word_count(minutes.summary) <= SUMMARY_WORDS + 30
+    ids = {s.id for s in transcript.segments}
+    assert all(set(a.evidence) <= ids for a in minutes.action_items)
+    assert engine.merge_minutes([minutes, minutes], transcript).topics
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("text", [
+    "X" + "x" * 200_000,  # one long capitalised "name"
+    "Alice, can you " + "x" * 200_000,
+    ("X" * 200_000) + " will send it",
+    "a:" * 100_000 + " end",  # punctuation with no space after it
+    "wait" + " " * 200_000 + ". done",
+], ids=["long-name", "request-then-word", "assignment-after-word", "colon-run", "space-run"])
+def test_pathological_sentences_take_linear_time(engine, text):
+    transcript = Transcript(segments=[Segment(id=0, speaker="Bob", text=text)])
+    assert engine.extract_minutes(transcript).attendees == ["Bob"]

@@ -290,3 +290,46 @@ def test_find_transcript_beside(local_store):
     assert find_transcript_beside(local_store, "rec", "meetings/standup.mp4") == "meetings/standup.vtt"
     assert find_transcript_beside(local_store, "rec", "meetings/standup.vtt") == "meetings/standup.txt"
     assert ".mp4" in tmod.MEDIA_EXTENSIONS and ".vtt" not in tmod.MEDIA_EXTENSIONS
+
+
+# --- over-long turns -------------------------------------------------------------------------
+
+
+def _one_line_meeting(chars: int) -> str:
+    """A meeting typed on one line: real sentences of the sample stand-up, repeated."""
+    sample = parse_transcript((files("marginalia") / "samples" / "standup.vtt").read_bytes(), filename="standup.vtt")
+    sentences = " ".join(s.text for s in sample.segments)
+    return "Alice: " + (sentences + " ") * (chars // (len(sentences) + 1) + 1)
+
+
+@pytest.mark.timeout(30)
+def test_a_3mb_one_line_transcript_becomes_bounded_segments_without_losing_text():
+    text = _one_line_meeting(3_000_000)
+    t = parse_transcript(text, filename="huge.txt")
+    _ids_are_positions(t)
+    assert len(t.segments) >= 3_000_000 // tmod.MAX_SEGMENT_CHARS
+    assert all(0 < len(s.text) <= tmod.MAX_SEGMENT_CHARS for s in t.segments)
+    assert {s.speaker for s in t.segments} == {"Alice"} and t.speakers == ["Alice"]
+    # Cut between sentences: every piece ends a sentence, and the pieces joined are the turn.
+    assert all(s.text[-1] in ".!?" for s in t.segments[:-1])
+    assert " ".join(s.text for s in t.segments) == " ".join(text[len("Alice: "):].split())
+
+
+@pytest.mark.timeout(30)
+def test_one_huge_word_is_cut_inside_it_and_nothing_is_dropped():
+    t = parse_transcript(b"x" * 3_000_000, filename="huge-line.txt")
+    assert all(len(s.text) <= tmod.MAX_SEGMENT_CHARS for s in t.segments)
+    assert "".join(s.text for s in t.segments) == "x" * 3_000_000
+
+
+def test_a_long_timed_cue_is_split_with_interpolated_times():
+    words = " ".join(f"word{i}" for i in range(3000))  # ~26,000 characters, no sentence end
+    vtt = f"WEBVTT\n\n00:00:10.000 --> 00:10:10.000\n<v Bob>{words}\n\n00:10:10.000 --> 00:10:12.000\n<v Ann>Thanks Bob.\n"
+    t = parse_transcript(vtt, filename="long.vtt")
+    _ids_are_positions(t)
+    bob = [s for s in t.segments if s.speaker == "Bob"]
+    assert len(bob) > 1 and t.segments[-1].speaker == "Ann" and t.segments[-1].text == "Thanks Bob."
+    assert " ".join(s.text for s in bob) == words  # cut between words: no word broken or lost
+    assert bob[0].start == 10.0 and bob[-1].end == 610.0
+    for a, b in zip(bob, bob[1:]):
+        assert a.start < a.end == b.start < b.end  # contiguous, increasing

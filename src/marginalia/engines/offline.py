@@ -35,6 +35,10 @@ SUMMARY_WORDS = 150
 MAX_TOPICS = 6
 MAX_DECISIONS = 10
 MAX_ACTION_ITEMS = 15
+#: Key phrases are read from at most this many characters (~5 hours of speech): a longer meeting
+#: is sampled evenly (every k-th sentence or segment), which keeps yake and sentence splitting
+#: bounded in the merge of a huge transcript while every part of it still has its say.
+MAX_TOPIC_CHARS = 300_000
 
 #: Spoken words that carry no topic.
 SPEECH_STOPWORDS = frozenset(
@@ -68,14 +72,16 @@ _COMMIT_RE = re.compile(
     r"\b(?:I(?:'ll| will| shall)|I(?:'m| am)\s+(?:going to|gonna)|I\s+can\s+take|let\s+me|I\s+(?:promise|volunteer)\s+to)\s+(?P<task>.+)",
     re.IGNORECASE,
 )
-#: "<Name>, can you ..." / "can you ..." requests.
+#: "<Name>, can you ..." / "can you ..." requests. Names start only where a word starts (the
+#: lookbehind): trying every position inside a long word would make the search quadratic.
 _REQUEST_RE = re.compile(
-    r"(?:(?P<name>[A-Z\[][\w\[\]]*(?:\s+[A-Z][\w]*)?)\s*,\s*)?\b(?:can|could|would|will)\s+you(?:\s+please)?\s+(?P<task>.+)",
+    r"(?:(?<![\w\[\]])(?P<name>[A-Z\[][\w\[\]]*(?:\s+[A-Z][\w]*)?)\s*,\s*)?\b(?:can|could|would|will)\s+you(?:\s+please)?\s+(?P<task>.+)",
     re.IGNORECASE,
 )
-#: "<Name> will ..." / "<Name> is going to ..." / "<Name> to ..." (minute style).
+#: "<Name> will ..." / "<Name> is going to ..." / "<Name> to ..." (minute style); names start
+#: where a word starts, which keeps the scan linear on one huge word.
 _ASSIGN_RE = re.compile(
-    r"(?P<name>\[?[A-Z][\w]*\]?(?:\s+[A-Z][\w]*)?)\s+(?:will|shall|is\s+going\s+to|is\s+gonna|(?:has|needs)\s+to|to)\s+(?P<task>.+)"
+    r"(?<![\w\[\]])(?P<name>\[?[A-Z][\w]*\]?(?:\s+[A-Z][\w]*)?)\s+(?:will|shall|is\s+going\s+to|is\s+gonna|(?:has|needs)\s+to|to)\s+(?P<task>.+)"
 )
 _EXPLICIT_RE = re.compile(r"\b(?:action(?:\s+item)?|to-?do|task)\s*[:\-]\s*(?P<task>.+)", re.IGNORECASE)
 _OBLIGATION_RE = re.compile(
@@ -205,7 +211,8 @@ class OfflineEngine:
         if len(parts) == 1:
             return parts[0].model_copy(deep=True)
         speakers = self._speakers(transcript) or list(dict.fromkeys(a for p in parts for a in p.attendees))
-        sentences = self._sentences(transcript, 0) if transcript.segments else []
+        sample = transcript.model_copy(update={"segments": _evenly(transcript.segments, lambda seg: len(seg.text))})
+        sentences = self._sentences(sample, 0) if sample.segments else []
         topics = self._topics(sentences, speakers) if sentences else list(dict.fromkeys(t for p in parts for t in p.topics))[:MAX_TOPICS]
         # The summary of the whole is ranked among the parts' own summary sentences.
         part_sentences = [s for p in parts for s in nlp.split_sentences(p.summary)[1:]]
@@ -370,7 +377,7 @@ class OfflineEngine:
         return None
 
     def _topics(self, sentences: list[_Sentence], speakers: list[str]) -> list[str]:
-        text = " ".join(s.text for s in sentences)
+        text = " ".join(s.text for s in _evenly(sentences, lambda s: len(s.text) + 1))
         speaker_words = {w for name in speakers for w in _words_lower(name)}
         found = nlp.keywords(text, MAX_TOPICS * 2, extra_stopwords=SPEECH_STOPWORDS | speaker_words)
         topics: list[str] = []
@@ -536,6 +543,16 @@ class OfflineEngine:
         return out
 
 
+def _evenly(items: list, size, budget: int = MAX_TOPIC_CHARS) -> list:
+    """``items`` when their total ``size`` fits ``budget``, else every k-th of them (in order)
+    with k chosen so that the sample fits: an even spread over the whole, not its beginning."""
+    total = sum(size(item) for item in items)
+    if total <= budget:
+        return items
+    step = -(-total // budget)
+    return items[::step]
+
+
 def _singular(phrase: str) -> str:
     return " ".join(w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in phrase.lower().split())
 
@@ -568,6 +585,7 @@ def _instructions(feedback: str) -> list[str]:
     out: list[str] = []
     for part in re.split(r"[\n;]+", feedback or ""):
         part = re.sub(r"^\s*(?:[-*\u2022]|\d+[.)])\s+", "", part).strip()
+        part = " ".join(part.split())  # one space between words keeps the _REV_* patterns linear
         if not part:
             continue
         # An instruction with a colon ("add action item: ...") is kept whole; others split.

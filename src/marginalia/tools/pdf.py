@@ -55,7 +55,7 @@ _LIGATURES = str.maketrans({
     "\ufb06": "st", "\u00ad": "", "\u00a0": " ", "\u2009": " ", "\u202f": " ", "\u200b": "",
 })
 _SPACES = re.compile(r"[ \t\f\v\r]+")
-_HYPHEN_END = re.compile(r"([A-Za-z]+)-$")
+_HYPHEN_END = re.compile(r"(?<![A-Za-z])([A-Za-z]+)-$")  # whole word: linear on a long line
 _LOWER_START = re.compile(r"^([a-z]+)")
 
 
