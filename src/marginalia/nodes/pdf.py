@@ -141,56 +141,24 @@ def _explain(exc: InvalidInput, password: str | None) -> InvalidInput:
     return exc
 
 
-_QUIET_LOCK = threading.Lock()
-_QUIET_USERS = 0
-
-
-@contextmanager
-def _quiet_pypdf():
-    """pypdf's warnings off while ANY thread reads a PDF (chunks run in parallel threads).
-
-    tools.pdf silences pypdf per call and restores the level on exit, which races when two
-    threads overlap (the first to finish turns warnings back on under the other); a count of
-    readers makes the silence last until the last reader is done.
-    """
-    global _QUIET_USERS
-    logger = logging.getLogger("pypdf")
-    with _QUIET_LOCK:
-        if _QUIET_USERS == 0:
-            _quiet_pypdf.previous = logger.level
-            logger.setLevel(logging.ERROR)
-        _QUIET_USERS += 1
-    try:
-        yield
-    finally:
-        with _QUIET_LOCK:
-            _QUIET_USERS -= 1
-            if _QUIET_USERS == 0:
-                logger.setLevel(_quiet_pypdf.previous)
-
-
 def iter_page_range(handle: BinaryIO, first: int, last: int, *, password: str | None, name: str) -> Iterator[tuple[int, str]]:
     """``(page_number, text)`` for pages ``first..last`` (1-based, inclusive), one at a time.
 
-    tools.pdf's :func:`~marginalia.tools.pdf.iter_pages` always starts at page 1; a chunk must
-    start at its own page, so this opens the reader with the same helpers (same errors, same
-    normalised text, same per-page cache trimming) and walks only its range.
+    :func:`marginalia.tools.pdf.iter_pages` over the chunk's range, every page yielded (a chunk
+    with no text is judged by :func:`combine` for the whole document, not here), with the
+    password hint of :func:`_explain` on an encrypted file.
     """
-    with _quiet_pypdf():
-        try:
-            reader = pdftools._open_reader(handle, name, password)
-        except InvalidInput as exc:
-            raise _explain(exc, password) from None
-        last = min(last, len(reader.pages))
-        for number in range(first, last + 1):
-            yield number, pdftools._page_text(reader, number - 1, name)
+    pages = pdftools.iter_pages(handle, first=first, last=last, password=password, name=name, allow_no_text=True)
+    try:
+        yield from pages
+    except InvalidInput as exc:
+        raise _explain(exc, password) from None
 
 
 def document_info(handle: BinaryIO, *, password: str | None, name: str) -> dict:
     """``{page_count, title, authors, encrypted}`` or the clear error of a bad PDF."""
     try:
-        with _quiet_pypdf():
-            return pdftools.pdf_info(handle, password=password, name=name)
+        return pdftools.pdf_info(handle, password=password, name=name)
     except InvalidInput as exc:
         raise _explain(exc, password) from None
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -68,16 +69,33 @@ def _display_name(source: Path | str | BinaryIO, name: str | None) -> str:
     return getattr(source, "name", None) or "<PDF stream>"
 
 
+_QUIET_LOCK = threading.Lock()
+_QUIET_READERS = 0
+_QUIET_PREVIOUS = logging.NOTSET
+
+
 @contextmanager
 def _quiet_pypdf():
-    """pypdf logs a warning per odd font or repaired xref; the caller only wants our errors."""
+    """pypdf's warnings (one per odd font or repaired xref) off while ANY thread reads a PDF.
+
+    The caller only wants our errors. Map-reduce chunks read in parallel threads, so a plain
+    set-and-restore would race (the first reader to finish turns warnings back on under the
+    others): a count of readers keeps the silence until the last one is done.
+    """
+    global _QUIET_READERS, _QUIET_PREVIOUS
     logger = logging.getLogger("pypdf")
-    previous = logger.level
-    logger.setLevel(logging.ERROR)
+    with _QUIET_LOCK:
+        if _QUIET_READERS == 0:
+            _QUIET_PREVIOUS = logger.level
+            logger.setLevel(logging.ERROR)
+        _QUIET_READERS += 1
     try:
         yield
     finally:
-        logger.setLevel(previous)
+        with _QUIET_LOCK:
+            _QUIET_READERS -= 1
+            if _QUIET_READERS == 0:
+                logger.setLevel(_QUIET_PREVIOUS)
 
 
 @contextmanager
@@ -142,27 +160,40 @@ def _reason(exc: BaseException) -> str:
 def iter_pages(
     source: Path | str | BinaryIO,
     *,
+    first: int = 1,
+    last: int | None = None,
     password: str | None = None,
     name: str | None = None,
     allow_no_text: bool = False,
     time_budget: float | None = DEFAULT_TIME_BUDGET,
 ) -> Iterator[tuple[int, str]]:
-    """Yield ``(page_number, normalised_text)`` for each page, 1-based, in order.
+    """Yield ``(page_number, normalised_text)`` for pages ``first..last``, 1-based, in order.
+
+    ``last`` (inclusive) defaults to the last page and is clipped to it, so a map-reduce chunk
+    reads only its own pages; ``first`` beyond the last page is :class:`InvalidInput`. Pages are
+    read one at a time and each page's parsed content is dropped from pypdf's cache once its
+    text is out, so memory does not grow with the page count.
 
     ``name`` is what error messages call the file (e.g. its ``s3://`` URI); by default the path.
-    A document with no text on any page is scanned: :class:`UnsupportedInput` "no text layer",
-    unless ``allow_no_text`` (then every page is yielded with ``""``). Leading pages without
-    text are held back (as numbers only) until a page with text proves the document has a text
-    layer, so a scanned file raises before yielding anything.
+    Pages read with no text at all mean a scanned file: :class:`UnsupportedInput` "no text
+    layer", unless ``allow_no_text`` (then every page is yielded, ``""`` for the empty ones).
+    Leading pages without text are held back (as numbers only) until a page with text proves
+    the document has a text layer, so a scanned file raises before yielding anything.
+    ``time_budget`` seconds bound the whole call (pathological files).
     """
     name = _display_name(source, name)
+    if first < 1 or (last is not None and last < first):
+        raise InvalidInput(f"{name}: page range {first}..{last} is not valid (pages are numbered from 1)")
     deadline = None if time_budget is None else time.monotonic() + time_budget
     with _quiet_pypdf(), _binary(source, name) as stream:
         reader = _open_reader(stream, name, password)
         total = len(reader.pages)
+        if first > total:
+            raise InvalidInput(f"{name}: page {first} asked for, but the PDF has {total} page(s)")
+        stop = total if last is None else min(last, total)
         held_back: list[int] = []
         seen_text = False
-        for index in range(total):
+        for index in range(first - 1, stop):
             number = index + 1
             if deadline is not None and time.monotonic() > deadline:
                 raise UnsupportedInput(
@@ -183,9 +214,8 @@ def iter_pages(
             yield number, text
         if not seen_text:
             if not allow_no_text:
-                raise UnsupportedInput(
-                    f"{name}: no text layer on any of its {total} page(s) (a scanned PDF?); OCR it first"
-                )
+                what = f"any of its {total} page(s)" if (first, stop) == (1, total) else f"pages {first}-{stop}"
+                raise UnsupportedInput(f"{name}: no text layer on {what} (a scanned PDF?); OCR it first")
             for empty in held_back:
                 yield empty, ""
 
