@@ -13,6 +13,7 @@ import datetime as dt
 import functools
 import math
 import re
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -46,14 +47,31 @@ def word_count(text: str) -> int:
     return len(words(text))
 
 
-@functools.lru_cache(maxsize=8)
-def _segmenter(language: str):
-    import pysbd
+#: Per-thread instances of the NLP objects that are not safe to share. pysbd's
+#: ``Segmenter.segment`` keeps the text in ``self.original_text`` and reads it back to compute
+#: the character spans, so two threads sharing one segmenter cut each other's text (parallel
+#: map-reduce branches gave different minutes than serial runs). Each thread builds its own.
+_PER_THREAD = threading.local()
 
-    try:
-        return pysbd.Segmenter(language=language, clean=False, char_span=True)
-    except ValueError:  # a language pysbd has no rules for: English rules are a fair default
-        return pysbd.Segmenter(language="en", clean=False, char_span=True)
+
+def _per_thread(kind: str, key: str, build: Callable[[], object]):
+    """This thread's instance of ``kind`` for ``key``, built on first use."""
+    cache = _PER_THREAD.__dict__.setdefault(kind, {})
+    if key not in cache:
+        cache[key] = build()
+    return cache[key]
+
+
+def _segmenter(language: str):
+    def build():
+        import pysbd
+
+        try:
+            return pysbd.Segmenter(language=language, clean=False, char_span=True)
+        except ValueError:  # a language pysbd has no rules for: English rules are a fair default
+            return pysbd.Segmenter(language="en", clean=False, char_span=True)
+
+    return _per_thread("segmenter", language, build)
 
 
 _LANG_CODES = {"english": "en", "german": "de", "french": "fr", "spanish": "es", "italian": "it", "dutch": "nl"}
@@ -123,6 +141,7 @@ def _sumy_language(language: str) -> str:
     return inv.get(language.lower(), language.lower())
 
 
+@functools.cache  # one class (immutable); instances are per thread, see _lexrank_summarizer
 def _damped_lexrank_class():
     import numpy
     from sumy.summarizers.lex_rank import LexRankSummarizer
@@ -186,21 +205,26 @@ def _damped_lexrank_class():
     return DampedLexRank
 
 
-@functools.lru_cache(maxsize=8)
 def _lexrank_summarizer(language: str):
-    from sumy.nlp.stemmers import Stemmer
-    from sumy.utils import get_stop_words
+    """This thread's LexRank for ``language``: sumy promises no thread-safety, and some of the
+    NLTK Snowball stemmers it wraps keep per-word state on the instance (the Arabic one)."""
 
-    try:
-        stemmer = Stemmer(language)
-    except LookupError:
-        from sumy.nlp.stemmers import null_stemmer as stemmer
-    summarizer = _damped_lexrank_class()(stemmer)
-    try:
-        summarizer.stop_words = get_stop_words(language)
-    except LookupError:
-        pass
-    return summarizer
+    def build():
+        from sumy.nlp.stemmers import Stemmer
+        from sumy.utils import get_stop_words
+
+        try:
+            stemmer = Stemmer(language)
+        except LookupError:
+            from sumy.nlp.stemmers import null_stemmer as stemmer
+        summarizer = _damped_lexrank_class()(stemmer)
+        try:
+            summarizer.stop_words = get_stop_words(language)
+        except LookupError:
+            pass
+        return summarizer
+
+    return _per_thread("lexrank", language, build)
 
 
 #: LexRank's similarity matrix is quadratic (and pure Python in sumy): rank at most this many
