@@ -144,8 +144,8 @@ class AesGcmCipher(CipherProtocol):
             return self._aead.decrypt(ciphertext[:12], ciphertext[12:], None)
         except InvalidTag:
             raise CheckpointDecryptionFailed(
-                f"cannot decrypt this thread's checkpoints: decryption failed with the {KEY_ENV} set "
-                "(a different key than they were written with, or a tampered object)"
+                f"this thread's checkpoints are encrypted and decryption failed with the {KEY_ENV} set: "
+                "set the key they were written with (or the object was tampered with)"
             ) from None
 
 
