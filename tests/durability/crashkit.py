@@ -73,18 +73,24 @@ class EventLog:
 
 
 class KillSwitch:
-    """``kind:N[:before|after]`` — SIGKILL this process at the Nth event of ``kind``.
+    """``kind:N[:before|after[:hold]]`` — SIGKILL this process at the Nth event of ``kind``.
 
     kinds: ``engine`` (an engine call, killed after it returned: inside the node), ``write`` (any
     store mutation), ``annotation`` (put_annotation only), ``checkpoint`` (a write under the state
-    location's ``checkpoints``)."""
+    location's ``checkpoints``), ``record`` (a checkpoint record only, ``.../c`` or ``.../n``:
+    LangGraph saves those in order, one per superstep, so ``record:N`` is the checkpoint of step
+    N - 2). ``:hold`` makes every pending-writes save (``.../w/...``) that starts after the
+    (N-1)th ``kind`` event wait for the kill: the order a race between LangGraph's background
+    saves can produce (a step's checkpoint saved, its tasks' writes not), made certain."""
 
     def __init__(self, spec: str | None):
         self.kind = self.n = self.when = None
+        self.hold = False
         if spec:
             parts = spec.split(":")
             self.kind, self.n = parts[0], int(parts[1])
             self.when = parts[2] if len(parts) > 2 else "after"
+            self.hold = parts[3:] == ["hold"]
         self.counts: Counter = Counter()
         self.lock = threading.Lock()
 
@@ -97,24 +103,31 @@ class KillSwitch:
                 hit |= kind == self.kind and self.counts[kind] == self.n
             return hit
 
+    def holding(self) -> bool:
+        """True once a ``:hold`` switch is one event from its kill."""
+        with self.lock:
+            return self.hold and self.counts[self.kind] >= self.n - 1
+
     @staticmethod
     def die() -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def current_task() -> tuple[str | None, str | None, int | None]:
-    """(node, task id, step) of the LangGraph task this call runs in, or Nones."""
+def current_task() -> dict[str, Any]:
+    """``node``, ``task`` id, ``step`` and ``graph_ns`` of the LangGraph task this call runs in
+    (Nones outside a task). ``graph_ns`` is the checkpoint namespace of the graph that ran the
+    task ("" for the root graph): ``step`` counts supersteps of that graph only."""
     try:
         from langgraph.config import get_config
 
         config = get_config()
     except Exception:
-        return None, None, None
+        return {"node": None, "task": None, "step": None, "graph_ns": None}
     meta = config.get("metadata") or {}
     ns = (config.get("configurable") or {}).get("checkpoint_ns") or meta.get("langgraph_checkpoint_ns") or ""
-    node = meta.get("langgraph_node")
     task = ns.split("|")[-1].split(":", 1)[1] if ":" in ns else None
-    return node, task, meta.get("langgraph_step")
+    return {"node": meta.get("langgraph_node"), "task": task, "step": meta.get("langgraph_step"),
+            "graph_ns": "|".join(ns.split("|")[:-1]) if task else None}
 
 
 class CountingEngine:
@@ -131,8 +144,7 @@ class CountingEngine:
 
         def call(*args, **kwargs):
             result = target(*args, **kwargs)
-            node, task, step = current_task()
-            self._log(ev="engine", method=attr, node=node, task=task, step=step)
+            self._log(ev="engine", method=attr, **current_task())
             if self._kill.tick(["engine"]):
                 self._kill.die()
             return result
@@ -161,14 +173,16 @@ class RecordingStore(Store):
         return getattr(self.inner, attr)
 
     def _mutate(self, op: str, fn, bucket: str, key: str | None = None, name: str | None = None, **extra):
-        node, task, step = current_task()
-        event = {"op": op, "bucket": bucket, "key": key, "name": name, "node": node, "task": task, "step": step,
-                 **extra}
+        event = {"op": op, "bucket": bucket, "key": key, "name": name, **current_task(), **extra}
         kinds = ["write"]
         if op == "put_annotation":
             kinds.append("annotation")
         if op == "put_object" and key and "/checkpoints/" in f"/{key}":
             kinds.append("checkpoint")
+            if key.rsplit("/", 1)[-1] in ("c", "n"):
+                kinds.append("record")
+            elif "/w/" in key and self.kill.holding():
+                threading.Event().wait()  # until the armed kill ends the process
         hit = self.kill.tick(kinds)
         if hit and self.kill.when == "before":
             self.kill.die()
@@ -463,36 +477,56 @@ def work_events(events: list[dict]) -> list[dict]:
                 and e["bucket"].startswith("d-"))]
 
 
-def record_steps(store: Store, events: list[dict]) -> dict[int, int]:
-    """For each process, the highest ``step`` of a checkpoint record it saved (decoded from the
-    stored record with the saver's serializer)."""
+def record_steps(store: Store, events: list[dict]) -> dict[tuple[int, str], int]:
+    """For each process and checkpoint namespace, the highest ``step`` of a checkpoint record the
+    process saved there (decoded from the stored record with the saver's serializer)."""
     from marginalia.checkpointers import S3Saver
+    from marginalia.checkpointers.keys import NEXT, RECORD, Layout
     from marginalia.checkpointers.records import Record
 
-    best: dict[int, int] = {}
+    best: dict[tuple[int, str], int] = {}
     serde = S3Saver.from_uri("s3://unused-bucket/x", store=store).serde
     for e in events:
         key = e.get("key") or ""
-        if e["ev"] == "write" and e["phase"] == "end" and "/checkpoints/" in f"/{key}" and key.rsplit("/", 1)[-1] in ("c", "n"):
-            try:
-                body, _ = store.get_object(e["bucket"], key)
-            except Exception:  # noqa: BLE001 - replaced later: the newer record counts instead
-                continue
-            if body:
-                step = serde.loads_typed(Record.decode(body, key).metadata).get("step", -1)
-                best[e["pid"]] = max(best.get(e["pid"], -1), int(step))
+        if not (e["ev"] == "write" and e["phase"] == "end" and "/checkpoints/" in f"/{key}"):
+            continue
+        root = key[: (f"/{key}").index("/checkpoints/") + len("checkpoints/")]
+        parsed = Layout(e["bucket"], root).parse(key)
+        if parsed is None or parsed.kind not in (RECORD, NEXT):
+            continue
+        try:
+            body, _ = store.get_object(e["bucket"], key)
+        except Exception:  # noqa: BLE001 - replaced later: the newer record counts instead
+            continue
+        if body:  # (0 bytes: a tombstone)
+            step = int(serde.loads_typed(Record.decode(body, key).metadata).get("step", -1))
+            where = (e["pid"], parsed.checkpoint_ns)
+            best[where] = max(best.get(where, -1), step)
     return best
 
 
-def completed(events: list[dict], final_pid: int, steps: dict[int, int]) -> list[dict]:
+def completed(events: list[dict], final_pid: int, steps: dict[tuple[int, str], int]) -> list[dict]:
     """Work done by executions that completed durably: in the process that finished, or in a
-    killed one that saved the task's writes, or a checkpoint of a later step (either way
-    LangGraph resumes past it and must not run it again)."""
+    killed one that saved the task's pending writes (``.../w/<task>/``), or saved a checkpoint of
+    the task's graph whose step is at least the task's (either way LangGraph resumes past the
+    task and must not run it again).
+
+    Why at least, not after: the checkpoint of step S is made (``after_tick``) only once every
+    task of step S finished, from the channels with all their writes applied; the tasks of step S
+    run with ``langgraph_step == S``. LangGraph's default ``durability="async"`` saves that
+    checkpoint and the tasks' own ``put_writes`` in background threads, in no fixed order, so a
+    kill can leave the checkpoint of step S saved and a task's ``/w/`` object not: the resumed
+    run starts at step S + 1 and rightly never repeats the task.
+    """
     saved = {(e["pid"], writes_key_task(e.get("key"))) for e in events
              if e["ev"] == "write" and e["phase"] == "end" and writes_key_task(e.get("key"))}
+
+    def checkpointed(e: dict) -> bool:
+        where = (e["pid"], e.get("graph_ns") or "")
+        return e.get("step") is not None and steps.get(where, -1) >= e["step"]
+
     return [e for e in work_events(events)
-            if e["pid"] == final_pid or (e["pid"], e.get("task")) in saved
-            or (e.get("step") is not None and steps.get(e["pid"], -1) > e["step"])]
+            if e["pid"] == final_pid or (e["pid"], e.get("task")) in saved or checkpointed(e)]
 
 
 def signature(work: list[dict]) -> Counter:

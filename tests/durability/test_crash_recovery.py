@@ -61,3 +61,56 @@ def test_verification_catches_a_node_that_ran_twice(local_target):
     twice = [{"ev": "write", "phase": "end", "pid": pid, "op": "put_annotation", "bucket": "d-x", "name": "transcript",
               "node": "transcript", "task": task, "step": 1} for pid, task in ((1, "a"), (2, "b"))]
     assert any("more than once" in p and "transcript" in p for p in crashkit.check_executions(twice, 2, want, {}))
+
+
+# The map step's checkpoint (record N: records are saved in order, one per superstep from step -1)
+# and the step of its engine call, per agent.
+MAP_STEP_RECORD = {"minutes": ("record:6:after:hold", 4), "summary": ("record:5:after:hold", 3)}
+
+
+@pytest.mark.parametrize("agent", ["minutes", "summary"])
+def test_a_map_step_checkpointed_before_its_task_writes_is_not_run_again(local_target, agent):
+    """Regression (benchmark trials 29 and 89: ``checkpoint:11:after``, ``checkpoint:13:after``):
+    LangGraph (``durability="async"``) saved the checkpoint of the map step, which holds the
+    chunk's result, and the process died before the chunk task's own pending writes were saved.
+    The resumed run starts after that step, so the one model call must count as done once, in the
+    killed process; it was counted nowhere ("less ... extract_chunk: 1")."""
+    spec, step = MAP_STEP_RECORD[agent]
+    trial = crashkit.run_trial(crashkit.Trial(agent, local_target, f"mapstep-{agent}-{random.randrange(1 << 30):x}", [spec]))
+    assert trial.exit_codes[0] == -9 and trial.survived, trial.problems
+    events = crashkit.EventLog.read(local_target.root / f"{trial.name}.log")
+    killed = events[0]["pid"]
+    calls = [e for e in events if e["ev"] == "engine" and e["pid"] == killed]
+    saved_tasks = {crashkit.writes_key_task(e.get("key")) for e in events
+                   if e["ev"] == "write" and e["phase"] == "end" and e["pid"] == killed}
+    # the exact shape: the map task's model call ran at `step`, its writes were never saved...
+    assert calls and {e["step"] for e in calls} == {step}
+    assert not {e["task"] for e in calls} & saved_tasks
+    # ...but the checkpoint of that step was, and no later process repeated the call
+    store = local_target.open()
+    try:
+        assert crashkit.record_steps(store, events)[(killed, "")] == step
+    finally:
+        store.close()
+    assert not [e for e in events if e["ev"] == "engine" and e["pid"] != killed and e["step"] == step]
+
+
+def test_a_checkpoint_of_the_tasks_step_counts_its_work_and_still_catches_a_rerun(local_target):
+    """``completed`` counts a killed execution whose step was checkpointed (same graph namespace
+    only), and a second execution of the same task after that checkpoint is still reported."""
+    want = crashkit.reference_work("minutes", local_target)
+    calls = [n for (node, what), n in want.items() if what == "engine:extract_minutes"]
+    first = [{"ev": "engine", "pid": 1, "method": "extract_minutes", "node": "extract_chunk", "task": f"t{i}",
+              "step": 4, "graph_ns": ""} for i in range(sum(calls))]
+    merge = [{"ev": "engine", "pid": 2, "method": m, "node": node, "task": "m", "step": 5, "graph_ns": ""}
+             for (node, what), n in want.items() if what.startswith("engine:") and node != "extract_chunk"
+             for m in [what.split(":", 1)[1]] * n]
+    ok = crashkit.check_executions(first + merge, 2, want, {(1, ""): 4})
+    assert not ok
+    # the checkpoint of the previous step, or of another graph, does not make the work durable
+    for steps in ({(1, ""): 3}, {(1, "sub:x"): 4}):
+        assert any("less {('extract_chunk'" in p for p in crashkit.check_executions(first + merge, 2, want, steps))
+    # the same task run again by the next process after the checkpoint of its step: caught
+    again = [{**first[0], "pid": 2, "task": "t-again"}]
+    assert any("ran more {('extract_chunk', 'engine:extract_minutes'): 1}" in p
+               for p in crashkit.check_executions(first + merge + again, 2, want, {(1, ""): 4}))
