@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from marginalia.testing.fixtures import SHARED_FIXTURES
 from marginalia.engines import text as nlp
 from marginalia.engines.offline_documents import (
     SUMMARY_WORDS,
@@ -24,7 +25,7 @@ from marginalia.schemas import SourceContext
 from marginalia.tools.pdf import abstract_text, pdf_info, read_pages, remove_abstract
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
-SHARED = Path("/work/shared/fixtures/pdfs")
+SHARED = SHARED_FIXTURES / "pdfs"
 SAMPLE = Path(make_sample_pdf.__file__).with_name("sample_report.pdf")
 REQUEST = (Path(make_sample_pdf.__file__).with_name("outline_request.txt")).read_text()
 

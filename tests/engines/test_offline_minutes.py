@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from marginalia.testing.fixtures import SHARED_FIXTURES
 from marginalia.engines import text as nlp
 from marginalia.engines.base import Engine
 from marginalia.engines.offline import SUMMARY_WORDS, OfflineEngine
@@ -19,7 +20,7 @@ from marginalia.tools.transcripts import parse_transcript
 
 TESTS = Path(__file__).resolve().parents[1]
 MEETINGS = sorted((TESTS / "fixtures" / "meetings").glob("qmsum_*.json"))
-ELITR = Path("/work/shared/fixtures/meetings/elitr")
+ELITR = SHARED_FIXTURES / "meetings" / "elitr"
 SAMPLE = Path(str(files("marginalia") / "samples" / "standup.vtt"))
 
 

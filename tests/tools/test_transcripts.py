@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from marginalia.testing.fixtures import SHARED_FIXTURES
 from marginalia.errors import InvalidInput
 from marginalia.schemas import Transcript
 from marginalia.tools import transcripts as tmod
@@ -20,7 +21,7 @@ from marginalia.tools.transcripts import find_transcript_beside, parse_transcrip
 TESTS = Path(__file__).resolve().parents[1]
 MEETINGS = TESTS / "fixtures" / "meetings"
 TRANSCRIBE = TESTS / "fixtures" / "transcribe" / "budget-meeting.json"
-ELITR = Path("/work/shared/fixtures/meetings/elitr")
+ELITR = SHARED_FIXTURES / "meetings" / "elitr"
 SAMPLE = Path(str(files("marginalia") / "samples" / "standup.vtt"))
 
 
