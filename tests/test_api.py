@@ -10,6 +10,7 @@ import pytest
 import marginalia
 from marginalia import runtime
 from marginalia.errors import InvalidInput
+from marginalia.testing.cli import run_cli as _cli
 from marginalia.tracing import trace_id_for
 
 VTT = """WEBVTT
@@ -172,25 +173,7 @@ def test_resume_passes_the_password_to_the_run_and_never_stores_it(env, monkeypa
     assert marginalia.resume(minutes.thread_id).status == "done"  # refused before anything ran
 
 
-def _cli(*args: str) -> tuple[int, str, str]:
-    """``marginalia ARGS`` in this process, through the CLI's own error handling."""
-    import contextlib
-    import io
-    import sys
 
-    from marginalia.cli.app import run
-
-    out, err, argv = io.StringIO(), io.StringIO(), sys.argv
-    sys.argv = ["marginalia", *args]
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            run()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    finally:
-        sys.argv = argv
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_approve_of_an_outline_prints_where_the_deck_is(env, monkeypatch):

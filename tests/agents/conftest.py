@@ -66,23 +66,9 @@ class AgentEnv:
 
     def cli(self, *args: str) -> tuple[int, str, str]:
         """``marginalia ARGS`` in THIS process (exit status, stdout, stderr): fast, same handling."""
-        import contextlib
-        import io
+        from marginalia.testing.cli import run_cli
 
-        from marginalia.cli.app import run
-
-        out, err = io.StringIO(), io.StringIO()
-        argv = sys.argv
-        sys.argv = ["marginalia", *args]
-        try:
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                run()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        finally:
-            sys.argv = argv
-        return code, out.getvalue(), err.getvalue()
+        return run_cli(*args)
 
     def python(self, code: str, *args: str):
         """Run ``code`` in a NEW Python process on the same store and state; its last line as JSON."""

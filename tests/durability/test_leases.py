@@ -8,6 +8,7 @@ import time
 import pytest
 
 import crashkit
+from marginalia.testing.cli import run_cli as cli
 from marginalia.errors import ThreadBusy
 from marginalia.lease import Lease, LeaseRecord, thread_lease
 from marginalia.uri import parse_uri
@@ -139,24 +140,3 @@ def test_two_workers_resume_the_same_thread_exactly_one_proceeds(tmp_path, monke
     assert len(lines) == 1 and f"thread {again.thread_id} is being run elsewhere" in lines[0]
     assert "Traceback" not in err and "Done" not in out
     assert cli("approve", again.thread_id)[0] == 0  # free again: it goes through
-
-
-def cli(*args: str) -> tuple[int, str, str]:
-    """``marginalia ARGS`` in this process through the CLI's own error handling."""
-    import contextlib
-    import io
-    import sys
-
-    from marginalia.cli.app import run
-
-    out, err, argv = io.StringIO(), io.StringIO(), sys.argv
-    sys.argv = ["marginalia", *args]
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            run()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    finally:
-        sys.argv = argv
-    return code, out.getvalue(), err.getvalue()
