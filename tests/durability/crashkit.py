@@ -10,7 +10,8 @@ Shared by ``tests/durability`` (a few trials per target) and ``benchmarks/crash.
   returns), approving at the review.
 * **Kill points**: ``MARGINALIA_CRASH_AT`` arms a hook in the instruments below that SIGKILLs the
   child itself at the Nth engine call, or before/after the Nth store write (any write, only
-  annotation writes, or only checkpoint writes); the parent also kills at random times.
+  annotation writes, only checkpoint writes, or only checkpoint records, optionally holding the
+  pending-writes saves before it); the parent also kills at random times.
 * **Instruments** append one JSON line per event to a log file opened with ``O_APPEND`` (lines are
   short, so each ``write`` is atomic and survives the SIGKILL that follows it): every engine call
   and every store mutation, with the LangGraph node and task id it ran in.
