@@ -75,3 +75,20 @@ async def test_langgraph_json_checkpointer_entry(tmp_path, monkeypatch):
             {},
         )
         assert (await saver.aget_tuple(config)).config == config
+
+
+def test_compressing_serializer_is_safe_from_many_threads_at_once():
+    """LangGraph saves checkpoints and pending writes from background threads concurrently; one
+    shared zstd compressor fails under that ("Src size is incorrect")."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+    from marginalia.checkpointers.serde import ZstdSerializer
+
+    serde = ZstdSerializer(JsonPlusSerializer(), threshold=16)
+    docs = [{"n": i, "text": ("payload %d " % i) * (2000 + 37 * i)} for i in range(64)]
+    with ThreadPoolExecutor(8) as pool:
+        packed = list(pool.map(serde.dumps_typed, docs))
+    assert all(typ.endswith("|zstd") for typ, _ in packed)
+    assert [serde.loads_typed(p) for p in packed] == docs

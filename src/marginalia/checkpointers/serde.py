@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -82,14 +83,23 @@ class ZstdSerializer(SerializerProtocol):
 
         self.serde = serde
         self.threshold = threshold
-        self._compressor = zstandard.ZstdCompressor(level=level)
+        self.level = level
         self._zstd = zstandard
+        # A ZstdCompressor must not be used by two threads at once, and LangGraph saves checkpoints
+        # and pending writes from background threads concurrently: one compressor per thread.
+        self._local = threading.local()
+
+    def _compressor(self):
+        compressor = getattr(self._local, "compressor", None)
+        if compressor is None:
+            compressor = self._local.compressor = self._zstd.ZstdCompressor(level=self.level)
+        return compressor
 
     def dumps_typed(self, obj: Any) -> tuple[str, bytes]:
         typ, data = self.serde.dumps_typed(obj)
         if len(data) < self.threshold:
             return typ, data
-        return typ + ZSTD_TAG, self._compressor.compress(data)
+        return typ + ZSTD_TAG, self._compressor().compress(data)
 
     def loads_typed(self, data: tuple[str, bytes]) -> Any:
         typ, payload = data
