@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 
 def test_demo_runs_in_an_empty_directory_and_says_where_to_look(tmp_path, monkeypatch):
