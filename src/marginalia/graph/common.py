@@ -20,12 +20,23 @@ from ..nodes.review import make_review_node, route_after_review
 from ..runtime import AgentContext
 from ..tools.retry import LLM_RETRY, S3_RETRY
 
-__all__ = ["LLM_RETRY", "S3_RETRY", "add_ingest", "add_review_loop", "agent_builder", "compile_graph"]
+__all__ = [
+    "LLM_RETRY", "S3_RETRY", "add_ingest", "add_review_loop", "agent_builder", "collect_partials", "compile_graph",
+]
 
 
-def agent_builder(state_schema: type) -> StateGraph:
-    """A StateGraph whose nodes get :class:`~marginalia.runtime.AgentContext` as runtime context."""
-    return StateGraph(state_schema, context_schema=AgentContext)
+def agent_builder(state_schema: type, context_schema: type[AgentContext] = AgentContext) -> StateGraph:
+    """A StateGraph whose nodes get ``context_schema`` (an :class:`~marginalia.runtime.AgentContext`,
+    or a subclass such as the PDF agents' ``DocumentContext``) as runtime context."""
+    return StateGraph(state_schema, context_schema=context_schema)
+
+
+def collect_partials(current: list | None, update: list | None) -> list:
+    """Reducer of a map-reduce's ``partials``: parallel ``Send`` results are appended; ``None``
+    clears them (the merge node does, once it has reduced them)."""
+    if update is None:
+        return []
+    return (current or []) + update
 
 
 def add_ingest(builder: StateGraph) -> str:

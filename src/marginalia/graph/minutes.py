@@ -20,16 +20,9 @@ from ..nodes.review import ReviewState
 from ..nodes.transcript import transcript_node
 from ..runtime import register_agent
 from ..schemas import Minutes
-from .common import LLM_RETRY, S3_RETRY, add_ingest, add_review_loop, agent_builder, compile_graph
+from .common import LLM_RETRY, S3_RETRY, add_ingest, add_review_loop, agent_builder, collect_partials, compile_graph
 
 AGENT = "minutes"
-
-
-def collect(current: list | None, update: list | None) -> list:
-    """Reducer of ``partials``: append parallel results; ``None`` clears them (after merge)."""
-    if update is None:
-        return []
-    return (current or []) + update
 
 
 class MinutesState(ReviewState, total=False):
@@ -38,7 +31,7 @@ class MinutesState(ReviewState, total=False):
     source: dict  # ingest: uri, bucket, key, etag, version_id, size ...
     transcript: dict  # reference to the transcript annotation and counts
     chunks: list[tuple[int, int]]
-    partials: Annotated[list[dict], collect]
+    partials: Annotated[list[dict], collect_partials]
 
 
 def build_minutes_graph(checkpointer=None):

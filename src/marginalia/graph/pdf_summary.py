@@ -18,22 +18,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from langgraph.graph import StateGraph
-
 from ..nodes import pdf as p
 from ..nodes.review import ReviewState
 from ..runtime import register_agent
 from ..schemas import DocumentSummary
-from .common import LLM_RETRY, S3_RETRY, add_ingest, add_review_loop, compile_graph
+from .common import LLM_RETRY, S3_RETRY, add_ingest, add_review_loop, agent_builder, collect_partials, compile_graph
 
 AGENT = "pdf_summary"
-
-
-def collect_partials(current: list | None, update: list | None) -> list:
-    """Reducer of ``partials``: parallel chunk results are appended; ``None`` clears them."""
-    if update is None:
-        return []
-    return (current or []) + update
 
 
 class SummaryState(ReviewState, total=False):
@@ -47,7 +38,7 @@ class SummaryState(ReviewState, total=False):
 
 def build_pdf_summary_graph(checkpointer=None):
     """The summariser graph; pass the S3 checkpointer to persist threads across processes."""
-    builder = StateGraph(SummaryState, context_schema=p.DocumentContext)
+    builder = agent_builder(SummaryState, p.DocumentContext)
     after_ingest = add_ingest(builder)
     builder.add_node("plan", p.plan, retry_policy=S3_RETRY)
     builder.add_node("summarize_chunk", p.summarize_chunk, retry_policy=LLM_RETRY)

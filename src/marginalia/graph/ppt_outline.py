@@ -16,7 +16,7 @@ the annotate node (:func:`~marginalia.graph.common.add_review_loop` goes straigh
 
 from __future__ import annotations
 
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import END, START
 
 from ..nodes import outline as o
 from ..nodes.annotate import make_annotate_node
@@ -24,7 +24,7 @@ from ..nodes.pdf import DocumentContext
 from ..nodes.review import ReviewState, make_review_node, route_after_review
 from ..runtime import register_agent
 from ..schemas import Outline
-from .common import LLM_RETRY, S3_RETRY, compile_graph
+from .common import LLM_RETRY, S3_RETRY, agent_builder, compile_graph
 
 AGENT = "ppt_outline"
 
@@ -41,7 +41,7 @@ class OutlineState(ReviewState, total=False):
 
 def build_ppt_outline_graph(checkpointer=None):
     """The outliner graph; pass the S3 checkpointer to persist threads across processes."""
-    builder = StateGraph(OutlineState, context_schema=DocumentContext)
+    builder = agent_builder(OutlineState, DocumentContext)
     builder.add_node("gather", o.gather, retry_policy=LLM_RETRY)
     builder.add_node("draft", o.draft, retry_policy=LLM_RETRY)
     builder.add_node("review", make_review_node(agent=AGENT, document=Outline))
