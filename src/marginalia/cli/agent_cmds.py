@@ -90,7 +90,7 @@ def show_result(result) -> None:
         console.print(render_proposal(result.agent, result.proposal))
         console.print(f"\n[bold]Waiting for approval[/] (iteration {result.iterations + 1}) — thread [cyan]{result.thread_id}[/]")
         console.print(f"  approve: marginalia approve {result.thread_id}")
-        console.print(f"  edit:    marginalia approve {result.thread_id} --edit minutes.json  (a document or a JSON Patch)")
+        console.print(f"  edit:    marginalia approve {result.thread_id} --edit {result.agent.split('_')[-1]}.json  (a document or a JSON Patch)")
         console.print(f"  reject:  marginalia reject {result.thread_id} --feedback \"what to change\"")
     elif result.status == "rejected":
         console.print(f"Thread [cyan]{result.thread_id}[/] rejected: nothing was written on {result.object_uri}.")
