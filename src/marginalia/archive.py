@@ -225,16 +225,14 @@ def _pdf_pages(store: Store, values: dict) -> list[dict] | None:
     source = values.get("source") or {}
     if not str(source.get("key", "")).lower().endswith(".pdf"):
         return None
+    from .nodes.pdf import open_copy
     from .tools.pdf import iter_pages
 
-    try:
-        data, _ = store.get_object(source["bucket"], source["key"], version_id=source.get("version_id"))
-        import io
-
-        return [{"page": n, "text": text} for n, text in iter_pages(io.BytesIO(data), name=source.get("uri"),
-                                                                      allow_no_text=True)]
-    except (MarginaliaError, ValueError):
-        return None  # encrypted without the password, deleted meanwhile: nothing to attach
+    try:  # the summariser's local copy of the version it read (no second download, not held in memory)
+        with open_copy(store, source) as handle:
+            return [{"page": n, "text": text} for n, text in iter_pages(handle, name=source.get("uri"), allow_no_text=True)]
+    except (MarginaliaError, ValueError, KeyError):
+        return None  # encrypted without the password, replaced or deleted meanwhile: nothing to attach
 
 
 def _prompts(engine: str | None) -> dict | None:
@@ -431,9 +429,9 @@ def archive_run(run: Any, result: Any) -> ArchiveResult | None:
     if getattr(result, "status", None) not in ("done", "rejected"):
         return None
     index = run.index
-    state = S3URI(index.bucket, index.prefix.rstrip("/").removesuffix("threads").rstrip("/"))
     try:
-        return archive_thread(run.context.store, run.graph.checkpointer, run.record.thread_id, state=state, index=index)
+        return archive_thread(run.context.store, run.graph.checkpointer, run.record.thread_id, state=index.state,
+                              index=index)
     except MarginaliaError as exc:
         logging.getLogger(__name__).warning("thread %s finished but was not archived: %s", run.record.thread_id, exc)
         return None

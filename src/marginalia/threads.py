@@ -68,6 +68,7 @@ class ThreadIndex:
 
     def __init__(self, store: Store, state: S3URI):
         self.store = store
+        self.state = state  # the state location the index lives in (archives and leases go beside it)
         self.bucket = state.bucket
         self.prefix = "/".join(p for p in (state.key.strip("/"), "threads") if p) + "/"
 

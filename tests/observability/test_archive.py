@@ -106,6 +106,23 @@ def test_pdf_archive_keeps_the_page_texts(obs_env):
     assert story["attached"]["object.summary"]["document"]["provenance"]["thread_id"] == done.thread_id
 
 
+def test_pdf_archive_keeps_the_pages_of_the_version_summarised(obs_env):
+    """A PDF replaced between the summary and the archive: the archive keeps the pages that were
+    summarised (or none), never the replacement's."""
+    from marginalia.samples.make_sample_pdf import text_pdf
+
+    obs_env.store.create_bucket("docs")
+    obs_env.store.put_object("docs", "report.pdf", SAMPLE_PDF)
+    done = summarize("s3://docs/report.pdf")
+    obs_env.store.put_object("docs", "report.pdf", text_pdf([[("body", "Replacement uploaded after the summary.")]]))
+    saver, state = _saver(obs_env.store)
+    result = archive.archive_thread(obs_env.store, saver, done.thread_id, state=state)
+    attached = archive.read_archive(obs_env.store, result.uri)["attached"]
+    if "pdf.pages" in attached:
+        assert [(p["page"], p["text"]) for p in attached["pdf.pages"]["pages"]] == read_pages(SAMPLE_PDF)
+    assert "Replacement uploaded" not in json.dumps(attached)
+
+
 def test_an_attachment_over_1_mib_is_split_and_reassembled(obs_env, reviewed_thread):
     store = obs_env.store
     notes = {"lines": [f"line {i}: " + "é" * 200 for i in range(6000)]}  # ~2.4 MB of UTF-8
