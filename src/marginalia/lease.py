@@ -156,7 +156,7 @@ class Lease:
         try:
             data, info = self.store.get_object(self.bucket, self.key)
         except ObjectNotFound:  # released and removed between our two requests: try once more
-            return self._create_or_busy(body, None)
+            return self._create_or_busy(body)
         current = LeaseRecord.decode(data)
         if current is not None and not current.expired() and not current.holder_gone():
             raise self._busy(current)
@@ -167,11 +167,12 @@ class Lease:
             raise self._busy(None) from None
         return self
 
-    def _create_or_busy(self, body: bytes, current: LeaseRecord | None) -> "Lease":
+    def _create_or_busy(self, body: bytes) -> "Lease":
         try:
-            self.etag = self.store.put_object(self.bucket, self.key, body, if_none_match=True).etag
+            self.etag = self.store.put_object(self.bucket, self.key, body, if_none_match=True,
+                                              content_type="application/json").etag
         except PreconditionFailed:
-            raise self._busy(current) from None
+            raise self._busy(None) from None
         return self
 
     def renew(self) -> None:

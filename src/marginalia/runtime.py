@@ -162,7 +162,7 @@ def engine_spec_of(engine: Engine | str | None) -> str:
         return Settings.from_env().engine
     if isinstance(engine, str):
         return engine
-    if engine.name in ("offline",):
+    if engine.name == "offline":
         return "offline"
     return f"{engine.name}:{engine.model}" if engine.model else engine.name
 
@@ -676,7 +676,7 @@ async def adrive(run: Run, on_update: Observer | None = None) -> RunResult:
         except BaseException as exc:
             await asyncio.to_thread(run.failed, exc)
             raise
-        result = run.finish()
+        result = await asyncio.to_thread(run.finish)  # it rewrites the thread's index record: storage I/O
         return await asyncio.to_thread(_archived, run, result)
     finally:
         await asyncio.to_thread(run.release)
@@ -694,7 +694,7 @@ def _archived(run: Run, result: RunResult, *, only_if_missing: bool = False) -> 
     if result.status == "waiting":
         return result
     if only_if_missing:
-        target = archive_uri(state_location(run.index.store), run.record.thread_id)
+        target = archive_uri(run.index.state, run.record.thread_id)
         try:
             run.index.store.head_object(target.bucket, target.key)
             return result
