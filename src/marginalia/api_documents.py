@@ -33,7 +33,7 @@ def _summary_run(uri, *, engine, review, password, allow_no_text, thread_id, sto
 
     inputs = {"allow_no_text": bool(allow_no_text), "chunk_pages": int(chunk_pages or DEFAULT_CHUNK_PAGES)}
     return prepare_start("pdf_summary", uri, inputs, engine=engine, approve=not review, thread_id=thread_id,
-                         store=store, password=password)
+                         store=store, password=password, preflight=_looks_like_a_pdf(uri))
 
 
 def _outline_run(request, *, out, slides, sources, engine, approve, overwrite, thread_id, store, password) -> Run:
@@ -45,7 +45,7 @@ def _outline_run(request, *, out, slides, sources, engine, approve, overwrite, t
     inputs = {"request": request.strip(), "slides": int(slides) if slides is not None else None,
               "source_uris": sources, "overwrite": bool(overwrite)}
     return prepare_start("ppt_outline", out, inputs, engine=engine, approve=approve, thread_id=thread_id, store=store,
-                         password=password)
+                         password=password, preflight=_free_destination(out, overwrite=overwrite, thread_id=thread_id))
 
 
 def summarize(
@@ -137,3 +137,34 @@ async def aoutline(
                                   approve=approve, overwrite=overwrite, thread_id=thread_id, store=store,
                                   password=password)
     return await adrive(run, on_update)
+
+
+# --- preflights: bad input is refused before a thread, lease or checkpoint exists ----------------
+def _looks_like_a_pdf(uri: str):
+    """Read the object's first KiB: a file that is not a PDF at all is refused up front (damage
+    deeper inside a real PDF is found by the graph, which then records the thread as failed)."""
+
+    def check(store: Store, info) -> None:
+        from .tools.pdf import check_pdf_header
+        from .uri import parse_uri
+
+        target = parse_uri(uri)
+        chunks, _ = store.open_object(target.bucket, target.key)
+        try:
+            head = next(iter(chunks), b"")
+        finally:
+            getattr(chunks, "close", lambda: None)()
+        check_pdf_header(head, name=uri)
+
+    return check
+
+
+def _free_destination(out: str, *, overwrite: bool, thread_id: str | None):
+    """``--out`` must not hold a deck already (unless ``overwrite``), checked before the thread starts."""
+
+    def check(store: Store, info) -> None:
+        from .nodes.outline import check_destination
+
+        check_destination(store, out, overwrite=overwrite, thread_id=thread_id or "")
+
+    return check

@@ -86,8 +86,14 @@ def test_bad_pdf_stops_with_a_clear_error_and_writes_nothing(agent_env, case):
     message = str(caught.value)
     assert words in message and uri in message and "Traceback" not in message
     assert agent_env.all_annotations() == []
-    (record,) = agent_env.index().list()
-    assert record.status == "failed" and words in record.error
+    if case in REFUSED_BEFORE_A_THREAD:  # its first KiB already says it is no PDF: no thread at all
+        assert agent_env.index().list() == []
+    else:  # found while reading pages: the thread is recorded as failed, with the reason
+        (record,) = agent_env.index().list()
+        assert record.status == "failed" and words in record.error
+
+
+REFUSED_BEFORE_A_THREAD = {"not a PDF", "empty file"}
 
 
 def test_wrong_password_is_named_and_writes_nothing(local_env):

@@ -195,6 +195,7 @@ def test_an_existing_deck_is_only_replaced_with_overwrite(agent_env):
         docs.outline("A 2-slide note", out=uri)
     assert agent_env.store.get_object(agent_env.bucket, key)[0] == b"somebody's deck"
     assert agent_env.all_annotations() == []
+    assert agent_env.index().list() == []  # refused before a thread was recorded
     done = docs.outline("A 2-slide note", out=uri, overwrite=True, approve=True)
     assert done.status == "done" and deck(agent_env, key)[0].slide_count == 2
 

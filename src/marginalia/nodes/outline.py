@@ -142,7 +142,7 @@ def ground(store, engine, uri: str, *, config: dict, password: str | None) -> tu
     )
 
 
-def _check_destination(store, out: str, *, overwrite: bool, thread_id: str) -> None:
+def check_destination(store, out: str, *, overwrite: bool, thread_id: str) -> None:
     deck = parse_uri(out)
     try:
         info = store.head_object(deck.bucket, deck.key)
@@ -157,7 +157,7 @@ def _check_destination(store, out: str, *, overwrite: bool, thread_id: str) -> N
 def gather(state: dict, runtime, config) -> dict:
     r = rails(runtime)
     thread_id = config["configurable"]["thread_id"]
-    _check_destination(r.store, state["object_uri"], overwrite=bool(state.get("overwrite")), thread_id=thread_id)
+    check_destination(r.store, state["object_uri"], overwrite=bool(state.get("overwrite")), thread_id=thread_id)
     records, contexts = [], []
     for uri in state.get("source_uris") or []:
         record, context = ground(r.store, r.engine, uri, config=config, password=password_of(runtime))

@@ -118,6 +118,12 @@ def _check_header(stream: BinaryIO, name: str) -> None:
     start = stream.tell()
     head = stream.read(_HEADER_WINDOW)
     stream.seek(start)
+    check_pdf_header(head, name=name)
+
+
+def check_pdf_header(head: bytes, *, name: str) -> None:
+    """Refuse bytes that cannot be the start of a PDF (``head``: the first KiB or more)."""
+    head = head[:_HEADER_WINDOW]
     if not head:
         raise InvalidInput(f"{name}: not a PDF (the file is empty)")
     if b"%PDF-" not in head:
