@@ -458,7 +458,8 @@ def reference(agent: str, target: Target) -> dict:
         _REFERENCE[key] = normalize(annotations_of(store, f"s3://{data}/{AGENT_OBJECTS[agent]}"), data)
         events = EventLog.read(target.root / f"{trial.name}.log")
         _REFERENCE_WORK[key] = signature(work_events(events))
-        _REFERENCE_COUNTS[key] = event_counts(events)
+        # How long a whole uninterrupted trial takes here: random time kills are drawn within it.
+        _REFERENCE_COUNTS[key] = {**event_counts(events), "seconds": trial.seconds}
         store.close()
     return _REFERENCE[key]
 
@@ -646,9 +647,13 @@ def reference_counts(agent: str, target: Target) -> dict[str, int]:
     return _REFERENCE_COUNTS[(agent, target.kind)]
 
 
-def plan_kills(rng: random.Random, counts: dict[str, int], *, max_kills: int = 3, duration: float = 2.0) -> list[str]:
+def plan_kills(rng: random.Random, counts: dict[str, int], *, max_kills: int = 3, duration: float | None = None) -> list[str]:
     """1..max_kills kill specs at random points of a run. Counts restart in every process, so
-    an Nth-event kill is drawn from what a whole run does (a later attempt may finish first)."""
+    an Nth-event kill is drawn from what a whole run does (a later attempt may finish first).
+    Time kills fall within the first 60% of an uninterrupted trial (``counts["seconds"]``), so
+    they land before the run ends even on a fast machine."""
+    if duration is None:
+        duration = max(0.1, 0.6 * counts.get("seconds", 2.0))
     specs = []
     kinds = [k for k in ("engine", "write", "annotation", "checkpoint") if counts.get(k)] + ["time"]
     for _ in range(rng.randint(1, max_kills)):

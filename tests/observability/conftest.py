@@ -9,7 +9,6 @@ for ``langfuse_env`` runs: every other test of the suite sees tracing off.
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -21,12 +20,8 @@ from marginalia import runtime
 from marginalia.storage.base import Store
 
 sys.path.insert(0, str(Path(__file__).parent))
+from observability_constants import PUBLIC_KEY, SECRET_KEY, SRC, STANDUP  # noqa: E402,F401
 from otlp_receiver import OTLPReceiver  # noqa: E402
-
-PUBLIC_KEY = "pk-lf-marginalia-tests"
-SECRET_KEY = "sk-lf-" + secrets.token_hex(16)
-STANDUP = Path(runtime.__file__).parent / "samples" / "standup.vtt"
-SRC = str(Path(runtime.__file__).parents[1])
 
 
 @dataclass

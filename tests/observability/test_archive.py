@@ -20,7 +20,7 @@ from marginalia.tools import large_annotations
 from marginalia.tools.pdf import read_pages
 from marginalia.tools.transcripts import parse_transcript
 
-from conftest import STANDUP
+from observability_constants import STANDUP
 
 SAMPLE_PDF = STANDUP.parent / "sample_report.pdf"
 runner = CliRunner()

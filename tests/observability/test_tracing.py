@@ -23,7 +23,7 @@ import time
 from marginalia import api, runtime, tracing
 from marginalia.threads import ThreadIndex
 
-from conftest import PUBLIC_KEY, SECRET_KEY, STANDUP
+from observability_constants import PUBLIC_KEY, SECRET_KEY, STANDUP
 
 
 def _wait_for(predicate, timeout: float = 10.0):

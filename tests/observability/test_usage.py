@@ -26,7 +26,7 @@ from marginalia.engines import prompts
 from marginalia.graph import minutes as minutes_graph
 from marginalia.tools.retry import LLM_RETRY
 
-from conftest import STANDUP
+from observability_constants import STANDUP
 from metered_model import metered_engine
 
 HERE = Path(__file__).parent
