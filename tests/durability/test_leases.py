@@ -56,8 +56,8 @@ def test_expired_lease_is_taken_over_by_exactly_one(store, state):
 
 
 def test_renewal_keeps_a_long_run_leased(store, state):
-    with thread_lease(store, state, "t-3", ttl=0.6) as lease:
-        time.sleep(1.0)  # longer than the ttl: the background renewal pushed the expiry
+    with thread_lease(store, state, "t-3", ttl=2.0) as lease:
+        time.sleep(3.0)  # longer than the ttl: the background renewal pushed the expiry
         with pytest.raises(ThreadBusy):
             Lease(store, state, "t-3").acquire()
         assert lease.lost is None
