@@ -1,12 +1,21 @@
-"""Secrets in the environment: which values are secret, find them in bytes, mask them in text.
+"""Secrets: which values are secret, find them in bytes, mask them in text and in JSON data.
 
-A value is secret when its variable is a credential by name: AWS's access key id, secret key and
-session token, Langfuse's secret key, and any ``*_KEY``, ``*_SECRET``, ``*_TOKEN``,
-``*_PASSWORD`` variable (``MARGINALIA_CHECKPOINT_KEY``, ``MARGINALIA_PDF_PASSWORD`` ...). Values
-shorter than 8 characters are ignored (they would match by accident: ``1``, ``true``, ``testing``).
+The one place that decides what a secret is, used by everything that lets text leave the process:
+the Langfuse masking hooks (:mod:`marginalia.tracing`), the CLI's error lines, and the security
+tests that grep every artefact of a run for leaked values.
 
-Used by the security tests to grep every artefact of a run for leaked values, and by anything
-that prints configuration or errors (:func:`redact`).
+Three kinds of secret are recognised:
+
+* **values of secret-named environment variables** (:func:`is_secret_name`): AWS's access key id,
+  and any variable ending in ``KEY``, ``SECRET``, ``TOKEN``, ``PASSWORD``, ``PASSWD``,
+  ``PASSPHRASE`` or ``CREDENTIAL(S)`` (``AWS_SECRET_ACCESS_KEY``, ``LANGFUSE_SECRET_KEY``,
+  ``MARGINALIA_CHECKPOINT_KEY``, ``MARGINALIA_PDF_PASSWORD`` ...), wherever the value appears.
+  Values shorter than 8 characters are ignored: ``1``, ``true`` or moto's ``testing`` would mask
+  ordinary words and protect nothing;
+* **secret-named fields** in JSON data (``password``, ``api_key``, ``*_token``, ``authorization``
+  ...; :func:`is_secret_field`): their value is masked whatever it looks like;
+* **secret-looking text** (:data:`SECRET_PATTERNS`): AWS access key ids, Langfuse keys, PEM private
+  keys, bearer/basic credentials and ``password=...``-style assignments.
 """
 
 from __future__ import annotations
@@ -14,16 +23,51 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping
+from typing import Any
 
-__all__ = ["find_secrets", "is_secret_name", "redact", "secret_values"]
+__all__ = [
+    "MASK",
+    "MIN_SECRET_LENGTH",
+    "SECRET_PATTERNS",
+    "find_secrets",
+    "is_secret_field",
+    "is_secret_name",
+    "mask_data",
+    "redact",
+    "secret_values",
+]
 
-_SECRET_NAME = re.compile(r"(_KEY|_SECRET|_TOKEN|_PASSWORD|_PASSPHRASE|_CREDENTIALS?)$|^AWS_ACCESS_KEY_ID$", re.I)
-_NOT_SECRET = frozenset({"MARGINALIA_LEASE_TTL"})
+MASK = "***"
 MIN_SECRET_LENGTH = 8
+
+_SECRET_NAME = re.compile(r"(KEY|SECRET|TOKEN|PASSWORD|PASSWD|PASSPHRASE|CREDENTIALS?)$|^AWS_ACCESS_KEY_ID$", re.IGNORECASE)
+_SECRET_FIELD = re.compile(
+    r"(^|[_-])(password|passwd|passphrase|secret|token|api[_-]?key|access[_-]?key|secret[_-]?key|private[_-]?key|"
+    r"credentials?|authorization|session[_-]?token)$",
+    re.IGNORECASE,
+)
+#: Secret-looking text anywhere in a string. Patterns with three groups keep the first two (the
+#: name and the ``=``) and mask the third (the value).
+SECRET_PATTERNS = (
+    re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"),  # AWS access key id
+    re.compile(r"\b[sp]k-lf-[A-Za-z0-9-]{8,}"),  # Langfuse keys
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.DOTALL),
+    re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{12,}"),
+    re.compile(
+        r"(?i)\b(aws_secret_access_key|aws_session_token|secret_key|api_key|password|passwd|token)"
+        r"(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s\"',;}\]]+)"
+    ),
+)
 
 
 def is_secret_name(name: str) -> bool:
-    return bool(_SECRET_NAME.search(name)) and name not in _NOT_SECRET
+    """Whether an environment variable called ``name`` holds a secret."""
+    return bool(_SECRET_NAME.search(name))
+
+
+def is_secret_field(name: str) -> bool:
+    """Whether a JSON field called ``name`` holds a secret (``password``, ``api_key``, ``x-token`` ...)."""
+    return bool(_SECRET_FIELD.search(name))
 
 
 def secret_values(env: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -38,10 +82,45 @@ def find_secrets(data: bytes | str, secrets: Mapping[str, str]) -> list[str]:
     return [name for name, value in secrets.items() if value.encode() in blob]
 
 
-def redact(text: str, secrets: Mapping[str, str] | Iterable[str] | None = None) -> str:
-    """``text`` with every secret value replaced by ``***``."""
-    values = secrets.values() if isinstance(secrets, Mapping) else (secrets or secret_values().values())
-    for value in sorted(values, key=len, reverse=True):
-        if value:
-            text = text.replace(value, "***")
+def _values(secrets: Mapping[str, str] | Iterable[str] | None) -> list[str]:
+    """Secret values longest first, so a secret that contains another is masked whole."""
+    values = secrets.values() if isinstance(secrets, Mapping) else (secret_values().values() if secrets is None else secrets)
+    return sorted({v for v in values if v}, key=len, reverse=True)
+
+
+def _mask_text(text: str, values: list[str], mask: str) -> str:
+    for value in values:
+        if value in text:
+            text = text.replace(value, mask)
+    for pattern in SECRET_PATTERNS:
+        if pattern.groups >= 3:
+            text = pattern.sub(lambda m: f"{m.group(1)}{m.group(2)}{mask}", text)
+        else:
+            text = pattern.sub(mask, text)
     return text
+
+
+def redact(text: str, secrets: Mapping[str, str] | Iterable[str] | None = None, *, mask: str = MASK) -> str:
+    """``text`` with every secret masked: the values of ``secrets`` (default: the secret
+    environment variables, read now) and secret-looking text."""
+    return _mask_text(text, _values(secrets), mask)
+
+
+def mask_data(data: Any, secrets: Mapping[str, str] | Iterable[str] | None = None, *, mask: str = MASK) -> Any:
+    """A copy of JSON ``data`` (dicts, lists, strings ...) with every secret masked: values of
+    secret-named fields whole, and secrets inside every string (as :func:`redact`)."""
+    values = _values(secrets)
+
+    def walk(item: Any) -> Any:
+        if isinstance(item, str):
+            return _mask_text(item, values, mask)
+        if isinstance(item, dict):
+            return {
+                k: mask if isinstance(k, str) and is_secret_field(k) and v not in (None, "") else walk(v)
+                for k, v in item.items()
+            }
+        if isinstance(item, list):
+            return [walk(v) for v in item]
+        return item
+
+    return walk(data)

@@ -36,7 +36,6 @@ import datetime as dt
 import json
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import Mapping
@@ -45,6 +44,8 @@ from typing import Any
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
+
+from .redact import mask_data, redact, secret_values
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
@@ -58,7 +59,6 @@ __all__ = [
     "mask_otel_spans",
     "mask_secrets",
     "read_journal",
-    "secret_values",
     "trace_id_for",
     "trace_metadata",
     "trace_url",
@@ -91,52 +91,6 @@ def enabled(env: dict[str, str] | None = None) -> bool:
     return bool(env.get("LANGFUSE_PUBLIC_KEY") and env.get("LANGFUSE_SECRET_KEY"))
 
 
-# --- secrets ---------------------------------------------------------------------------------
-#: Environment variables whose values are secrets, by name.
-_SECRET_ENV_RE = re.compile(r"(KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIALS?)$", re.IGNORECASE)
-#: Dict keys whose values are secrets, whatever the value looks like.
-_SECRET_FIELD_RE = re.compile(
-    r"(^|[_-])(password|passwd|secret|token|api[_-]?key|access[_-]?key|secret[_-]?key|private[_-]?key|"
-    r"credentials?|authorization|session[_-]?token)$",
-    re.IGNORECASE,
-)
-#: Secret-looking text anywhere in a string.
-_SECRET_PATTERNS = [
-    re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"),  # AWS access key id
-    re.compile(r"\b[sp]k-lf-[A-Za-z0-9-]{8,}"),  # Langfuse keys
-    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.DOTALL),
-    re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{12,}"),
-    re.compile(
-        r"(?i)\b(aws_secret_access_key|aws_session_token|secret_key|api_key|password|passwd|token)"
-        r"(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s\"',;}\]]+)"
-    ),
-]
-_MIN_SECRET_LEN = 6  # shorter env values ("1", "true") would redact ordinary words
-
-
-def secret_values(env: dict[str, str] | None = None) -> list[str]:
-    """Values of secret-named environment variables (``*_KEY``, ``*_SECRET``, ``*_TOKEN`` ...).
-
-    Longest first, so a secret containing another is redacted whole. Values shorter than
-    six characters are skipped (they would redact ordinary words and protect nothing).
-    """
-    env = os.environ if env is None else env
-    values = {v for k, v in env.items() if _SECRET_ENV_RE.search(k) and v and len(v) >= _MIN_SECRET_LEN}
-    return sorted(values, key=len, reverse=True)
-
-
-def _mask_text(text: str, secrets: list[str]) -> str:
-    for value in secrets:
-        if value in text:
-            text = text.replace(value, REDACTED)
-    for pattern in _SECRET_PATTERNS:
-        if pattern.groups >= 3:
-            text = pattern.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
-        else:
-            text = pattern.sub(REDACTED, text)
-    return text
-
-
 def _jsonable(data: Any) -> Any:
     """What Langfuse would serialize, as plain JSON values, so no nested object escapes masking."""
     if data is None or isinstance(data, (str, int, float, bool)):
@@ -149,19 +103,6 @@ def _jsonable(data: Any) -> Any:
         return str(data)
 
 
-def _walk(data: Any, secrets: list[str]) -> Any:
-    if isinstance(data, str):
-        return _mask_text(data, secrets)
-    if isinstance(data, dict):
-        return {
-            k: (REDACTED if isinstance(k, str) and _SECRET_FIELD_RE.search(k) and v not in (None, "") else _walk(v, secrets))
-            for k, v in data.items()
-        }
-    if isinstance(data, list):
-        return [_walk(v, secrets) for v in data]
-    return data
-
-
 def mask_otel_spans(*, params: Any) -> Any:
     """Langfuse ``mask_otel_spans=`` hook: the last pass over every exported span attribute.
 
@@ -171,15 +112,15 @@ def mask_otel_spans(*, params: Any) -> Any:
     """
     from langfuse.types import MaskOtelSpansResult, OtelSpanPatch
 
-    secrets = secret_values()
+    secrets = list(secret_values().values())
     patches = {}
     for identifier, span in params.spans.items():
         changed: dict[str, Any] = {}
         for name, value in span.attributes.items():
             if isinstance(value, str):
-                masked: Any = _mask_text(value, secrets)
+                masked: Any = redact(value, secrets, mask=REDACTED)
             elif isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
-                masked = [_mask_text(v, secrets) for v in value]
+                masked = [redact(v, secrets, mask=REDACTED) for v in value]
                 value = list(value)
             else:
                 continue
@@ -198,7 +139,7 @@ def mask_secrets(*, data: Any, **_: Any) -> Any:
     (AWS key ids, Langfuse keys, bearer tokens, ``password=...``). Reads the environment at each
     call, so keys set after the client was built are covered too.
     """
-    return _walk(_jsonable(data), secret_values())
+    return mask_data(_jsonable(data), mask=REDACTED)
 
 
 # --- client and handler ----------------------------------------------------------------------

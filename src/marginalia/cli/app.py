@@ -6,8 +6,10 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from ..errors import MarginaliaError
+from ..redact import redact
 
 app = typer.Typer(
     name="marginalia",
@@ -21,9 +23,16 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+def error_line(message: object) -> None:
+    """One ``error:`` line on stderr, secrets masked (an error may quote a URL or a header).
+
+    The message is plain text, never rich markup: a key such as ``logs/[bold]/x`` prints as is."""
+    err_console.print(Text.assemble(("error:", "bold red"), " ", redact(str(message))), highlight=False, soft_wrap=True)
+
+
 def fail(message: str, code: int = 2) -> "typer.Exit":
     """Print one clear line on stderr and exit (status 2 for bad input)."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    error_line(message)
     raise typer.Exit(code)
 
 
@@ -31,7 +40,7 @@ def run() -> None:
     try:
         app()
     except MarginaliaError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        error_line(exc)
         sys.exit(2)
     except KeyboardInterrupt:
         err_console.print("interrupted")
