@@ -19,7 +19,6 @@ thread is being run elsewhere).
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from pathlib import PurePosixPath
 from typing import Any, Literal
 
 from .errors import AnnotationNotFound, InvalidInput, MarginaliaError, ObjectNotFound
-from .runtime import Run, RunResult, drive, get_agent, resolve_engine, resolve_store, start_or_continue
+from .runtime import Run, RunResult, drive, engine_turn, get_agent, resolve_engine, resolve_store, start_or_continue
 from .storage.base import ObjectInfo, Store
 from .uri import parse_uri
 
@@ -87,14 +86,8 @@ def thread_id_for(agent: str, info: ObjectInfo) -> str:
 
 # --- one thread: start it, or continue it where it stopped -----------------------------------
 class _TakingTurns:
-    """An engine whose calls take turns across the batch's worker threads.
-
-    The offline engine computes in Python (no gain from threads under the GIL) and its text
-    stack is not re-entrant (:func:`marginalia.runtime.engine_turn`); model-calling engines are
-    used directly, their calls run concurrently.
-    """
-
-    _lock = threading.Lock()
+    """An engine whose every call takes its turn (:func:`marginalia.runtime.engine_turn`) across
+    the batch's worker threads; model-calling engines are used directly and run concurrently."""
 
     def __init__(self, engine: Any):
         self._engine = engine
@@ -107,7 +100,7 @@ class _TakingTurns:
             return target
 
         def call(*args, **kwargs):
-            with self._lock:
+            with engine_turn(self._engine):
                 return target(*args, **kwargs)
 
         return call

@@ -142,16 +142,18 @@ def rails(runtime: Any) -> Rails:
     return Rails(store=resolve_store(ctx.store), engine=resolve_engine(ctx.engine), clients=ctx.clients or {})
 
 
-_CPU_ENGINE_LOCK = threading.Lock()
+_CPU_ENGINE_LOCK = threading.RLock()  # re-entrant: a batch worker's turn covers the node's own
 
 
 def engine_turn(engine: Engine) -> AbstractContextManager:
-    """Hold this around an engine call made from parallel ``Send`` branches.
+    """Hold this around an engine call made from parallel threads (``Send`` branches, batch workers).
 
-    Model-calling engines run branches concurrently (they wait on the network). The offline
-    engine computes in Python: under the GIL parallel branches gain nothing, and its text stack
-    (sumy/yake) is not re-entrant — parallel calls gave different minutes than serial ones — so
-    its calls take turns, which keeps results deterministic.
+    Model-calling engines run concurrently (they wait on the network). The offline engine
+    computes in Python: under the GIL parallel calls gain nothing on CPU and only hold several
+    large texts in memory at once, so its calls take turns, process-wide. (Its text stack is
+    thread-safe — per-thread segmenters and summarizers — so this is about cost, not
+    correctness; it also makes the order of the calls predictable, which notebook 05 relies on
+    to count the chunks read before a kill.)
     """
     return _CPU_ENGINE_LOCK if getattr(engine, "name", None) == "offline" else nullcontext()
 
