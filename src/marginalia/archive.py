@@ -92,9 +92,14 @@ def thread_record(store: Store, saver: Any, index: ThreadIndex, thread_id: str) 
     meta = (found.metadata or {}) if found else {}
     if found is None:
         raise InvalidInput(f"no thread {thread_id!r} in {index.bucket}/{index.prefix} nor in the checkpointer at {saver!r}")
+    values = found.checkpoint.get("channel_values") or {}  # a thread run by the API server has no index record
+    if found.pending_writes and any(w[1] == "__interrupt__" for w in found.pending_writes):
+        status = "waiting"
+    else:
+        status = "rejected" if values.get("decision") == "reject" else "done"
     return ThreadRecord(
-        thread_id=thread_id, agent=meta.get("agent") or "unknown", object_uri=meta.get("object_uri") or "",
-        status="waiting" if found.pending_writes and any(w[1] == "__interrupt__" for w in found.pending_writes) else "done",
+        thread_id=thread_id, agent=meta.get("agent") or "unknown",
+        object_uri=meta.get("object_uri") or str(values.get("object_uri") or ""), status=status,
         trace_id=meta.get("trace_id"), graph_module=meta.get("graph_module"), engine=meta.get("engine"),
     )
 

@@ -6,6 +6,8 @@
   API run (:mod:`marginalia.tracing`), so a thread started in Studio and one started from the
   command line look the same in checkpoints, provenance and Langfuse. The server calls a
   factory with the run's config; without a thread (schema requests) the plain graph is returned.
+* **Archives** — :class:`ArchiveWhenFinished`, bound to every served run, writes a thread's
+  self-contained archive when a run ends it, as a CLI or API run does.
 * **Checkpointer** — :func:`checkpointer`, the ``"checkpointer": {"path": ...}`` entry: the
   server keeps its threads in :class:`~marginalia.checkpointers.S3Saver` under
   ``MARGINALIA_STATE`` through ``MARGINALIA_STORE``, i.e. in the same place as every other run.
@@ -16,11 +18,17 @@ given, from ``MARGINALIA_STORE``/``MARGINALIA_ENGINE`` (see :func:`marginalia.ru
 
 from __future__ import annotations
 
+import logging
+import threading
 from typing import Any
+
+from langchain_core.callbacks import BaseCallbackHandler
 
 from marginalia import tracing  # absolute: the server loads this file by path, outside the package
 
-__all__ = ["checkpointer", "minutes", "pdf_summary", "ppt_outline", "search", "traced"]
+logger = logging.getLogger("marginalia.studio")
+
+__all__ = ["ArchiveWhenFinished", "checkpointer", "minutes", "pdf_summary", "ppt_outline", "search", "traced"]
 
 
 def traced(graph: Any, config: dict | None, agent: str) -> Any:
@@ -33,10 +41,61 @@ def traced(graph: Any, config: dict | None, agent: str) -> Any:
         "metadata": {"trace_id": tracing.trace_id_for(thread_id), "agent": agent, "graph_module": graph_module(agent)},
         "run_name": agent,
     }
-    callbacks = tracing.callbacks_for(thread_id, agent)
-    if callbacks:
-        bound["callbacks"] = callbacks
+    bound["callbacks"] = [*tracing.callbacks_for(thread_id, agent), ArchiveWhenFinished(thread_id, agent)]
     return graph.with_config(bound)
+
+
+class ArchiveWhenFinished(BaseCallbackHandler):
+    """Writes a server thread's self-contained archive when a run of it ends the thread.
+
+    The CLI and the Python API archive a thread at its end (:func:`marginalia.runtime.drive`);
+    runs on the API server do not go through them, so this handler, bound to every served run,
+    does the same: when the graph's root run ends (LangGraph calls ``on_chain_end`` after the
+    run's last checkpoint is saved) and the thread is finished — nothing next, no interrupt
+    waiting for a reviewer — :func:`marginalia.archive.archive_thread` writes
+    ``<MARGINALIA_STATE>/archives/<thread>.json``, in a background thread so the server answers
+    at once. A run that stops at an interrupt or fails writes nothing; an archive that could
+    not be written is logged, and ``marginalia archive THREAD`` writes it later.
+    """
+
+    def __init__(self, thread_id: str, agent: str):
+        self.thread_id, self.agent = thread_id, agent
+
+    def on_chain_end(self, outputs: Any, *, run_id: Any, parent_run_id: Any = None, **kwargs: Any) -> None:
+        if parent_run_id is None:
+            threading.Thread(target=self._archive_if_finished, name=f"archive-{self.thread_id}", daemon=True).start()
+
+    def _archive_if_finished(self) -> None:
+        from marginalia.archive import archive_thread
+        from marginalia.errors import MarginaliaError
+        from marginalia.runtime import get_agent
+
+        try:
+            saver = _archive_saver()
+            graph = get_agent(self.agent, graph_module(self.agent)).build(checkpointer=saver)
+            snapshot = graph.get_state({"configurable": {"thread_id": self.thread_id}})
+            if snapshot.next or snapshot.interrupts or not snapshot.values:
+                return
+            archive_thread(saver.store, saver, self.thread_id)
+        except MarginaliaError as exc:
+            logger.warning("thread %s finished but was not archived: %s", self.thread_id, exc)
+        except Exception:  # a background thread: say what went wrong, never take the server down
+            logger.exception("thread %s finished but was not archived", self.thread_id)
+
+
+_SAVER_LOCK = threading.Lock()
+_SAVER: Any = None
+
+
+def _archive_saver() -> Any:
+    """One saver per server process for reading finished threads (the same place the server's is)."""
+    global _SAVER
+    with _SAVER_LOCK:
+        if _SAVER is None:
+            from marginalia.checkpointers.server import saver_from_env
+
+            _SAVER = saver_from_env()
+        return _SAVER
 
 
 def graph_module(agent: str) -> str:

@@ -119,6 +119,28 @@ def _checkpoint_keys(store, thread_id: str) -> list[str]:
     return [o.key for o in store.list_objects(STATE_BUCKET, f"v1/checkpoints/{thread_id}/")]
 
 
+def _archive(store, thread_id: str, timeout: float = 60) -> dict:
+    """The thread's archive, once the server's background writer has put it (read_archive's view)."""
+    from marginalia.archive import read_archive
+    from marginalia.errors import InvalidInput
+
+    uri = f"s3://{STATE_BUCKET}/v1/archives/{thread_id}.json"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            story = read_archive(store, uri)
+            if not story["missing_attachments"]:  # its annotations are attached after the object is put
+                return story
+        except InvalidInput:  # not there yet
+            pass
+        assert time.monotonic() < deadline, f"no whole archive of {thread_id} after {timeout} s"
+        time.sleep(0.2)
+
+
+def _no_archive(store, thread_id: str) -> bool:
+    return not list(store.list_objects(STATE_BUCKET, f"v1/archives/{thread_id}.json"))
+
+
 async def test_every_graph_is_served(client):
     graphs = {a["graph_id"] for a in await client.assistants.search()}
     assert graphs == {"minutes", "pdf_summary", "ppt_outline", "search"}
@@ -128,6 +150,7 @@ async def test_minutes_interrupt_then_approve(client, server):
     thread_id, pending = await _to_interrupt(client, "minutes", {"object_uri": "s3://meetings/standup.vtt"})
     assert pending["agent"] == "minutes" and pending["proposal"]["action_items"]
     assert "meeting_minutes" not in {a.name for a in server.store.list_annotations("meetings", "standup.vtt")}
+    assert _no_archive(server.store, thread_id)  # waiting for a reviewer is not the end of the thread
 
     final = await client.runs.wait(thread_id, "minutes", command={"resume": {"action": "approve", "reviewer": "studio"}})
     assert {a["name"] for a in final["annotations"]} == {"meeting_minutes", "action_items"}
@@ -146,6 +169,15 @@ async def test_minutes_interrupt_then_approve(client, server):
     latest = saver.get_tuple({"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}})
     assert latest.checkpoint["channel_values"]["approved"] == pending["proposal"]
     assert latest.metadata["trace_id"] == tracing.trace_id_for(thread_id)
+
+    # the end of the thread wrote its self-contained archive, as a CLI run's end does
+    story = _archive(server.store, thread_id)
+    assert story["thread_id"] == thread_id and story["agent"] == "minutes" and story["status"] == "done"
+    assert story["object_uri"] == "s3://meetings/standup.vtt"
+    assert [d["action"] for d in story["decisions"]] == ["approve"] and story["decisions"][0]["reviewer"] == "studio"
+    assert {a["name"] for a in story["annotations_written"]} == {"meeting_minutes", "action_items"}
+    assert latest.config["configurable"]["checkpoint_id"] in {s["checkpoint_id"] for s in story["steps"]}
+    assert story["attached"]["object.meeting_minutes"]["document"]["summary"] == minutes["summary"]
 
 
 async def test_minutes_edit_with_a_patch(client, server):
@@ -172,6 +204,9 @@ async def test_pdf_summary_interrupt_then_edit(client, server):
     assert summary["summary"] == "A short report, summarised by hand in Studio."
     assert summary["provenance"]["thread_id"] == thread_id
     assert _checkpoint_keys(server.store, thread_id)
+    story = _archive(server.store, thread_id)
+    assert story["agent"] == "pdf_summary" and [d["action"] for d in story["decisions"]] == ["edit"]
+    assert story["attached"]["pdf.pages"]["pages"]  # the page texts the summary was made from
 
 
 async def test_ppt_outline_interrupt_then_approve(client, server):
