@@ -142,7 +142,11 @@ def missing_sql(name: str, *, has: str | None = None, prefix: str | None = None,
 
     With ``has``: annotated objects that have ``has`` but not ``name`` (e.g. a transcript but no
     minutes). Without: every current object of the bucket (the ``inventory`` table), annotated or
-    not. Annotations belong to one object version (R11.2), so the version must match too.
+    not. Annotations belong to one object version (R11.2), so the version must match too. The
+    inventory columns used (``bucket``, ``key``, ``version_id``, ``is_delete_marker``, ``size``,
+    ``last_modified_date``) are those of AWS's live inventory table schema
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/metadata-tables-inventory-schema.html),
+    and the local catalogue's ``inventory`` view has the same names.
     """
     name = validate_name(name, "annotation name")
     lacks = (
