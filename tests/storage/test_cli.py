@@ -189,3 +189,15 @@ def test_empty_listings_say_so_instead_of_crashing(cli):
     run("put", "-", "s3://docs/bare.txt", input=b"x")
     result = run("annotations", "s3://docs/bare.txt")
     assert "(no annotations on s3://docs/bare.txt)" in result.stdout
+
+
+def test_version_and_help_panels():
+    from importlib.metadata import version
+
+    runner = CliRunner()
+    shown = runner.invoke(app, ["--version"])
+    assert shown.exit_code == 0 and shown.stdout.strip() == f"marginalia {version('marginalia')}"
+    helped = runner.invoke(app, ["--help"], env={"COLUMNS": "100", "NO_COLOR": "1"})
+    assert helped.exit_code == 0
+    panels = [line.strip("╭─ ").split(" ")[0] for line in helped.stdout.splitlines() if line.startswith("╭─")]
+    assert panels == ["Options", "Storage", "Annotations", "Agents", "Search", "Operations"], panels

@@ -23,6 +23,23 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        console.print(f"marginalia {version('marginalia')}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    _version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Agents whose results live on the files they describe, as S3 Annotations."""
+
+
 def error_line(message: object) -> None:
     """One ``error:`` line on stderr, secrets masked (an error may quote a URL or a header).
 

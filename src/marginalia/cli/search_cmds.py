@@ -17,7 +17,7 @@ from ..errors import InvalidInput, MarginaliaError
 from .app import app, console, err_console, fail
 
 tables_app = typer.Typer(help="S3 Metadata tables on AWS: turn the annotation table on, see its status.", no_args_is_help=True)
-app.add_typer(tables_app, name="tables")
+app.add_typer(tables_app, name="tables", rich_help_panel="Search")
 
 CELL_WIDTH = 80
 
@@ -74,7 +74,7 @@ LIMIT = typer.Option(1000, "--limit", min=1, help="at most this many rows")
 BUCKET = typer.Option(None, "--bucket", "-b", help="the bucket to search (required on AWS)")
 
 
-@app.command("search")
+@app.command("search", rich_help_panel="Search")
 def search_cmd(
     sql: str = typer.Argument(..., help="one read-only SELECT in Athena's SQL over annotation_table / journal"),
     bucket: str | None = BUCKET,
@@ -91,7 +91,7 @@ def search_cmd(
         _show(backend.run(sql, bucket=bucket, limit=limit), as_json=as_json, as_csv=as_csv)
 
 
-@app.command("find")
+@app.command("find", rich_help_panel="Search")
 def find_cmd(
     name: str | None = typer.Option(None, "--name", "-n", help="annotation name, e.g. meeting_minutes"),
     contains: str | None = typer.Option(None, "--contains", "-c", help="text anywhere in the payload (any case)"),
@@ -114,7 +114,7 @@ def find_cmd(
         _show(_backend().run(query, bucket=bucket, limit=limit), as_json=as_json, as_csv=as_csv)
 
 
-@app.command("missing")
+@app.command("missing", rich_help_panel="Search")
 def missing_cmd(
     name: str = typer.Argument(..., help="the annotation that is missing, e.g. summary"),
     has: str | None = typer.Option(None, "--has", help="only objects that have this annotation, e.g. transcript"),
@@ -133,7 +133,7 @@ def missing_cmd(
         _show(_backend().run(query, bucket=bucket, limit=limit), as_json=as_json, as_csv=as_csv)
 
 
-@app.command("ask")
+@app.command("ask", rich_help_panel="Search")
 def ask_cmd(
     question: str = typer.Argument(..., help="e.g. 'which PDFs haven't been summarised yet?'"),
     bucket: str | None = BUCKET,
@@ -153,7 +153,7 @@ def ask_cmd(
         console.print(state["answer"], highlight=False)
 
 
-@app.command("reindex")
+@app.command("reindex", rich_help_panel="Search")
 def reindex_cmd() -> None:
     """Rebuild the local annotation table from the stored annotations (local store only)."""
     from ..config import Settings, open_store
@@ -200,7 +200,7 @@ def tables_status_cmd(bucket: str = typer.Argument(..., help="the general purpos
         console.print_json(json.dumps(table_status(_s3_client(), bucket).as_dict()))
 
 
-@app.command("mcp")
+@app.command("mcp", rich_help_panel="Search")
 def mcp_cmd() -> None:
     """Serve search over MCP on stdio (tools: search, find, missing, get_annotation, list_annotations)."""
     from ..search.mcp_server import main
