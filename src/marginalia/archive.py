@@ -7,7 +7,7 @@ At the end of a thread (or on ``marginalia archive THREAD``), :func:`archive_thr
   its pending writes and metadata) and the thread index: steps with the nodes that ran, their
   time and duration, errors, interrupts and the human decisions that answered them (reviewer,
   action, feedback, edits), the annotations written, the trace id and its URL; and, from the run
-  journal (:class:`marginalia.tracing.RunJournal`, ``<state>/usage/<thread_id>/``), every model
+  journal (:class:`marginalia.journal.RunJournal`, ``<state>/usage/<thread_id>/``), every model
   call with its node, model and token counts (with totals per node and per model) and every node
   retry (which task failed with what error class, and when it ran again);
 * the **context offloaded during the run** is attached to that object as annotations, never
@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import tracing
+from . import journal, tracing
 from .errors import AnnotationNotFound, InvalidInput, MarginaliaError, ObjectNotFound
 from .storage.base import Store
 from .storage.rules import MAX_ANNOTATIONS_PER_VERSION, MAX_PAYLOAD_BYTES
@@ -365,7 +365,7 @@ def archive_thread(
     steps, values = thread_steps(saver, record)
     if not steps:
         raise InvalidInput(f"thread {thread_id} has no checkpoints in {saver!r}: nothing to archive")
-    calls, retries = tracing.read_journal(store, state, thread_id)
+    calls, retries = journal.read_journal(store, state, thread_id)
     story = _story(record, steps, values, calls, retries)
     found = _attachments(store, record, values)
 

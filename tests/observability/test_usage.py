@@ -20,7 +20,7 @@ from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
 from typer.testing import CliRunner
 
-from marginalia import api, archive, runtime, tracing
+from marginalia import api, archive, journal, runtime
 from marginalia.cli import app
 from marginalia.engines import prompts
 from marginalia.graph import minutes as minutes_graph
@@ -39,7 +39,7 @@ RETRY_KEYS = {"kind", "thread_id", "agent", "node", "step", "task_id", "attempt"
 
 def journal_objects(store, thread_id: str | None = None) -> dict[str, bytes]:
     state = runtime.state_location(store)
-    prefix = state.join(tracing.JOURNAL_DIR, *([thread_id] if thread_id else []))
+    prefix = state.join(journal.JOURNAL_DIR, *([thread_id] if thread_id else []))
     return {o.key: store.get_object(prefix.bucket, o.key)[0] for o in store.list_objects(prefix.bucket, prefix.key + "/")}
 
 
@@ -159,7 +159,7 @@ async def test_the_async_twin_records_the_same_calls(obs_env):
     engine, meter = metered_engine()
     waiting = await api.aminutes(uri, engine=engine, chunk_chars=CHUNK_CHARS)
     assert waiting.status == "waiting"
-    calls, retries = tracing.read_journal(obs_env.store, runtime.state_location(obs_env.store), waiting.thread_id)
+    calls, retries = journal.read_journal(obs_env.store, runtime.state_location(obs_env.store), waiting.thread_id)
     assert _as_rows(calls) == _as_rows(meter.issued) and len(calls) >= 3 and retries == []
 
 
@@ -202,8 +202,8 @@ def test_token_counts_from_provider_output_when_messages_carry_none():
     """Chat models that report usage only in ``llm_output`` (older Bedrock/OpenAI clients) still count."""
     plain = LLMResult(generations=[[ChatGeneration(message=AIMessage(content="x"))]],
                       llm_output={"usage": {"prompt_tokens": 120, "completion_tokens": 30}})
-    assert tracing._token_counts(plain) == {"input_tokens": 120, "output_tokens": 30, "total_tokens": 150}
+    assert journal._token_counts(plain) == {"input_tokens": 120, "output_tokens": 30, "total_tokens": 150}
     both = LLMResult(generations=[[ChatGeneration(message=AIMessage(
         content="x", usage_metadata={"input_tokens": 7, "output_tokens": 3, "total_tokens": 10}))]],
         llm_output={"usage": {"prompt_tokens": 999}})
-    assert tracing._token_counts(both) == {"input_tokens": 7, "output_tokens": 3, "total_tokens": 10}
+    assert journal._token_counts(both) == {"input_tokens": 7, "output_tokens": 3, "total_tokens": 10}
