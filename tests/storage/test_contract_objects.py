@@ -267,3 +267,21 @@ def test_token_from_rules_is_opaque_text():
     token = rules.encode_token("objects", "a/é")
     assert "/" not in token and "é" not in token
     assert rules.decode_token(token, "objects")["l"] == "a/é"
+
+
+def test_copy_onto_itself_is_refused_unless_restoring_a_version(store, bucket, versioned_bucket, key):
+    store.put_object(bucket, key("same"), b"body")
+    store.put_annotation(bucket, key("same"), "note", "kept")
+    with pytest.raises(InvalidArgument, match="onto itself") as err:
+        store.copy_object(bucket, key("same"), bucket, key("same"))
+    assert err.value.code == "InvalidRequest"
+    assert store.get_annotation(bucket, key("same"), "note").payload == b"kept"  # nothing changed
+
+    # Restoring an older version onto its own key is a real copy: a new version with its annotations.
+    old = store.put_object(versioned_bucket, key("doc"), b"one")
+    store.put_annotation(versioned_bucket, key("doc"), "note", "of one")
+    store.put_object(versioned_bucket, key("doc"), b"two")
+    restored = store.copy_object(versioned_bucket, key("doc"), versioned_bucket, key("doc"), src_version_id=old.version_id)
+    assert restored.version_id not in (None, old.version_id)
+    assert store.get_object(versioned_bucket, key("doc"))[0] == b"one"
+    assert store.get_annotation(versioned_bucket, key("doc"), "note").payload == b"of one"

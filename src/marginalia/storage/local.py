@@ -781,6 +781,8 @@ class LocalStore(Store):
         src_version_id = rules.validate_copy(src_bucket, src_key, dst_bucket, dst_key, src_version_id, annotation_directive)
         with self._write() as tx:
             source = self._resolve(tx.conn, src_bucket, src_key, src_version_id)
+            if (src_bucket, src_key) == (dst_bucket, dst_key) and self._versioning(tx.conn, dst_bucket) != "Enabled":
+                raise rules.self_copy_refused(src_bucket, src_key)  # a version id, but nothing to restore into
             annotations = []
             if annotation_directive == "COPY":
                 annotations = tx.conn.execute(

@@ -192,7 +192,19 @@ def validate_copy(
     validate_key(dst_key, bucket=dst_bucket)
     src_version_id = validate_version_id(src_version_id, bucket=src_bucket, key=src_key)
     validate_annotation_directive(annotation_directive)
+    if (src_bucket, src_key) == (dst_bucket, dst_key) and src_version_id is None:
+        raise self_copy_refused(src_bucket, src_key)
     return src_version_id
+
+
+def self_copy_refused(bucket: str, key: str) -> InvalidArgument:
+    """S3 refuses a copy of an object onto itself that changes nothing (InvalidRequest); only
+    restoring an older version in a versioned bucket (source version id given) is a real copy."""
+    return InvalidArgument(
+        f"copying {object_uri(bucket, key)} onto itself changes nothing, and S3 refuses it: copy it to another "
+        "key, or, in a versioned bucket, give the version id of an older version to restore it",
+        code="InvalidRequest", uri=object_uri(bucket, key),
+    )
 
 
 def validate_user_metadata(metadata: dict[str, str] | None, *, bucket: str, key: str) -> dict[str, str]:
