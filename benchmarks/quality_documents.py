@@ -31,7 +31,8 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))  # the helpers shared with quality.py
 
 from marginalia.engines import text as nlp  # noqa: E402
-from marginalia.engines.offline_documents import SUMMARY_WORDS, draft_outline, summarize_pages  # noqa: E402
+from marginalia.engines.offline_outline import draft_outline  # noqa: E402
+from marginalia.engines.offline_summary import SUMMARY_WORDS, summarize_pages  # noqa: E402
 from marginalia.schemas import SourceContext  # noqa: E402
 from marginalia.tools.pdf import pdf_info, read_pages, remove_abstract  # noqa: E402
 from quality import DEFAULT_FIXTURES, Row, lead_sentences, rouge_scorer, table_lines  # noqa: E402

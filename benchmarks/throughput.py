@@ -6,9 +6,10 @@ Measured, each the best of three runs (time.perf_counter):
 
 * extraction: :func:`marginalia.tools.pdf.iter_pages` over a generated N-page report (the
   sample report's pages repeated) and over the real papers in the fixtures, per page;
-* summarising: :func:`marginalia.engines.offline_documents.summarize_pages` on the same pages,
+* summarising: :func:`marginalia.engines.offline_summary.summarize_pages` on the same pages,
   per page, in chunks of 20 pages plus the merge (the map-reduce a graph runs);
-* outlines: :func:`draft_outline` for the sample request from the sample's summary, per outline;
+* outlines: :func:`marginalia.engines.offline_outline.draft_outline` for the sample request from
+  the sample's summary, per outline;
 * rendering: :func:`marginalia.tools.slides.render_pptx` of that outline, per deck.
 """
 
@@ -24,7 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from marginalia.engines.offline_documents import draft_outline, merge_summaries, summarize_pages  # noqa: E402
+from marginalia.engines.offline_outline import draft_outline  # noqa: E402
+from marginalia.engines.offline_summary import merge_summaries, summarize_pages  # noqa: E402
 from marginalia.samples import make_sample_pdf  # noqa: E402
 from marginalia.schemas import SourceContext  # noqa: E402
 from marginalia.tools.pdf import pdf_info, read_pages  # noqa: E402

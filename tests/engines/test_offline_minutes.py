@@ -231,8 +231,8 @@ def test_added_items_cite_the_segment_that_says_them(engine, standup, standup_mi
 
 
 # --- delegation ------------------------------------------------------------------------------
-def test_document_methods_delegate_to_offline_documents(engine):
-    pytest.importorskip("marginalia.engines.offline_documents")
+def test_document_methods_delegate_to_offline_summary(engine):
+    pytest.importorskip("marginalia.engines.offline_summary")
     summary = engine.summarize_pages([(1, "Kubernetes upgrades need planning. The cluster runs on EKS. Upgrades go one minor version at a time.")])
     assert summary.summary and summary.page_count == 1
 

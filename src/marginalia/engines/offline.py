@@ -13,8 +13,9 @@ It is the embedded default, so it has to be genuinely useful on real meetings, n
 * evidence: the ids of the transcript segments every decision and action item came from.
 
 Same input, same output: no randomness, no clock (the meeting date comes from the transcript
-or from ``hint_date``). Document methods live in :mod:`marginalia.engines.offline_documents`
-and text-to-SQL in :mod:`marginalia.search.nl`; both are imported on first use.
+or from ``hint_date``). Document methods live in :mod:`marginalia.engines.offline_summary`
+(summaries) and :mod:`marginalia.engines.offline_outline` (slide outlines), text-to-SQL in
+:mod:`marginalia.search.nl`; all are imported on first use.
 """
 
 from __future__ import annotations
@@ -319,27 +320,27 @@ class OfflineEngine:
 
     # --- documents, outlines, SQL: other modules --------------------------------------------
     def summarize_pages(self, pages: list[tuple[int, str]], *, first_page_abstract: bool = True) -> DocumentSummary:
-        from . import offline_documents
+        from . import offline_summary
 
-        return offline_documents.summarize_pages(pages, first_page_abstract=first_page_abstract)
+        return offline_summary.summarize_pages(pages, first_page_abstract=first_page_abstract)
 
     def merge_summaries(self, parts: list[DocumentSummary], page_count: int) -> DocumentSummary:
-        from . import offline_documents
+        from . import offline_summary
 
-        return offline_documents.merge_summaries(parts, page_count)
+        return offline_summary.merge_summaries(parts, page_count)
 
     def revise_summary(self, summary: DocumentSummary, feedback: str, pages: list[tuple[int, str]]) -> DocumentSummary:
-        from . import offline_documents
+        from . import offline_summary
 
-        return offline_documents.revise_summary(summary, feedback, pages)
+        return offline_summary.revise_summary(summary, feedback, pages)
 
     def draft_outline(
         self, request: str, *, slides: int | None, sources: list[SourceContext], feedback: str | None = None,
         previous: Outline | None = None,
     ) -> Outline:
-        from . import offline_documents
+        from . import offline_outline
 
-        return offline_documents.draft_outline(request, slides=slides, sources=sources, feedback=feedback, previous=previous)
+        return offline_outline.draft_outline(request, slides=slides, sources=sources, feedback=feedback, previous=previous)
 
     def question_to_sql(self, question: str, *, schema: str) -> str:
         from ..search import nl

@@ -23,7 +23,7 @@ import io
 import zipfile
 from pathlib import PurePosixPath
 
-from ..engines.offline_documents import MAX_SLIDES
+from ..engines.offline_outline import MAX_SLIDES
 from ..errors import AnnotationNotFound, BucketNotFound, InvalidInput, ObjectNotFound, PreconditionFailed, UnsupportedInput
 from ..runtime import rails
 from ..schemas import DocumentSummary, Minutes, Outline, SourceContext

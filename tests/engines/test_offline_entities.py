@@ -1,0 +1,20 @@
+"""The offline engine's entities, on the project's sample report (through its summary)."""
+
+from __future__ import annotations
+
+import test_offline_summary as summary_tests
+
+# The sample report's pages and its summary: the summary tests' fixtures, shared.
+sample_pages = summary_tests.sample_pages
+sample_summary = summary_tests.sample_summary
+
+
+def test_sample_entities(sample_summary):
+    found = {(e.type, e.text): e.pages for e in sample_summary.entities}
+    assert found[("MONEY", "$412,380")] == [1]
+    assert found[("EMAIL", "finops@example.com")] == [1, 3]
+    assert found[("DATE", "2025-10-31")] == [2, 3]
+    assert found[("ACRONYM", "EKS")] == [1, 2, 3]
+    assert ("PERSON", "Dev Patel") in found and ("PERSON", "Maria Lopez") in found
+    assert found[("URL", "https://wiki.example.com/platform/cost-review")] == [3]
+    assert ("ORG", "Platform Engineering") in found
