@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import test_offline_summary as summary_tests
-
-# The sample report's pages and its summary: the summary tests' fixtures, shared.
-sample_pages = summary_tests.sample_pages
-sample_summary = summary_tests.sample_summary
-
 
 def test_sample_entities(sample_summary):
     found = {(e.type, e.text): e.pages for e in sample_summary.entities}

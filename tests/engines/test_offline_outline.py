@@ -12,12 +12,7 @@ from marginalia.errors import InvalidInput
 from marginalia.samples import make_sample_pdf
 from marginalia.schemas import SourceContext
 
-import test_offline_summary as summary_tests
-
-FIXTURES = summary_tests.FIXTURES
-# The sample report's pages and its summary: the summary tests' fixtures, shared.
-sample_pages = summary_tests.sample_pages
-sample_summary = summary_tests.sample_summary
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 
 REQUEST = (Path(make_sample_pdf.__file__).with_name("outline_request.txt")).read_text()
 

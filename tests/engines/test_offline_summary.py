@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from marginalia.testing.fixtures import SHARED_FIXTURES
 from marginalia.engines import text as nlp
 from marginalia.engines.offline_summary import (
     SUMMARY_WORDS,
@@ -17,26 +16,15 @@ from marginalia.engines.offline_summary import (
     revise_summary,
     summarize_pages,
 )
-from marginalia.samples import make_sample_pdf
+from marginalia.testing.fixtures import SHARED_FIXTURES
 from marginalia.tools.pdf import abstract_text, pdf_info, read_pages, remove_abstract
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 SHARED = SHARED_FIXTURES / "pdfs"
-SAMPLE = Path(make_sample_pdf.__file__).with_name("sample_report.pdf")
 
 
 def _flat(text: str) -> str:
     return " ".join(text.split())
-
-
-@pytest.fixture(scope="module")
-def sample_pages():
-    return read_pages(SAMPLE)
-
-
-@pytest.fixture(scope="module")
-def sample_summary(sample_pages):
-    return summarize_pages(sample_pages, info=pdf_info(SAMPLE))
 
 
 def _assert_grounded(summary, pages):
