@@ -221,12 +221,17 @@ def threads_cmd(pending: bool = typer.Option(False, "--pending", help="only thre
         return
     table = Table(show_lines=False)
     table.add_column("thread", no_wrap=True)  # copy-pasted into approve/reject: never folded
-    for col in ("agent", "status", "age", "object", "error"):
-        table.add_column(col, overflow="fold")
+    for col in ("agent", "status", "age"):  # short words: folding them mid-word helps nobody
+        table.add_column(col, no_wrap=True)
+    table.add_column("object", overflow="fold", ratio=2)
+    errors = any(r.error for r in records)
+    if errors:  # a column of blanks would only squeeze the objects
+        table.add_column("error", overflow="fold", ratio=1)
     stopped = []
     for r in records:
         status = shown_status(r, store, state)
-        table.add_row(r.thread_id, r.agent, status, _age(r.age.total_seconds()), r.object_uri, r.error or "")
+        row = [r.thread_id, r.agent, status, _age(r.age.total_seconds()), r.object_uri]
+        table.add_row(*row, *([r.error or ""] if errors else []))
         if status in CONTINUABLE:
             stopped.append((r.thread_id, status))
     console.print(table)

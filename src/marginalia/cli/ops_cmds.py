@@ -17,6 +17,7 @@ from rich.table import Table
 
 from ..errors import InvalidInput
 from .app import app, console
+from .formatting import clock_times
 
 __all__ = ["archive_cmd", "trace_cmd"]
 
@@ -67,12 +68,16 @@ def _print_thread(store, state, saver, thread_id: str, trace_id: str | None, nam
     console.print(f"  trace: {tracing.trace_url(trace_id)}", highlight=False, soft_wrap=True)
     steps, _ = thread_steps(saver, record)
     table = Table(title=f"checkpoints of {thread_id}", expand=False)
-    for col in ("step", "source", "node(s)", "next", "time", "seconds"):
+    table.add_column("step", no_wrap=True)
+    for col in ("node(s)", "next"):
         table.add_column(col, overflow="fold")
-    for s in steps:
+    table.add_column("time (UTC)", no_wrap=True)
+    table.add_column("seconds", no_wrap=True, justify="right")
+    for s, at in zip(steps, clock_times(s.at for s in steps)):
         waiting = any(t.get("interrupts") for t in s.tasks)
-        table.add_row(str(s.step), s.source, ", ".join(s.ran) or "—", ", ".join(s.next) + (" (interrupt)" if waiting else ""),
-                      s.at, "" if s.seconds is None else f"{s.seconds:.3f}")
+        step = str(s.step) if s.source == "loop" else f"{s.step} {s.source}"  # input, update, fork
+        table.add_row(step, ", ".join(s.ran) or "—", ", ".join(s.next) + (" (interrupt)" if waiting else ""),
+                      at, "" if s.seconds is None else f"{s.seconds:.3f}")
     console.print(table)
 
 
@@ -137,12 +142,14 @@ def _show(uri: str, as_json: bool) -> None:
             f"archived {story['archived_at']}")
     console.print(Panel(head, title=f"[bold]thread {story['thread_id']}[/]"), highlight=False)
     table = Table(title="steps", expand=False)
-    for col in ("step", "ran", "then", "at", "seconds"):
+    for col in ("step", "ran", "then"):
         table.add_column(col, overflow="fold")
-    for s in story["steps"]:
+    table.add_column("at (UTC)", no_wrap=True)
+    table.add_column("seconds", no_wrap=True, justify="right")
+    for s, at in zip(story["steps"], clock_times(s["at"] for s in story["steps"])):
         waiting = any(t.get("interrupts") for t in s["tasks"])
         table.add_row(str(s["step"]), ", ".join(s["ran"]) or s["source"], ", ".join(s["next"]) + (" ⏸ interrupt" if waiting else ""),
-                      s["at"], "" if s["seconds"] is None else f"{s['seconds']:.3f}")
+                      at, "" if s["seconds"] is None else f"{s['seconds']:.3f}")
     console.print(table)
     nodes = Table(title="node timings", expand=False)
     for col in ("node", "runs", "seconds", "waited for review (s)", "errors"):
