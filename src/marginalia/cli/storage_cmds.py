@@ -269,15 +269,15 @@ def annotations(
         _print_json([_annotation_json(a) for a in entries])
         return
     table = Table(
-        Column("name", overflow="fold"),
+        Column("name", no_wrap=True),  # names are what people read and type: never folded
         Column("size", justify="right", no_wrap=True),
-        Column("etag", no_wrap=True, min_width=34),
         Column("modified", no_wrap=True),
+        Column("etag", overflow="fold"),  # whole from 84 columns; folded, not cut, below
         box=None,
         header_style="bold",
     )
     for entry in entries:
-        table.add_row(entry.name, f"{entry.size:,}", entry.etag, _when(entry))
+        table.add_row(entry.name, f"{entry.size:,}", _when(entry), entry.etag)
     console.print(table)
     if not entries:
         _say(f"(no annotations on {target})", style="dim")
