@@ -606,11 +606,7 @@ class LocalStore(Store):
         content_type: str | None = None,
         metadata: dict[str, str] | None = None,
     ) -> ObjectInfo:
-        validate_bucket(bucket)
-        validate_key(key, bucket=bucket)
-        uri = rules.object_uri(bucket, key)
-        metadata = rules.validate_user_metadata(metadata, bucket=bucket, key=key)
-        expected = rules.normalize_etag(if_match) if if_match is not None else None
+        uri, metadata, expected = rules.validate_put_object(bucket, key, metadata, if_match)
         if if_none_match or expected is not None:  # fail fast, before streaming a body for nothing
             with self._read() as conn:
                 self._check_put_preconditions(conn, bucket, key, if_none_match, expected)

@@ -173,6 +173,17 @@ def validate_object_address(bucket: str, key: str, version_id: str | None = None
     return validate_version_id(version_id, bucket=bucket, key=key)
 
 
+def validate_put_object(
+    bucket: str, key: str, metadata: dict[str, str] | None, if_match: str | None
+) -> tuple[str, dict[str, str], str | None]:
+    """Check a PutObject request before any body is read: the address, the user metadata and the
+    If-Match ETag. Returns the object's URI, the metadata as stored and the normalised ETag."""
+    validate_bucket(bucket)
+    validate_key(key, bucket=bucket)
+    metadata = validate_user_metadata(metadata, bucket=bucket, key=key)
+    return object_uri(bucket, key), metadata, normalize_etag(if_match) if if_match is not None else None
+
+
 def validate_annotation_address(bucket: str, key: str, name: str | None, version_id: str | None = None) -> str | None:
     """:func:`validate_object_address` plus the annotation name (R6) when the request names one."""
     validate_bucket(bucket)

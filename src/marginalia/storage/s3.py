@@ -212,18 +212,15 @@ class S3Store(Store):
         content_type: str | None = None,
         metadata: dict[str, str] | None = None,
     ) -> ObjectInfo:
-        validate_bucket(bucket)
-        validate_key(key, bucket=bucket)
-        uri = rules.object_uri(bucket, key)
-        metadata = rules.validate_user_metadata(metadata, bucket=bucket, key=key)
+        uri, metadata, expected = rules.validate_put_object(bucket, key, metadata, if_match)
         args: dict[str, Any] = {"ContentType": content_type or DEFAULT_CONTENT_TYPE}
         if metadata:
             args["Metadata"] = metadata
         conditions: dict[str, str] = {}
         if if_none_match:
             conditions["IfNoneMatch"] = "*"
-        if if_match is not None:
-            conditions["IfMatch"] = rules.normalize_etag(if_match)
+        if expected is not None:
+            conditions["IfMatch"] = expected
         target = Target("PutObject", bucket, key)
 
         if isinstance(body, (bytes, bytearray, memoryview)):
