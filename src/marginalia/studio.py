@@ -68,15 +68,14 @@ class ArchiveWhenFinished(BaseCallbackHandler):
     def _archive_if_finished(self) -> None:
         from marginalia.archive import archive_thread
         from marginalia.errors import MarginaliaError
-        from marginalia.runtime import get_agent
+        from marginalia.runtime import get_agent, position
 
         try:
             saver = _archive_saver()
             graph = get_agent(self.agent, graph_module(self.agent)).build(checkpointer=saver)
-            snapshot = graph.get_state({"configurable": {"thread_id": self.thread_id}})
-            if snapshot.next or snapshot.interrupts or not snapshot.values:
-                return
-            archive_thread(saver.store, saver, self.thread_id)
+            where, _ = position(graph, saver, {"configurable": {"thread_id": self.thread_id}})
+            if where == "finished":  # not waiting for a reviewer, not stopped mid-graph
+                archive_thread(saver.store, saver, self.thread_id)
         except MarginaliaError as exc:
             logger.warning("thread %s finished but was not archived: %s", self.thread_id, exc)
         except Exception:  # a background thread: say what went wrong, never take the server down
