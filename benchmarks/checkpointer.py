@@ -344,11 +344,16 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"   bytes stored/super-step: {'n/a' if b is None else f'{b:,.0f}'}")
                 print(f"   ms/super-step: median {result['p50']:.2f}, p90 {result['p90']:.2f}")
                 for n, (ms, bare, counts) in lookups.items():
-                    print(f"   get_tuple(latest) @ {n:>4} checkpoints: {ms:7.2f} ms; requests without pending "
-                          f"writes {fmt_counts(bare, 0)}; with one pending write {fmt_counts(counts, 0)}")
+                    print(
+                        f"   get_tuple(latest) @ {n:>4} checkpoints: {ms:7.2f} ms; requests without pending "
+                        f"writes {fmt_counts(bare, 0)}; with one pending write {fmt_counts(counts, 0)}"
+                    )
                 print(flush=True)
-            print("| saver | requests/step (by op) | bytes/step | ms/step p50 / p90 | " + " | ".join(
-                f"latest @{n}: ms (req bare/with writes)" for n in sizes) + " |")
+            print(
+                "| saver | requests/step (by op) | bytes/step | ms/step p50 / p90 | "
+                + " | ".join(f"latest @{n}: ms (req bare/with writes)" for n in sizes)
+                + " |"
+            )
             print("|---|---|---|---|" + "---|" * len(sizes))
             for target, result, lookups in rows:
                 b = result["bytes_per_step"]
@@ -357,7 +362,10 @@ def main(argv: list[str] | None = None) -> int:
                     fmt_counts(result["per_step"]),
                     "n/a" if b is None else f"{b:,.0f}",
                     f"{result['p50']:.1f} / {result['p90']:.1f}",
-                ] + [f"{ms:.1f} ({sum(bare.values()) if bare else 0}/{sum(c.values()) if c else 0})" for ms, bare, c in lookups.values()]
+                ] + [
+                    f"{ms:.1f} ({sum(bare.values()) if bare else 0}/{sum(c.values()) if c else 0})"
+                    for ms, bare, c in lookups.values()
+                ]
                 print("| " + " | ".join(cells) + " |")
             if skipped:
                 print("\nnot measured:")

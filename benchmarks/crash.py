@@ -28,8 +28,12 @@ def main() -> int:
     parser.add_argument("--agents", default="minutes,summary")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
-                      AWS_EC2_METADATA_DISABLED="true")
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_EC2_METADATA_DISABLED="true",
+    )
     import crashkit
 
     root = Path(tempfile.mkdtemp(prefix="marginalia-crash-"))
@@ -61,8 +65,11 @@ def main() -> int:
             row[2] += trial.killed
             if not trial.survived:
                 failures.append((trial.name, plan, trial.problems))
-            print(f"trial {i + 1:3d} {target.kind:5s} {agent:8s} kills={trial.killed} {plan} "
-                  f"{'ok' if trial.survived else 'FAILED ' + '; '.join(trial.problems)[:300]}", flush=True)
+            print(
+                f"trial {i + 1:3d} {target.kind:5s} {agent:8s} kills={trial.killed} {plan} "
+                f"{'ok' if trial.survived else 'FAILED ' + '; '.join(trial.problems)[:300]}",
+                flush=True,
+            )
     finally:
         if server is not None:
             server.stop()

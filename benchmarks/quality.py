@@ -32,8 +32,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from marginalia.engines import text as nlp  # noqa: E402
 from marginalia.engines.offline import SUMMARY_WORDS, OfflineEngine  # noqa: E402
-from marginalia.tools.transcripts import parse_transcript  # noqa: E402
 from marginalia.testing.fixtures import SHARED_FIXTURES  # noqa: E402
+from marginalia.tools.transcripts import parse_transcript  # noqa: E402
 
 DEFAULT_FIXTURES = SHARED_FIXTURES
 Row = dict[str, object]
@@ -76,9 +76,14 @@ def _f1(scorer, reference: str, candidate: str) -> tuple[float, float, float]:
 
 def _baselines(transcript, budget: int) -> dict[str, str]:
     """First sentences and plain LexRank over the same cleaned sentences, same budget."""
-    sentences = [s for seg in transcript.segments for s in nlp.split_sentences(nlp.clean_disfluencies(seg.text)) if nlp.words(s)]
+    sentences = [
+        s for seg in transcript.segments for s in nlp.split_sentences(nlp.clean_disfluencies(seg.text)) if nlp.words(s)
+    ]
     chosen = nlp.summarize_to_budget(sentences, budget)
-    return {"first sentences": " ".join(lead_sentences(sentences, budget)), "LexRank": " ".join(sentences[i] for i in chosen)}
+    return {
+        "first sentences": " ".join(lead_sentences(sentences, budget)),
+        "LexRank": " ".join(sentences[i] for i in chosen),
+    }
 
 
 def meetings_report(fixtures: Path, engine: OfflineEngine) -> list[Row]:
@@ -94,17 +99,28 @@ def meetings_report(fixtures: Path, engine: OfflineEngine) -> list[Row]:
         candidates = {"offline minutes": minutes.summary, **_baselines(transcript, engine.summary_words)}
         for system, candidate in candidates.items():
             r1, r2, rl = _f1(scorer, reference, candidate)
-            rows.append({
-                "meeting": path.stem.removeprefix("qmsum_"), "system": system, "R-1": r1, "R-2": r2, "R-L": rl,
-                "words": nlp.word_count(candidate), "seconds": round(seconds, 2) if system == "offline minutes" else "",
-            })
+            rows.append(
+                {
+                    "meeting": path.stem.removeprefix("qmsum_"),
+                    "system": system,
+                    "R-1": r1,
+                    "R-2": r2,
+                    "R-L": rl,
+                    "words": nlp.word_count(candidate),
+                    "seconds": round(seconds, 2) if system == "offline minutes" else "",
+                }
+            )
     for system in dict.fromkeys(r["system"] for r in rows):
         mine = [r for r in rows if r["system"] == system]
-        rows.append({
-            "meeting": "MEAN", "system": system,
-            **{k: round(statistics.mean(float(r[k]) for r in mine), 1) for k in ("R-1", "R-2", "R-L")},
-            "words": round(statistics.mean(int(r["words"]) for r in mine)), "seconds": "",
-        })
+        rows.append(
+            {
+                "meeting": "MEAN",
+                "system": system,
+                **{k: round(statistics.mean(float(r[k]) for r in mine), 1) for k in ("R-1", "R-2", "R-L")},
+                "words": round(statistics.mean(int(r["words"]) for r in mine)),
+                "seconds": "",
+            }
+        )
     return rows
 
 
@@ -139,10 +155,15 @@ def owners_report(fixtures: Path, engine: OfflineEngine) -> list[Row]:
         for m in doc["reference"]["minutes"]:
             reference |= reference_owners(m["text"])
         hit = reference & found
-        rows.append({
-            "meeting": path.stem, "reference owners": ", ".join(sorted(reference)), "found owners": ", ".join(sorted(found)),
-            "recall": round(len(hit) / len(reference), 2) if reference else "", "action items": len(minutes.action_items),
-        })
+        rows.append(
+            {
+                "meeting": path.stem,
+                "reference owners": ", ".join(sorted(reference)),
+                "found owners": ", ".join(sorted(found)),
+                "recall": round(len(hit) / len(reference), 2) if reference else "",
+                "action items": len(minutes.action_items),
+            }
+        )
     return rows
 
 
@@ -172,7 +193,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: no fixtures at {args.fixtures} (the shared developer fixtures are not on this machine)")
         return 0
     engine = OfflineEngine()
-    print_table(f"Meeting summaries vs QMSum references (ROUGE F1 x100, {SUMMARY_WORDS}-word budget)", meetings_report(args.fixtures, engine))
+    print_table(
+        f"Meeting summaries vs QMSum references (ROUGE F1 x100, {SUMMARY_WORDS}-word budget)",
+        meetings_report(args.fixtures, engine),
+    )
     print_table("Action-item owners vs ELITR human minutes", owners_report(args.fixtures, engine))
     documents = documents_report()
     if documents is not None:

@@ -30,12 +30,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))  # the helpers shared with quality.py
 
+from quality import DEFAULT_FIXTURES, Row, lead_sentences, rouge_scorer, table_lines  # noqa: E402
+
 from marginalia.engines import text as nlp  # noqa: E402
 from marginalia.engines.offline_outline import draft_outline  # noqa: E402
 from marginalia.engines.offline_summary import SUMMARY_WORDS, summarize_pages  # noqa: E402
 from marginalia.schemas import SourceContext  # noqa: E402
 from marginalia.tools.pdf import pdf_info, read_pages, remove_abstract  # noqa: E402
-from quality import DEFAULT_FIXTURES, Row, lead_sentences, rouge_scorer, table_lines  # noqa: E402
 
 
 def _nfkc(text: str) -> str:
@@ -74,9 +75,13 @@ def papers_report(fixtures: Path) -> list[Row]:
             ours = _rouge(scorer, entry["reference_summary"], summary.summary)
             lead = _rouge(scorer, entry["reference_summary"], _lead(used))
             row: Row = {
-                "item": entry["file"], "setting": setting,
-                "R1": ours["rouge1"], "R2": ours["rouge2"], "RL": ours["rougeL"],
-                "lead R1": lead["rouge1"], "abstract found": bool(summary.abstract),
+                "item": entry["file"],
+                "setting": setting,
+                "R1": ours["rouge1"],
+                "R2": ours["rouge2"],
+                "RL": ours["rougeL"],
+                "lead R1": lead["rouge1"],
+                "abstract found": bool(summary.abstract),
             }
             if entry.get("reference_keywords"):
                 want = _stems(entry["reference_keywords"])
@@ -96,18 +101,28 @@ def outlines_report(fixtures: Path) -> list[Row]:
         paper, reference = case["paper"], case["reference"]
         abstract = paper.get("abstract") or ""
         source = SourceContext(
-            uri=f"sciduet:{case['id']}", kind="text", title=paper.get("title"), summary=abstract,
-            key_points=nlp.split_sentences(abstract)[:8], keywords=nlp.keywords(abstract, 10),
+            uri=f"sciduet:{case['id']}",
+            kind="text",
+            title=paper.get("title"),
+            summary=abstract,
+            key_points=nlp.split_sentences(abstract)[:8],
+            keywords=nlp.keywords(abstract, 10),
         )
         outline = draft_outline(case["prompt"], slides=None, sources=[source])
         ours = " \n".join(s.title for s in outline.slides)
         theirs = " \n".join(s["title"] for s in reference["slides"])
         titles = _rouge(scorer, theirs, ours)
-        rows.append({
-            "item": case["id"], "setting": "outline titles",
-            "R1": titles["rouge1"], "R2": titles["rouge2"], "RL": titles["rougeL"],
-            "slides asked": reference["slide_count"], "slides given": len(outline.slides),
-        })
+        rows.append(
+            {
+                "item": case["id"],
+                "setting": "outline titles",
+                "R1": titles["rouge1"],
+                "R2": titles["rouge2"],
+                "RL": titles["rougeL"],
+                "slides asked": reference["slide_count"],
+                "slides given": len(outline.slides),
+            }
+        )
     return rows
 
 
@@ -119,12 +134,20 @@ def report(fixtures: Path = DEFAULT_FIXTURES) -> list[Row]:
     for setting in ("abstract kept", "abstract removed"):
         group = [r for r in papers if r["setting"] == setting]
         if group:
-            rows.append({"item": "MEAN", "setting": setting, **{k: _mean(group, k) for k in ("R1", "R2", "RL", "lead R1")}})
+            rows.append(
+                {"item": "MEAN", "setting": setting, **{k: _mean(group, k) for k in ("R1", "R2", "RL", "lead R1")}}
+            )
     rows += outlines
     if outlines:
-        rows.append({"item": "MEAN", "setting": "outline titles", **{k: _mean(outlines, k) for k in ("R1", "R2", "RL")},
-                     "slides asked": sum(r["slides asked"] for r in outlines),
-                     "slides given": sum(r["slides given"] for r in outlines)})
+        rows.append(
+            {
+                "item": "MEAN",
+                "setting": "outline titles",
+                **{k: _mean(outlines, k) for k in ("R1", "R2", "RL")},
+                "slides asked": sum(r["slides asked"] for r in outlines),
+                "slides given": sum(r["slides given"] for r in outlines),
+            }
+        )
     return rows
 
 

@@ -59,7 +59,9 @@ QUERIES = {
     "Q5 latest per annotation": f"""SELECT object_key, name, max_by(text_value, sequence_number) AS latest FROM {NS}."annotation"
         GROUP BY object_key, name""",
     "Q6 names distribution": f"""SELECT name, count(*) AS n FROM {NS}."annotation" GROUP BY name ORDER BY n DESC""",
-    "find action_items[].owner=Alice": friendly.find_sql("meeting_minutes", where=["action_items[].owner=Alice", "date>=2026-06-20"]),
+    "find action_items[].owner=Alice": friendly.find_sql(
+        "meeting_minutes", where=["action_items[].owner=Alice", "date>=2026-06-20"]
+    ),
     "missing summary *.pdf": friendly.missing_sql("summary", suffix=".pdf"),
 }
 DUCKDB_SKIP = {"find action_items[].owner=Alice": "lambda over ARRAY(JSON) needs a hand translation for DuckDB"}
@@ -74,7 +76,10 @@ def minutes(i: int, rng: random.Random) -> dict:
         "attendees": rng.sample(PEOPLE, 4),
         "topics": [topic, TOPICS[(i + 3) % len(TOPICS)]],
         "decisions": [{"text": f"Proceed with the {topic} plan", "evidence": [1]}],
-        "action_items": [{"owner": o, "task": f"Follow up on {topic} item {k}", "due": "2026-07-01", "evidence": [2]} for k, o in enumerate(owners)],
+        "action_items": [
+            {"owner": o, "task": f"Follow up on {topic} item {k}", "due": "2026-07-01", "evidence": [2]}
+            for k, o in enumerate(owners)
+        ],
         "summary": f"The team discussed {topic} and agreed next steps.",
     }
 
@@ -88,15 +93,41 @@ def dataset(count: int, seed: int = 7):
         i += 1
         if i % 3 != 0:
             key = f"meetings/2026/rec-{i:06d}.mp4"
-            rows.append((key, "transcript", json.dumps({"language": "en", "speakers": PEOPLE[:3], "segments": [
-                {"id": s, "speaker": PEOPLE[s % 3], "text": f"Segment {s} about {TOPICS[(i + s) % 8]}."} for s in range(6)]})))
+            rows.append(
+                (
+                    key,
+                    "transcript",
+                    json.dumps(
+                        {
+                            "language": "en",
+                            "speakers": PEOPLE[:3],
+                            "segments": [
+                                {"id": s, "speaker": PEOPLE[s % 3], "text": f"Segment {s} about {TOPICS[(i + s) % 8]}."}
+                                for s in range(6)
+                            ],
+                        }
+                    ),
+                )
+            )
             if rng.random() < 0.85:
                 rows.append((key, "meeting_minutes", json.dumps(minutes(i, rng))))
             rows.append((key, "mediainfo", json.dumps({"audio_tracks": rng.randint(1, 12), "codec": "aac"})))
         else:
             key = f"reports/doc-{i:06d}.pdf"
             if rng.random() < 0.7:
-                rows.append((key, "summary", json.dumps({"title": f"Report {i}", "summary": f"About {TOPICS[i % 8]}.", "page_count": rng.randint(1, 90)})))
+                rows.append(
+                    (
+                        key,
+                        "summary",
+                        json.dumps(
+                            {
+                                "title": f"Report {i}",
+                                "summary": f"About {TOPICS[i % 8]}.",
+                                "page_count": rng.randint(1, 90),
+                            }
+                        ),
+                    )
+                )
             if rng.random() < 0.4:
                 rows.append((key, "pipeline_status", json.dumps({"status": rng.choice(["OK", "OK", "FAILED"])})))
             if rng.random() < 0.1:
@@ -192,8 +223,9 @@ def time_query(run, repeat: int) -> tuple[float, float, float, float, int]:
 
 # --- DuckDB ---------------------------------------------------------------------------------------
 def export_to_duckdb(store: LocalStore, folder: Path):
-    import duckdb
     import sqlite3
+
+    import duckdb
 
     started = time.perf_counter()
     src = sqlite3.connect(f"file:{store.catalog_path}?mode=ro", uri=True)
@@ -204,7 +236,10 @@ def export_to_duckdb(store: LocalStore, folder: Path):
     )  # spec R18.1
     tables = {
         "annotation": (f"SELECT {', '.join(ANNOTATION_COLUMNS)} FROM annotation", None),
-        "journal": ("SELECT bucket, key, sequence_number, record_type, record_timestamp, version_id, annotation FROM journal", None),
+        "journal": (
+            "SELECT bucket, key, sequence_number, record_type, record_timestamp, version_id, annotation FROM journal",
+            None,
+        ),
         "inventory": (sqlmod._INVENTORY_SELECT, None),
     }
     for table, (select, _) in tables.items():
@@ -215,11 +250,15 @@ def export_to_duckdb(store: LocalStore, folder: Path):
             writer = csv.writer(f)
             writer.writerow(names)
             writer.writerows(cursor)
-        db.execute(f"CREATE TABLE {table} AS SELECT * FROM read_csv('{path}', header = true, all_varchar = true, quote = '\"', escape = '\"')")
+        db.execute(
+            f"CREATE TABLE {table} AS SELECT * FROM read_csv('{path}', header = true, all_varchar = true, quote = '\"', escape = '\"')"
+        )
     db.execute("ALTER TABLE annotation ALTER size TYPE BIGINT")
     db.execute("ALTER TABLE annotation ALTER last_modified_date TYPE TIMESTAMP")
     db.execute("ALTER TABLE journal ALTER record_timestamp TYPE TIMESTAMP")
-    db.execute("ALTER TABLE journal ALTER annotation TYPE STRUCT(name VARCHAR) USING json_transform(annotation, '{\"name\": \"VARCHAR\"}')")
+    db.execute(
+        'ALTER TABLE journal ALTER annotation TYPE STRUCT(name VARCHAR) USING json_transform(annotation, \'{"name": "VARCHAR"}\')'
+    )
     db.execute("ALTER TABLE inventory ALTER is_delete_marker TYPE BOOLEAN")
     src.close()
     return db, time.perf_counter() - started
@@ -237,7 +276,9 @@ def to_duckdb(query: str) -> str:
 
     def rewrite(node):
         if isinstance(node, exp.JSONExtractScalar):
-            return exp.Anonymous(this="json_extract_scalar", expressions=[node.this, sqlmod._path_literal(node.expression)])
+            return exp.Anonymous(
+                this="json_extract_scalar", expressions=[node.this, sqlmod._path_literal(node.expression)]
+            )
         if isinstance(node, exp.Cast) and not isinstance(node, exp.TryCast):
             return exp.TryCast(this=node.this, to=node.args["to"])  # spec table: TRY_CAST on DuckDB
         return node

@@ -29,9 +29,9 @@ from marginalia.engines.offline_outline import draft_outline  # noqa: E402
 from marginalia.engines.offline_summary import merge_summaries, summarize_pages  # noqa: E402
 from marginalia.samples import make_sample_pdf  # noqa: E402
 from marginalia.schemas import SourceContext  # noqa: E402
+from marginalia.testing.fixtures import SHARED_FIXTURES  # noqa: E402
 from marginalia.tools.pdf import pdf_info, read_pages  # noqa: E402
 from marginalia.tools.slides import render_pptx  # noqa: E402
-from marginalia.testing.fixtures import SHARED_FIXTURES  # noqa: E402
 
 SAMPLES = Path(make_sample_pdf.__file__).parent
 CHUNK = 20
@@ -47,9 +47,7 @@ def best_of(runs: int, fn) -> float:
 
 
 def summarize_in_chunks(pages):
-    parts = [
-        summarize_pages(pages[i : i + CHUNK], first_page_abstract=(i == 0)) for i in range(0, len(pages), CHUNK)
-    ]
+    parts = [summarize_pages(pages[i : i + CHUNK], first_page_abstract=(i == 0)) for i in range(0, len(pages), CHUNK)]
     return merge_summaries(parts, page_count=len(pages))
 
 
@@ -61,24 +59,45 @@ def report(page_count: int = 200, fixtures: Path = SHARED_FIXTURES) -> list[dict
         path = Path(folder) / f"report-{page_count}.pdf"
         path.write_bytes(big)
         inputs = [(f"generated report ({page_count} pages)", path)]
-        inputs += [(p.name, p) for p in sorted((fixtures / "pdfs").glob("*.pdf"))] if (fixtures / "pdfs").is_dir() else []
+        inputs += (
+            [(p.name, p) for p in sorted((fixtures / "pdfs").glob("*.pdf"))] if (fixtures / "pdfs").is_dir() else []
+        )
         for label, source in inputs:
             pages = read_pages(source)
             extract = best_of(3, lambda: read_pages(source))
             summarise = best_of(3, lambda: summarize_in_chunks(pages))
-            rows.append({
-                "input": label, "pages": len(pages),
-                "extract s/page": round(extract / len(pages), 4),
-                "summarise s/page": round(summarise / len(pages), 4),
-            })
+            rows.append(
+                {
+                    "input": label,
+                    "pages": len(pages),
+                    "extract s/page": round(extract / len(pages), 4),
+                    "summarise s/page": round(summarise / len(pages), 4),
+                }
+            )
     sample = SAMPLES / "sample_report.pdf"
     summary = summarize_pages(read_pages(sample), info=pdf_info(sample))
-    source = SourceContext(uri="s3://reports/q3.pdf", kind="summary", title=summary.title, summary=summary.summary,
-                           key_points=[k.text for k in summary.key_points], keywords=summary.keywords)
+    source = SourceContext(
+        uri="s3://reports/q3.pdf",
+        kind="summary",
+        title=summary.title,
+        summary=summary.summary,
+        key_points=[k.text for k in summary.key_points],
+        keywords=summary.keywords,
+    )
     request = (SAMPLES / "outline_request.txt").read_text()
     outline = draft_outline(request, slides=None, sources=[source])
-    rows.append({"input": "outline (sample request, 10 slides)", "outline s": round(best_of(3, lambda: draft_outline(request, slides=None, sources=[source])), 4)})
-    rows.append({"input": "render .pptx (10 slides)", "render s": round(best_of(3, lambda: render_pptx(outline, path_or_file=io.BytesIO())), 4)})
+    rows.append(
+        {
+            "input": "outline (sample request, 10 slides)",
+            "outline s": round(best_of(3, lambda: draft_outline(request, slides=None, sources=[source])), 4),
+        }
+    )
+    rows.append(
+        {
+            "input": "render .pptx (10 slides)",
+            "render s": round(best_of(3, lambda: render_pptx(outline, path_or_file=io.BytesIO())), 4),
+        }
+    )
     return rows
 
 

@@ -25,7 +25,11 @@ AWS_BUCKET = os.environ.get("MARGINALIA_TEST_S3_BUCKET")
 AWS_VERSIONED_BUCKET = os.environ.get("MARGINALIA_TEST_S3_VERSIONED_BUCKET")
 AWS_ENABLED = bool(
     AWS_BUCKET
-    and (os.environ.get("AWS_ACCESS_KEY_ID") or os.environ.get("AWS_PROFILE") or os.environ.get("AWS_WEB_IDENTITY_TOKEN_FILE"))
+    and (
+        os.environ.get("AWS_ACCESS_KEY_ID")
+        or os.environ.get("AWS_PROFILE")
+        or os.environ.get("AWS_WEB_IDENTITY_TOKEN_FILE")
+    )
 )
 
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"

@@ -37,8 +37,14 @@ def env(tmp_path, monkeypatch):
 
 def test_public_exports_and_twins_have_the_same_signature():
     assert {"minutes", "aminutes", "resume", "aresume", "RunResult"} <= set(marginalia.__all__)
-    assert inspect.signature(marginalia.minutes).parameters.keys() == inspect.signature(marginalia.aminutes).parameters.keys()
-    assert inspect.signature(marginalia.resume).parameters.keys() == inspect.signature(marginalia.aresume).parameters.keys()
+    assert (
+        inspect.signature(marginalia.minutes).parameters.keys()
+        == inspect.signature(marginalia.aminutes).parameters.keys()
+    )
+    assert (
+        inspect.signature(marginalia.resume).parameters.keys()
+        == inspect.signature(marginalia.aresume).parameters.keys()
+    )
     assert inspect.iscoroutinefunction(marginalia.aminutes) and not inspect.iscoroutinefunction(marginalia.minutes)
     fields = {f.name for f in dataclasses.fields(marginalia.RunResult)}
     assert {"thread_id", "agent", "status", "proposal", "annotations", "trace_id", "iterations"} <= fields
@@ -53,7 +59,8 @@ def test_run_result_of_a_waiting_and_a_done_thread(env):
     done = marginalia.resume("retro-1")
     assert done.status == "done" and done.iterations == 1 and done.trace_id == waiting.trace_id
     assert [(a.uri, a.name) for a in done.annotations] == [
-        ("s3://api-bucket/retro.vtt", "meeting_minutes"), ("s3://api-bucket/retro.vtt", "action_items")
+        ("s3://api-bucket/retro.vtt", "meeting_minutes"),
+        ("s3://api-bucket/retro.vtt", "action_items"),
     ]
     assert all(a.etag for a in done.annotations)
 
@@ -149,8 +156,9 @@ def test_resume_passes_the_password_to_the_run_and_never_stores_it(env, monkeypa
             Reading.pages = list(pages)
             return super().revise_summary(summary, feedback, pages)
 
-    revised = marginalia.resume(waiting.thread_id, action="reject", feedback="Focus on Karpenter.",
-                                password=secret, engine=Reading())
+    revised = marginalia.resume(
+        waiting.thread_id, action="reject", feedback="Focus on Karpenter.", password=secret, engine=Reading()
+    )
     assert revised.status == "waiting" and Reading.pages  # the PDF was opened with the password
     assert "Karpenter" in revised.proposal["summary"]
     marginalia.resume(waiting.thread_id, action="reject", feedback="Shorter.", engine=Reading())
@@ -171,9 +179,6 @@ def test_resume_passes_the_password_to_the_run_and_never_stores_it(env, monkeypa
 
     assert ThreadIndex(env, state).get(minutes.thread_id).status == "waiting"  # untouched by the refusal
     assert marginalia.resume(minutes.thread_id).status == "done"  # refused before anything ran
-
-
-
 
 
 def test_approve_of_an_outline_prints_where_the_deck_is(env, monkeypatch):

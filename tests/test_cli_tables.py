@@ -15,4 +15,10 @@ def test_clock_times_show_the_date_on_the_first_row_and_when_the_day_changes():
         "not a time",
     ]
     assert clock_times(stamps) == [
-        "2026-06-09 09:00:00", "09:00:01", "2026-06-12 06:30:00", "06:31:00", "", "not a time"]
+        "2026-06-09 09:00:00",
+        "09:00:01",
+        "2026-06-12 06:30:00",
+        "06:31:00",
+        "",
+        "not a time",
+    ]

@@ -10,8 +10,9 @@ import sys
 def test_demo_runs_in_an_empty_directory_and_says_where_to_look(tmp_path, monkeypatch):
     env = {k: v for k, v in os.environ.items() if not k.startswith("MARGINALIA_")}
     env["COLUMNS"] = "200"
-    proc = subprocess.run([sys.executable, "-m", "marginalia", "demo"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=180)
+    proc = subprocess.run(
+        [sys.executable, "-m", "marginalia", "demo"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180
+    )
     assert proc.returncode == 0, proc.stderr
     assert "marginalia annotations s3://demo/meetings/standup.vtt" in proc.stdout
     assert "wrote meeting_minutes" in proc.stdout

@@ -44,8 +44,16 @@ def _minutes_run(uri, *, transcript, engine, approve, thread_id, store, chunk_ch
     def transcript_found(store_obj, info) -> None:  # before any thread record or checkpoint
         locate_transcript(store_obj, source_of(info), named)
 
-    return prepare_start("minutes", uri, inputs, engine=engine, approve=approve, thread_id=thread_id, store=store,
-                         preflight=transcript_found)
+    return prepare_start(
+        "minutes",
+        uri,
+        inputs,
+        engine=engine,
+        approve=approve,
+        thread_id=thread_id,
+        store=store,
+        preflight=transcript_found,
+    )
 
 
 def _resume_run(thread_id, *, action, edited, patch, feedback, reviewer, engine, store, password):
@@ -75,8 +83,15 @@ def minutes(
     ``engine`` an Engine or a spec (``offline``, ``bedrock:<model-id>``); ``store`` a Store or
     a spec (``local:<dir>``, ``s3``); defaults come from ``MARGINALIA_*``.
     """
-    run = _minutes_run(uri, transcript=transcript, engine=engine, approve=approve, thread_id=thread_id,
-                       store=store, chunk_chars=chunk_chars)
+    run = _minutes_run(
+        uri,
+        transcript=transcript,
+        engine=engine,
+        approve=approve,
+        thread_id=thread_id,
+        store=store,
+        chunk_chars=chunk_chars,
+    )
     return drive(run, on_update)
 
 
@@ -92,8 +107,16 @@ async def aminutes(
     on_update: Observer | None = None,
 ) -> RunResult:
     """Async twin of :func:`minutes`."""
-    run = await asyncio.to_thread(_minutes_run, uri, transcript=transcript, engine=engine, approve=approve,
-                                  thread_id=thread_id, store=store, chunk_chars=chunk_chars)
+    run = await asyncio.to_thread(
+        _minutes_run,
+        uri,
+        transcript=transcript,
+        engine=engine,
+        approve=approve,
+        thread_id=thread_id,
+        store=store,
+        chunk_chars=chunk_chars,
+    )
     return await adrive(run, on_update)
 
 
@@ -121,8 +144,17 @@ def resume(
     context only, never stored). Works for every registered agent: the thread index says which
     graph the thread belongs to.
     """
-    run = _resume_run(thread_id, action=action, edited=edited, patch=patch, feedback=feedback, reviewer=reviewer,
-                      engine=engine, store=store, password=password)
+    run = _resume_run(
+        thread_id,
+        action=action,
+        edited=edited,
+        patch=patch,
+        feedback=feedback,
+        reviewer=reviewer,
+        engine=engine,
+        store=store,
+        password=password,
+    )
     return drive(run, on_update)
 
 
@@ -140,8 +172,16 @@ async def aresume(
     on_update: Observer | None = None,
 ) -> RunResult:
     """Async twin of :func:`resume`."""
-    run = await asyncio.to_thread(_resume_run, thread_id, action=action, edited=edited, patch=patch,
-                                  feedback=feedback, reviewer=reviewer, engine=engine, store=store, password=password)
+    run = await asyncio.to_thread(
+        _resume_run,
+        thread_id,
+        action=action,
+        edited=edited,
+        patch=patch,
+        feedback=feedback,
+        reviewer=reviewer,
+        engine=engine,
+        store=store,
+        password=password,
+    )
     return await adrive(run, on_update)
-
-

@@ -32,8 +32,17 @@ def _summary_run(uri, *, engine, review, password, allow_no_text, thread_id, sto
     from .graph import pdf_summary as _  # noqa: F401  registers the agent
 
     inputs = {"allow_no_text": bool(allow_no_text), "chunk_pages": int(chunk_pages or DEFAULT_CHUNK_PAGES)}
-    return prepare_start("pdf_summary", uri, inputs, engine=engine, approve=not review, thread_id=thread_id,
-                         store=store, password=password, preflight=_looks_like_a_pdf(uri))
+    return prepare_start(
+        "pdf_summary",
+        uri,
+        inputs,
+        engine=engine,
+        approve=not review,
+        thread_id=thread_id,
+        store=store,
+        password=password,
+        preflight=_looks_like_a_pdf(uri),
+    )
 
 
 def _outline_run(request, *, out, slides, sources, engine, approve, overwrite, thread_id, store, password) -> Run:
@@ -42,10 +51,23 @@ def _outline_run(request, *, out, slides, sources, engine, approve, overwrite, t
 
     sources = [str(s) for s in (sources or ())]
     validate_request(request, out, slides, sources)
-    inputs = {"request": request.strip(), "slides": int(slides) if slides is not None else None,
-              "source_uris": sources, "overwrite": bool(overwrite)}
-    return prepare_start("ppt_outline", out, inputs, engine=engine, approve=approve, thread_id=thread_id, store=store,
-                         password=password, preflight=_free_destination(out, overwrite=overwrite, thread_id=thread_id))
+    inputs = {
+        "request": request.strip(),
+        "slides": int(slides) if slides is not None else None,
+        "source_uris": sources,
+        "overwrite": bool(overwrite),
+    }
+    return prepare_start(
+        "ppt_outline",
+        out,
+        inputs,
+        engine=engine,
+        approve=approve,
+        thread_id=thread_id,
+        store=store,
+        password=password,
+        preflight=_free_destination(out, overwrite=overwrite, thread_id=thread_id),
+    )
 
 
 def summarize(
@@ -69,8 +91,16 @@ def summarize(
     records a scanned PDF as ``status: "no_text"`` instead of failing. ``chunk_pages`` is the
     map step's page count (default 12).
     """
-    run = _summary_run(uri, engine=engine, review=review, password=password, allow_no_text=allow_no_text,
-                       thread_id=thread_id, store=store, chunk_pages=chunk_pages)
+    run = _summary_run(
+        uri,
+        engine=engine,
+        review=review,
+        password=password,
+        allow_no_text=allow_no_text,
+        thread_id=thread_id,
+        store=store,
+        chunk_pages=chunk_pages,
+    )
     return drive(run, on_update)
 
 
@@ -87,8 +117,17 @@ async def asummarize(
     on_update: Observer | None = None,
 ) -> RunResult:
     """Async twin of :func:`summarize`."""
-    run = await asyncio.to_thread(_summary_run, uri, engine=engine, review=review, password=password,
-                                  allow_no_text=allow_no_text, thread_id=thread_id, store=store, chunk_pages=chunk_pages)
+    run = await asyncio.to_thread(
+        _summary_run,
+        uri,
+        engine=engine,
+        review=review,
+        password=password,
+        allow_no_text=allow_no_text,
+        thread_id=thread_id,
+        store=store,
+        chunk_pages=chunk_pages,
+    )
     return await adrive(run, on_update)
 
 
@@ -113,8 +152,18 @@ def outline(
     ``out`` is only replaced when it does not exist yet or with ``overwrite=True``.
     ``password`` opens encrypted PDF sources that must be summarised first.
     """
-    run = _outline_run(request, out=out, slides=slides, sources=sources, engine=engine, approve=approve,
-                       overwrite=overwrite, thread_id=thread_id, store=store, password=password)
+    run = _outline_run(
+        request,
+        out=out,
+        slides=slides,
+        sources=sources,
+        engine=engine,
+        approve=approve,
+        overwrite=overwrite,
+        thread_id=thread_id,
+        store=store,
+        password=password,
+    )
     return drive(run, on_update)
 
 
@@ -133,9 +182,19 @@ async def aoutline(
     on_update: Observer | None = None,
 ) -> RunResult:
     """Async twin of :func:`outline`."""
-    run = await asyncio.to_thread(_outline_run, request, out=out, slides=slides, sources=sources, engine=engine,
-                                  approve=approve, overwrite=overwrite, thread_id=thread_id, store=store,
-                                  password=password)
+    run = await asyncio.to_thread(
+        _outline_run,
+        request,
+        out=out,
+        slides=slides,
+        sources=sources,
+        engine=engine,
+        approve=approve,
+        overwrite=overwrite,
+        thread_id=thread_id,
+        store=store,
+        password=password,
+    )
     return await adrive(run, on_update)
 
 

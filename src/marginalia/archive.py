@@ -78,8 +78,14 @@ class Step:
 
     def as_json(self) -> dict:
         return {
-            "step": self.step, "checkpoint_id": self.checkpoint_id, "at": self.at, "source": self.source,
-            "ran": self.ran, "next": self.next, "tasks": self.tasks, "seconds": self.seconds,
+            "step": self.step,
+            "checkpoint_id": self.checkpoint_id,
+            "at": self.at,
+            "source": self.source,
+            "ran": self.ran,
+            "next": self.next,
+            "tasks": self.tasks,
+            "seconds": self.seconds,
         }
 
 
@@ -91,16 +97,22 @@ def thread_record(store: Store, saver: Any, index: ThreadIndex, thread_id: str) 
     found = saver.get_tuple({"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}})
     meta = (found.metadata or {}) if found else {}
     if found is None:
-        raise InvalidInput(f"no thread {thread_id!r} in {index.bucket}/{index.prefix} nor in the checkpointer at {saver!r}")
+        raise InvalidInput(
+            f"no thread {thread_id!r} in {index.bucket}/{index.prefix} nor in the checkpointer at {saver!r}"
+        )
     values = found.checkpoint.get("channel_values") or {}  # a thread run by the API server has no index record
     if found.pending_writes and any(w[1] == "__interrupt__" for w in found.pending_writes):
         status = "waiting"
     else:
         status = "rejected" if values.get("decision") == "reject" else "done"
     return ThreadRecord(
-        thread_id=thread_id, agent=meta.get("agent") or "unknown",
-        object_uri=meta.get("object_uri") or str(values.get("object_uri") or ""), status=status,
-        trace_id=meta.get("trace_id"), graph_module=meta.get("graph_module"), engine=meta.get("engine"),
+        thread_id=thread_id,
+        agent=meta.get("agent") or "unknown",
+        object_uri=meta.get("object_uri") or str(values.get("object_uri") or ""),
+        status=status,
+        trace_id=meta.get("trace_id"),
+        graph_module=meta.get("graph_module"),
+        engine=meta.get("engine"),
     )
 
 
@@ -109,7 +121,9 @@ def _graph_for(record: ThreadRecord, saver: Any):
     from .runtime import get_agent
 
     try:
-        return get_agent(record.agent, record.graph_module or f"marginalia.graph.{record.agent}").build(checkpointer=saver)
+        return get_agent(record.agent, record.graph_module or f"marginalia.graph.{record.agent}").build(
+            checkpointer=saver
+        )
     except (MarginaliaError, ImportError):
         return None
 
@@ -150,32 +164,46 @@ def thread_steps(saver: Any, record: ThreadRecord) -> tuple[list[Step], dict]:
         snapshots = list(graph.get_state_history(config))[::-1]
         for snap in snapshots:
             meta = snap.metadata or {}
-            steps.append(Step(
-                step=int(meta.get("step", -1)),
-                checkpoint_id=snap.config["configurable"]["checkpoint_id"],
-                at=snap.created_at or "",
-                source=str(meta.get("source", "")),
-                ran=[],
-                next=list(snap.next),
-                tasks=[{
-                    "node": t.name,
-                    "error": t.error if t.error is None else str(t.error),
-                    "interrupts": [_jsonable(i.value) for i in t.interrupts],
-                } for t in snap.tasks],
-            ))
+            steps.append(
+                Step(
+                    step=int(meta.get("step", -1)),
+                    checkpoint_id=snap.config["configurable"]["checkpoint_id"],
+                    at=snap.created_at or "",
+                    source=str(meta.get("source", "")),
+                    ran=[],
+                    next=list(snap.next),
+                    tasks=[
+                        {
+                            "node": t.name,
+                            "error": t.error if t.error is None else str(t.error),
+                            "interrupts": [_jsonable(i.value) for i in t.interrupts],
+                        }
+                        for t in snap.tasks
+                    ],
+                )
+            )
         values = dict(snapshots[-1].values) if snapshots else {}
     else:
         tuples = list(saver.list(config))[::-1]
         for tup in tuples:
             meta = tup.metadata or {}
-            steps.append(Step(step=int(meta.get("step", -1)), checkpoint_id=tup.checkpoint["id"], at=tup.checkpoint.get("ts", ""),
-                              source=str(meta.get("source", "")), ran=[], next=[],
-                              tasks=[{"node": None, "writes": sorted({w[1] for w in tup.pending_writes or []})}]))
+            steps.append(
+                Step(
+                    step=int(meta.get("step", -1)),
+                    checkpoint_id=tup.checkpoint["id"],
+                    at=tup.checkpoint.get("ts", ""),
+                    source=str(meta.get("source", "")),
+                    ran=[],
+                    next=[],
+                    tasks=[{"node": None, "writes": sorted({w[1] for w in tup.pending_writes or []})}],
+                )
+            )
         values = dict(tuples[-1].checkpoint.get("channel_values") or {}) if tuples else {}
     for before, after in zip(steps, steps[1:]):
         before.seconds = _seconds(before.at, after.at)
-        after.ran = [t["node"] for t in before.tasks if t.get("node") and not t.get("interrupts")] or \
-            [t["node"] for t in before.tasks if t.get("node")]
+        after.ran = [t["node"] for t in before.tasks if t.get("node") and not t.get("interrupts")] or [
+            t["node"] for t in before.tasks if t.get("node")
+        ]
     return steps, values
 
 
@@ -235,7 +263,9 @@ def _pdf_pages(store: Store, values: dict) -> list[dict] | None:
 
     try:  # the summariser's local copy of the version it read (no second download, not held in memory)
         with open_copy(store, source) as handle:
-            return [{"page": n, "text": text} for n, text in iter_pages(handle, name=source.get("uri"), allow_no_text=True)]
+            return [
+                {"page": n, "text": text} for n, text in iter_pages(handle, name=source.get("uri"), allow_no_text=True)
+            ]
     except (MarginaliaError, ValueError, KeyError):
         return None  # encrypted without the password, replaced or deleted meanwhile: nothing to attach
 
@@ -245,7 +275,11 @@ def _prompts(engine: str | None) -> dict | None:
         return None
     from .engines import prompts
 
-    return {name: getattr(prompts, name) for name in dir(prompts) if name.isupper() and isinstance(getattr(prompts, name), str)}
+    return {
+        name: getattr(prompts, name)
+        for name in dir(prompts)
+        if name.isupper() and isinstance(getattr(prompts, name), str)
+    }
 
 
 def _attachments(store: Store, record: ThreadRecord, values: dict) -> dict[str, Any]:
@@ -294,6 +328,7 @@ def _totals(calls: list[dict]) -> dict:
 
 def model_usage(calls: list[dict]) -> dict:
     """The journal's model calls, with totals overall, per node and per model."""
+
     def grouped(field: str) -> dict[str, dict]:
         groups: dict[str, list[dict]] = {}
         for call in calls:
@@ -305,12 +340,21 @@ def model_usage(calls: list[dict]) -> dict:
 
 def _story(record: ThreadRecord, steps: list[Step], values: dict, calls: list[dict], retries: list[dict]) -> dict:
     trace_id = record.trace_id or tracing.trace_id_for(record.thread_id)
-    interrupts = [{"step": s.step, "node": t["node"], "value": i} for s in steps for t in s.tasks for i in t.get("interrupts") or []]
-    errors = [{"step": s.step, "node": t["node"], "error": t["error"]} for s in steps for t in s.tasks if t.get("error")]
+    interrupts = [
+        {"step": s.step, "node": t["node"], "value": i}
+        for s in steps
+        for t in s.tasks
+        for i in t.get("interrupts") or []
+    ]
+    errors = [
+        {"step": s.step, "node": t["node"], "error": t["error"]} for s in steps for t in s.tasks if t.get("error")
+    ]
     final = {k: v for k, v in values.items() if k not in _BIG_VALUE_KEYS}
     nodes = _node_timings(steps)
     for retry in retries:
-        entry = nodes.setdefault(str(retry.get("node") or "?"), {"runs": 0, "seconds": 0.0, "waited_s": 0.0, "errors": 0})
+        entry = nodes.setdefault(
+            str(retry.get("node") or "?"), {"runs": 0, "seconds": 0.0, "waited_s": 0.0, "errors": 0}
+        )
         entry["retries"] = entry.get("retries", 0) + 1
     return {
         "format": ARCHIVE_FORMAT,
@@ -378,23 +422,44 @@ def archive_thread(
             continue
         budget -= need
         keep[name] = doc
-        manifest.append({"name": name, "uri": doc.get("uri"), "annotation": doc.get("annotation"),
-                         "parts": need - 1 if need > 1 else 1, "split": need > 1})
+        manifest.append(
+            {
+                "name": name,
+                "uri": doc.get("uri"),
+                "annotation": doc.get("annotation"),
+                "parts": need - 1 if need > 1 else 1,
+                "split": need > 1,
+            }
+        )
     story["attachments"] = manifest
     story["omitted_attachments"] = [
-        {"name": n, "reason": f"the archive object's {MAX_ANNOTATIONS_PER_VERSION} annotations were used up"} for n in omitted
+        {"name": n, "reason": f"the archive object's {MAX_ANNOTATIONS_PER_VERSION} annotations were used up"}
+        for n in omitted
     ]
 
     target = archive_uri(state, thread_id)
     body = json.dumps(story, ensure_ascii=False, indent=1, default=str).encode("utf-8")
-    info = store.put_object(target.bucket, target.key, body, content_type="application/json",
-                            metadata={"marginalia-thread": thread_id, "marginalia-trace": story["trace_id"]})
+    info = store.put_object(
+        target.bucket,
+        target.key,
+        body,
+        content_type="application/json",
+        metadata={"marginalia-thread": thread_id, "marginalia-trace": story["trace_id"]},
+    )
     for item in manifest:  # every write conditioned on the version just written: never on a newer archive
-        infos = large_annotations.put_json(store, target.bucket, target.key, item["name"], keep[item["name"]],
-                                           if_match=info.etag, version_id=info.version_id)
+        infos = large_annotations.put_json(
+            store,
+            target.bucket,
+            target.key,
+            item["name"],
+            keep[item["name"]],
+            if_match=info.etag,
+            version_id=info.version_id,
+        )
         item["parts"] = max(1, len(infos) - 1)
-    return ArchiveResult(uri=str(target), thread_id=thread_id, steps=len(steps), attachments=tuple(manifest),
-                         omitted=tuple(omitted))
+    return ArchiveResult(
+        uri=str(target), thread_id=thread_id, steps=len(steps), attachments=tuple(manifest), omitted=tuple(omitted)
+    )
 
 
 def read_archive(store: Store, uri: str) -> dict:
@@ -435,8 +500,9 @@ def archive_run(run: Any, result: Any) -> ArchiveResult | None:
         return None
     index = run.index
     try:
-        return archive_thread(run.context.store, run.graph.checkpointer, run.record.thread_id, state=index.state,
-                              index=index)
+        return archive_thread(
+            run.context.store, run.graph.checkpointer, run.record.thread_id, state=index.state, index=index
+        )
     except MarginaliaError as exc:
         logging.getLogger(__name__).warning("thread %s finished but was not archived: %s", run.record.thread_id, exc)
         return None

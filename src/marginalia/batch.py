@@ -65,10 +65,12 @@ def _minutes_suffixes() -> tuple[str, ...]:
 
 
 BATCH_AGENTS: dict[str, BatchAgent] = {
-    "minutes": BatchAgent("minutes", "minutes", "marginalia.graph.minutes", "meeting_minutes",
-                          _minutes_suffixes(), _minutes_inputs),
-    "summary": BatchAgent("summary", "pdf_summary", "marginalia.graph.pdf_summary", "summary",
-                          (".pdf",), _summary_inputs),  # a PDF password comes from MARGINALIA_PDF_PASSWORD
+    "minutes": BatchAgent(
+        "minutes", "minutes", "marginalia.graph.minutes", "meeting_minutes", _minutes_suffixes(), _minutes_inputs
+    ),
+    "summary": BatchAgent(
+        "summary", "pdf_summary", "marginalia.graph.pdf_summary", "summary", (".pdf",), _summary_inputs
+    ),  # a PDF password comes from MARGINALIA_PDF_PASSWORD
 }
 
 
@@ -126,8 +128,16 @@ def prepare_continue(
     lease until :func:`~marginalia.runtime.drive` returns. ``fresh`` re-runs a finished thread.
     """
     get_agent(agent.graph_agent, agent.graph_module)  # registers the graph in this process
-    return start_or_continue(agent.graph_agent, object_uri, agent.inputs(), thread_id=thread_id, store=store,
-                             engine=engine, approve=approve, fresh=fresh)
+    return start_or_continue(
+        agent.graph_agent,
+        object_uri,
+        agent.inputs(),
+        thread_id=thread_id,
+        store=store,
+        engine=engine,
+        approve=approve,
+        fresh=fresh,
+    )
 
 
 # --- the batch -------------------------------------------------------------------------------
@@ -172,8 +182,9 @@ def run_object(
     try:
         run = prepare_continue(agent, uri, thread_id=thread_id, store=store, engine=engine, approve=approve)
         if force and isinstance(run, RunResult) and run.status != "waiting":
-            run = prepare_continue(agent, uri, thread_id=thread_id, store=store, engine=engine,
-                                   approve=approve, fresh=True)
+            run = prepare_continue(
+                agent, uri, thread_id=thread_id, store=store, engine=engine, approve=approve, fresh=True
+            )
         result = run if isinstance(run, RunResult) else drive(run)
     except Exception as exc:  # one object's failure is reported; the batch goes on
         return BatchRow(uri, "failed", thread_id, _reason(exc))
@@ -189,8 +200,7 @@ def list_matching(store: Store, prefix_uri: str, suffixes: Sequence[str]) -> lis
     """Objects under ``s3://bucket/prefix`` whose key ends with one of ``suffixes`` (any case)."""
     where = parse_uri(prefix_uri, require_key=False)
     wanted = tuple(s.lower() if s.startswith(".") else f".{s.lower()}" for s in suffixes)
-    return [o for o in store.list_objects(where.bucket, where.key)
-            if PurePosixPath(o.key).suffix.lower() in wanted]
+    return [o for o in store.list_objects(where.bucket, where.key) if PurePosixPath(o.key).suffix.lower() in wanted]
 
 
 def batch(

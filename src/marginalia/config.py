@@ -30,7 +30,7 @@ class Settings:
     engine: str
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         return cls(
             store=env.get("MARGINALIA_STORE", DEFAULT_STORE).strip() or DEFAULT_STORE,
@@ -59,7 +59,7 @@ def open_store(spec: str | None = None):
     if spec.startswith("local:"):
         from .storage.local import LocalStore
 
-        return LocalStore(Path(spec[len("local:"):] or ".marginalia"))
+        return LocalStore(Path(spec[len("local:") :] or ".marginalia"))
     if spec == "s3" or spec.startswith("s3:"):
         from .storage.s3 import S3Store
 

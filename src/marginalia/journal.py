@@ -154,8 +154,11 @@ class RunJournal(BaseCallbackHandler):
                 store = self._store or resolve_store(_context_field(context, "store"))
                 state = parse_uri(str(self._state), require_key=False) if self._state else state_location(store)
             except Exception as exc:  # a journal must never fail the run
-                logger.warning("thread %s: no store for the run journal (%s); model calls are not recorded",
-                               self.thread_id, type(exc).__name__)
+                logger.warning(
+                    "thread %s: no store for the run journal (%s); model calls are not recorded",
+                    self.thread_id,
+                    type(exc).__name__,
+                )
                 return None
             with self._lock:
                 self._store, self._state = self._store or store, self._state or state
@@ -193,12 +196,19 @@ class RunJournal(BaseCallbackHandler):
             failure = self._failed.pop(ns, None)
         if failure is None:
             return
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         task_id = ns.rsplit(":", 1)[-1]
         record = {
-            "kind": "retry", "thread_id": self.thread_id, "agent": self.agent, "node": meta.get("langgraph_node"),
-            "step": meta.get("langgraph_step"), "task_id": task_id, "attempt": attempt,
-            "failed_error": failure["error"], "failed_at": failure["at"], "retried_at": _iso(now),
+            "kind": "retry",
+            "thread_id": self.thread_id,
+            "agent": self.agent,
+            "node": meta.get("langgraph_node"),
+            "step": meta.get("langgraph_step"),
+            "task_id": task_id,
+            "attempt": attempt,
+            "failed_error": failure["error"],
+            "failed_at": failure["at"],
+            "retried_at": _iso(now),
             "waited_s": round(time.monotonic() - failure["t"], 3),
         }
         self._write(f"{_stamp(now)}-retry-{task_id}-{attempt}.json", record, _node_context())
@@ -215,30 +225,43 @@ class RunJournal(BaseCallbackHandler):
             self._task_of.pop(run_id, None)
             root = self._roots.pop(run_id, None)
             if root is not None and not isinstance(error, GraphBubbleUp):
-                self._failed[root["ns"]] = {"error": _error_kind(error), "t": time.monotonic(),
-                                            "at": _iso(dt.datetime.now(dt.timezone.utc))}
+                self._failed[root["ns"]] = {
+                    "error": _error_kind(error),
+                    "t": time.monotonic(),
+                    "at": _iso(dt.datetime.now(dt.UTC)),
+                }
 
     # --- model calls -------------------------------------------------------------------------
     def _begin(self, run_id: UUID, metadata: Mapping | None, invocation_params: Any) -> None:
         meta = metadata or {}
         ns = meta.get("langgraph_checkpoint_ns") or ""
         context = _node_context()
-        started = dt.datetime.now(dt.timezone.utc)
+        started = dt.datetime.now(dt.UTC)
         record = {
             "record": {
-                "kind": "model_call", "thread_id": self.thread_id, "agent": self.agent, "run_id": str(run_id),
-                "node": meta.get("langgraph_node"), "step": meta.get("langgraph_step"),
-                "task_id": ns.rsplit(":", 1)[-1] or None, "attempt": 1,
-                "model": _model_id(meta, invocation_params, context), "provider": meta.get("ls_provider"),
+                "kind": "model_call",
+                "thread_id": self.thread_id,
+                "agent": self.agent,
+                "run_id": str(run_id),
+                "node": meta.get("langgraph_node"),
+                "step": meta.get("langgraph_step"),
+                "task_id": ns.rsplit(":", 1)[-1] or None,
+                "attempt": 1,
+                "model": _model_id(meta, invocation_params, context),
+                "provider": meta.get("ls_provider"),
                 "started_at": _iso(started),
             },
-            "stamp": _stamp(started), "t0": time.perf_counter(), "context": context,
+            "stamp": _stamp(started),
+            "t0": time.perf_counter(),
+            "context": context,
         }
         with self._lock:
             record["record"]["attempt"] = self._attempts.get(ns, 1)  # > 1: a retry of the node
             self._calls[run_id] = record
 
-    def on_chat_model_start(self, serialized, messages, *, run_id, parent_run_id=None, tags=None, metadata=None, **kwargs):
+    def on_chat_model_start(
+        self, serialized, messages, *, run_id, parent_run_id=None, tags=None, metadata=None, **kwargs
+    ):
         self._begin(run_id, metadata, kwargs.get("invocation_params"))
 
     def on_llm_start(self, serialized, prompts, *, run_id, parent_run_id=None, tags=None, metadata=None, **kwargs):
@@ -256,7 +279,11 @@ class RunJournal(BaseCallbackHandler):
         self._end(run_id, _token_counts(response), None)
 
     def on_llm_error(self, error, *, run_id, **kwargs):
-        counts = _token_counts(kwargs.get("response")) if kwargs.get("response") is not None else dict.fromkeys(_TOKEN_KEYS, 0)
+        counts = (
+            _token_counts(kwargs.get("response"))
+            if kwargs.get("response") is not None
+            else dict.fromkeys(_TOKEN_KEYS, 0)
+        )
         self._end(run_id, counts, _error_kind(error))
 
 
@@ -288,5 +315,3 @@ def read_journal(store: Any, state: Any, thread_id: str) -> tuple[list[dict], li
         elif kind == "retry":
             retries.append(record)
     return calls, retries
-
-

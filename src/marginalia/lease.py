@@ -86,7 +86,7 @@ class LeaseRecord:
         return json.dumps(self.__dict__, sort_keys=True).encode("utf-8")
 
     @classmethod
-    def decode(cls, data: bytes) -> "LeaseRecord | None":
+    def decode(cls, data: bytes) -> LeaseRecord | None:
         """None for an unreadable record (torn by a crash of some other tool): treated as expired."""
         try:
             raw = json.loads(data)
@@ -114,7 +114,9 @@ def current_holder(store: Store, state: S3URI, thread_id: str) -> LeaseRecord | 
 class Lease:
     """The lease of one thread by one holder. Use :func:`thread_lease` (a context manager)."""
 
-    def __init__(self, store: Store, state: S3URI, thread_id: str, *, ttl: float = DEFAULT_TTL, holder: str | None = None):
+    def __init__(
+        self, store: Store, state: S3URI, thread_id: str, *, ttl: float = DEFAULT_TTL, holder: str | None = None
+    ):
         self.store = store
         self.bucket = state.bucket
         self.key = lease_key(state, thread_id)
@@ -136,20 +138,25 @@ class Lease:
         return LeaseRecord(self.thread_id, self.holder, expires_at, self.acquired_at).encode()
 
     def _busy(self, other: LeaseRecord | None) -> ThreadBusy:
-        who = f"held by {other.holder} until {time.strftime('%H:%M:%S', time.localtime(other.expires_at))}" if other else "held"
+        who = (
+            f"held by {other.holder} until {time.strftime('%H:%M:%S', time.localtime(other.expires_at))}"
+            if other
+            else "held"
+        )
         return ThreadBusy(
             f"thread {self.thread_id} is being run elsewhere (lease {self.uri} {who}); "
             "try again when that run has finished",
             uri=self.uri,
         )
 
-    def acquire(self) -> "Lease":
+    def acquire(self) -> Lease:
         """Create the lease, or take over an expired/released one; ThreadBusy otherwise."""
         self.acquired_at = time.time()
         body = self._record(self.acquired_at + self.ttl)
         try:
-            self.etag = self.store.put_object(self.bucket, self.key, body, if_none_match=True,
-                                              content_type="application/json").etag
+            self.etag = self.store.put_object(
+                self.bucket, self.key, body, if_none_match=True, content_type="application/json"
+            ).etag
             return self
         except PreconditionFailed:
             pass
@@ -161,16 +168,18 @@ class Lease:
         if current is not None and not current.expired() and not current.holder_gone():
             raise self._busy(current)
         try:  # take over: only if nobody rewrote it since we read it
-            self.etag = self.store.put_object(self.bucket, self.key, body, if_match=info.etag,
-                                              content_type="application/json").etag
+            self.etag = self.store.put_object(
+                self.bucket, self.key, body, if_match=info.etag, content_type="application/json"
+            ).etag
         except (PreconditionFailed, ObjectNotFound):
             raise self._busy(None) from None
         return self
 
-    def _create_or_busy(self, body: bytes) -> "Lease":
+    def _create_or_busy(self, body: bytes) -> Lease:
         try:
-            self.etag = self.store.put_object(self.bucket, self.key, body, if_none_match=True,
-                                              content_type="application/json").etag
+            self.etag = self.store.put_object(
+                self.bucket, self.key, body, if_none_match=True, content_type="application/json"
+            ).etag
         except PreconditionFailed:
             raise self._busy(None) from None
         return self
@@ -181,8 +190,13 @@ class Lease:
             if self.etag is None:
                 raise self._busy(None)
             try:
-                self.etag = self.store.put_object(self.bucket, self.key, self._record(time.time() + self.ttl),
-                                                  if_match=self.etag, content_type="application/json").etag
+                self.etag = self.store.put_object(
+                    self.bucket,
+                    self.key,
+                    self._record(time.time() + self.ttl),
+                    if_match=self.etag,
+                    content_type="application/json",
+                ).etag
             except (PreconditionFailed, ObjectNotFound):
                 self.etag = None
                 raise self._busy(None) from None
@@ -196,8 +210,9 @@ class Lease:
             if self.etag is None:
                 return
             try:
-                self.store.put_object(self.bucket, self.key, self._record(0.0), if_match=self.etag,
-                                      content_type="application/json")
+                self.store.put_object(
+                    self.bucket, self.key, self._record(0.0), if_match=self.etag, content_type="application/json"
+                )
             except (PreconditionFailed, ObjectNotFound):
                 pass  # taken over after expiry: nothing of ours to release
             self.etag = None

@@ -40,7 +40,9 @@ __all__ = [
 MASK = "***"
 MIN_SECRET_LENGTH = 8
 
-_SECRET_NAME = re.compile(r"(KEY|SECRET|TOKEN|PASSWORD|PASSWD|PASSPHRASE|CREDENTIALS?)$|^AWS_ACCESS_KEY_ID$", re.IGNORECASE)
+_SECRET_NAME = re.compile(
+    r"(KEY|SECRET|TOKEN|PASSWORD|PASSWD|PASSPHRASE|CREDENTIALS?)$|^AWS_ACCESS_KEY_ID$", re.IGNORECASE
+)
 _SECRET_FIELD = re.compile(
     r"(^|[_-])(password|passwd|passphrase|secret|token|api[_-]?key|access[_-]?key|secret[_-]?key|private[_-]?key|"
     r"credentials?|authorization|session[_-]?token)$",
@@ -84,7 +86,9 @@ def find_secrets(data: bytes | str, secrets: Mapping[str, str]) -> list[str]:
 
 def _values(secrets: Mapping[str, str] | Iterable[str] | None) -> list[str]:
     """Secret values longest first, so a secret that contains another is masked whole."""
-    values = secrets.values() if isinstance(secrets, Mapping) else (secret_values().values() if secrets is None else secrets)
+    values = (
+        secrets.values() if isinstance(secrets, Mapping) else (secret_values().values() if secrets is None else secrets)
+    )
     return sorted({v for v in values if v}, key=len, reverse=True)
 
 

@@ -36,8 +36,8 @@ import dataclasses
 import importlib
 import threading
 import uuid
-from contextlib import AbstractContextManager, ExitStack, nullcontext
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -390,7 +390,9 @@ def _lease(store: Store, state: S3URI, thread_id: str) -> ExitStack:
     return held
 
 
-def _new_record(spec: AgentSpec, thread_id: str, object_uri: str, engine: Engine | str | None, engine_obj: Engine) -> ThreadRecord:
+def _new_record(
+    spec: AgentSpec, thread_id: str, object_uri: str, engine: Engine | str | None, engine_obj: Engine
+) -> ThreadRecord:
     return ThreadRecord(
         thread_id=thread_id,
         agent=spec.name,
@@ -444,7 +446,9 @@ def start(
     with _lease(store_obj, state, thread_id) as held:
         index = ThreadIndex(store_obj, state)
         if index.get(thread_id) is not None:
-            raise InvalidInput(f"thread {thread_id} already exists: resume it, or start without --thread to get a new one")
+            raise InvalidInput(
+                f"thread {thread_id} already exists: resume it, or start without --thread to get a new one"
+            )
         graph = graph.copy(update={"checkpointer": open_checkpointer(store_obj, state)})
         record = index.put(_new_record(spec, thread_id, object_uri, engine, engine_obj))
         return Run(
@@ -579,11 +583,14 @@ def resume(
                 )
             graph_input = None
         elif where == "new":
-            raise InvalidInput(f"thread {thread_id} has no checkpoint to continue from (status: {record.status}): "
-                               "start the agent again")
+            raise InvalidInput(
+                f"thread {thread_id} has no checkpoint to continue from (status: {record.status}): "
+                "start the agent again"
+            )
         else:
-            raise InvalidInput(f"thread {thread_id} is not waiting for approval and has nothing left to run "
-                               f"(status: {record.status})")
+            raise InvalidInput(
+                f"thread {thread_id} is not waiting for approval and has nothing left to run (status: {record.status})"
+            )
         context = context_for(graph, store_obj, _engine_for(record, engine), password=password)
         index.update(thread_id, status="running", error=None)  # only once nothing can refuse the run
         return Run(
@@ -640,8 +647,15 @@ def start_or_continue(
         record = index.get(thread_id)
         if record is None or fresh:
             record = index.put(_new_record(spec, thread_id, object_uri, engine, engine_obj))
-        run = Run(agent=spec, graph=graph, input=None, config=thread_config(record),
-                  context=context_for(graph, store_obj, engine_obj, password=password), index=index, record=record)
+        run = Run(
+            agent=spec,
+            graph=graph,
+            input=None,
+            config=thread_config(record),
+            context=context_for(graph, store_obj, engine_obj, password=password),
+            index=index,
+            record=record,
+        )
         where, snapshot = position(graph, saver, run.config)
         if where == "new":
             run.input = {**inputs, "object_uri": object_uri, "auto_approve": bool(approve)}

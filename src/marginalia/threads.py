@@ -37,7 +37,7 @@ def validate_thread_id(thread_id: str) -> str:
 
 
 def utcnow() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 @dataclass
@@ -55,10 +55,10 @@ class ThreadRecord:
 
     @property
     def age(self) -> dt.timedelta:
-        return dt.datetime.now(dt.timezone.utc) - dt.datetime.fromisoformat(self.updated_at)
+        return dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(self.updated_at)
 
     @classmethod
-    def from_json(cls, data: dict) -> "ThreadRecord":
+    def from_json(cls, data: dict) -> ThreadRecord:
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
         return cls(**known)
 

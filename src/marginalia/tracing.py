@@ -32,7 +32,6 @@ import os
 from functools import lru_cache
 from typing import Any
 
-
 from .journal import RunJournal
 from .redact import mask_data, redact, secret_values
 
@@ -67,7 +66,11 @@ def trace_id_for(thread_id: str) -> str:
 
 def trace_url(trace_id: str, base_url: str | None = None) -> str:
     """``{LANGFUSE_BASE_URL}/trace/<id>``, or the bare id when no base URL is configured."""
-    base = (base_url if base_url is not None else os.environ.get("LANGFUSE_BASE_URL") or os.environ.get("LANGFUSE_HOST") or "").strip()
+    base = (
+        base_url
+        if base_url is not None
+        else os.environ.get("LANGFUSE_BASE_URL") or os.environ.get("LANGFUSE_HOST") or ""
+    ).strip()
     return f"{base.rstrip('/')}/trace/{trace_id}" if base else trace_id
 
 
@@ -209,8 +212,6 @@ def _handler_class():
     return ThreadCallbackHandler
 
 
-
-
 def callbacks_for(thread_id: str, agent: str, *, store: Any = None, state: Any = None) -> list:
     """LangChain callbacks for a run of ``agent`` on ``thread_id``.
 
@@ -219,5 +220,7 @@ def callbacks_for(thread_id: str, agent: str, *, store: Any = None, state: Any =
     """
     callbacks: list = [RunJournal(thread_id, agent, store=store, state=state)]
     if client() is not None:
-        callbacks.append(_handler_class()(public_key=os.environ["LANGFUSE_PUBLIC_KEY"], thread_id=thread_id, agent=agent))
+        callbacks.append(
+            _handler_class()(public_key=os.environ["LANGFUSE_PUBLIC_KEY"], thread_id=thread_id, agent=agent)
+        )
     return callbacks

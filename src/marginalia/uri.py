@@ -75,7 +75,7 @@ class S3URI:
         """Last path segment of the key (file name)."""
         return self.key.rsplit("/", 1)[-1]
 
-    def join(self, *parts: str) -> "S3URI":
+    def join(self, *parts: str) -> S3URI:
         key = "/".join(p.strip("/") for p in (self.key, *parts) if p.strip("/"))
         return S3URI(self.bucket, validate_key(key, bucket=self.bucket))
 

@@ -61,7 +61,9 @@ class AgentEnv:
             [sys.executable, "-m", "marginalia", *args], env=self.env, capture_output=True, text=True, timeout=120
         )
         if check and proc.returncode != 0:
-            raise AssertionError(f"marginalia {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+            raise AssertionError(
+                f"marginalia {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+            )
         return proc
 
     def cli(self, *args: str) -> tuple[int, str, str]:
@@ -96,7 +98,11 @@ class AgentEnv:
 
     def all_annotations(self) -> list[str]:
         """Names of every annotation on every object of the test bucket."""
-        return [a.name for o in self.store.list_objects(self.bucket) for a in self.store.list_annotations(self.bucket, o.key)]
+        return [
+            a.name
+            for o in self.store.list_objects(self.bucket)
+            for a in self.store.list_annotations(self.bucket, o.key)
+        ]
 
 
 def _isolated(monkeypatch, values: dict[str, str]) -> dict[str, str]:

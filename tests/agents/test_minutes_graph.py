@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import json
 
-
 import marginalia
 from marginalia.schemas import Minutes
 from marginalia.tools.transcripts import parse_transcript
 from marginalia.tracing import trace_id_for
-
 
 RESUME_ALL = """
 import json, sys, marginalia
@@ -37,7 +35,9 @@ def test_every_meeting_waits_then_a_new_process_approves(agent_env, meetings):
         proposal = Minutes.model_validate(result.proposal)  # a valid Minutes document
         assert proposal.summary.strip() and proposal.title.strip()
         n = len(expected.segments)
-        cited = [i for d in proposal.decisions for i in d.evidence] + [i for a in proposal.action_items for i in a.evidence]
+        cited = [i for d in proposal.decisions for i in d.evidence] + [
+            i for a in proposal.action_items for i in a.evidence
+        ]
         assert all(0 <= i < n for i in cited), f"{path.name}: evidence outside the transcript"
         # the whole transcript is in the annotation (never truncated); minutes not written yet
         transcript = agent_env.annotation(key, "transcript")
@@ -74,7 +74,9 @@ def test_edit_by_replacement_and_by_patch(agent_env, standup):
     uri_b = agent_env.put("edit/b" + path.suffix, path)
 
     a = marginalia.minutes(uri_a)
-    edited = dict(a.proposal, title="Edited title", action_items=[{"owner": "Ann", "task": "Send the notes", "due": "2024-06-01"}])
+    edited = dict(
+        a.proposal, title="Edited title", action_items=[{"owner": "Ann", "task": "Send the notes", "due": "2024-06-01"}]
+    )
     done_a = marginalia.resume(a.thread_id, action="edit", edited=edited, reviewer="ann")
     assert done_a.status == "done"
     stored = agent_env.annotation("edit/a" + path.suffix, "meeting_minutes")
@@ -82,7 +84,10 @@ def test_edit_by_replacement_and_by_patch(agent_env, standup):
     assert stored["action_items"] == [{"owner": "Ann", "task": "Send the notes", "due": "2024-06-01", "evidence": []}]
 
     b = marginalia.minutes(uri_b)
-    patch = [{"op": "replace", "path": "/title", "value": "Patched"}, {"op": "add", "path": "/topics/-", "value": "budget"}]
+    patch = [
+        {"op": "replace", "path": "/title", "value": "Patched"},
+        {"op": "add", "path": "/topics/-", "value": "budget"},
+    ]
     done_b = marginalia.resume(b.thread_id, action="edit", patch=patch)
     stored_b = agent_env.annotation("edit/b" + path.suffix, "meeting_minutes")
     assert stored_b["title"] == "Patched" and stored_b["topics"][-1] == "budget"
@@ -133,7 +138,9 @@ def test_cli_runs_to_approval_exits_and_another_process_approves(local_env, stan
 
     started = local_env.run("minutes", uri, check=True)
     assert "Waiting for approval" in started.stdout and "Action items" in started.stdout
-    thread_id = next(line.split("approve ", 1)[1].strip() for line in started.stdout.splitlines() if "marginalia approve" in line)
+    thread_id = next(
+        line.split("approve ", 1)[1].strip() for line in started.stdout.splitlines() if "marginalia approve" in line
+    )
     assert "meeting_minutes" not in local_env.annotation_names(key)
 
     code, listed, _ = local_env.cli("threads", "--pending")
@@ -175,7 +182,8 @@ def test_long_meeting_is_map_reduced_and_checkpoints_stay_small(local_env, meeti
     key = "long/meeting" + path.suffix
     chunks_seen = []
     result = marginalia.minutes(
-        local_env.put(key, path), chunk_chars=4000,
+        local_env.put(key, path),
+        chunk_chars=4000,
         on_update=lambda node, update: chunks_seen.append(node) if node == "extract_chunk" else None,
     )
     assert len(chunks_seen) >= 5  # the meeting went through map-reduce, not cut to one window

@@ -43,7 +43,10 @@ def info_of(store, bucket, key, name):
 def test_the_transcript_node_repeated_writes_nothing(local_env, standup):
     uri = local_env.put("m/standup.vtt", standup)
     store = CountingStore(local_env.store)
-    state = {"source": source_of(local_env.store.head_object(local_env.bucket, "m/standup.vtt")), "transcript_input": None}
+    state = {
+        "source": source_of(local_env.store.head_object(local_env.bucket, "m/standup.vtt")),
+        "transcript_input": None,
+    }
     first = transcript_node(state, *node_env(store, "t-1"))
     before = info_of(local_env.store, local_env.bucket, "m/standup.vtt", "transcript")
     again = transcript_node(state, *node_env(store, "t-1"))  # the same thread, after a crash
@@ -64,14 +67,18 @@ def test_the_annotate_node_repeated_writes_nothing_and_a_changed_result_is_writt
     graph = build_minutes_graph(checkpointer=open_checkpointer(local_env.store, state_location(local_env.store)))
     values = graph.get_state({"configurable": {"thread_id": "idem-1"}}).values
     annotate = make_annotate_node(agent="minutes", payloads=payloads)
-    before = {n: info_of(local_env.store, local_env.bucket, "m/standup.vtt", n) for n in ("meeting_minutes", "action_items")}
+    before = {
+        n: info_of(local_env.store, local_env.bucket, "m/standup.vtt", n) for n in ("meeting_minutes", "action_items")
+    }
 
     store = CountingStore(local_env.store)
     repeated = annotate(values, *node_env(store, "idem-1"))
     assert store.puts == []
     assert [a["etag"] for a in repeated["annotations"]] == [a.etag for a in done.annotations]
     after = {n: info_of(local_env.store, local_env.bucket, "m/standup.vtt", n) for n in before}
-    assert {n: (a.etag, a.last_modified) for n, a in after.items()} == {n: (a.etag, a.last_modified) for n, a in before.items()}
+    assert {n: (a.etag, a.last_modified) for n, a in after.items()} == {
+        n: (a.etag, a.last_modified) for n, a in before.items()
+    }
 
     edited = {**values, "approved": {**values["approved"], "title": "Edited title"}}
     annotate(edited, *node_env(store, "idem-1"))  # a different result of the same thread is written
@@ -85,7 +92,10 @@ def test_a_repeated_write_on_a_replaced_object_is_refused(local_env, standup, na
     from marginalia.errors import ObjectChanged
 
     local_env.put("m/standup.vtt", standup)
-    state = {"source": source_of(local_env.store.head_object(local_env.bucket, "m/standup.vtt")), "transcript_input": None}
+    state = {
+        "source": source_of(local_env.store.head_object(local_env.bucket, "m/standup.vtt")),
+        "transcript_input": None,
+    }
     transcript_node(state, *node_env(local_env.store, "t-3"))
     local_env.put("m/standup.vtt", standup.read_bytes() + b"\n")
     with pytest.raises(ObjectChanged, match="changed after it was read"):

@@ -32,7 +32,11 @@ def test_transcript_beside_the_recording_and_by_option(local_env, tmp_path):
     local_env.put("m/standup.vtt", VTT.encode())
     beside = marginalia.minutes("s3://meetings-bucket/m/standup.mp4", approve=True)
     t = local_env.annotation("m/standup.mp4", "transcript")
-    assert t["origin"] == "s3://meetings-bucket/m/standup.vtt" and [s["speaker"] for s in t["segments"]] == ["Alice", "Bob", "Alice"]
+    assert t["origin"] == "s3://meetings-bucket/m/standup.vtt" and [s["speaker"] for s in t["segments"]] == [
+        "Alice",
+        "Bob",
+        "Alice",
+    ]
     assert {a.name for a in beside.annotations} == {"meeting_minutes", "action_items"}
 
     local_env.put("m/other.mp4", b"another recording")
@@ -48,7 +52,14 @@ def test_transcript_beside_the_recording_and_by_option(local_env, tmp_path):
 # (key, body, --transcript, error, words, refused before the thread starts)
 BAD_INPUTS = {
     "empty transcript": ("bad/empty.vtt", b"", None, InvalidInput, "empty", False),
-    "malformed json": ("bad/broken.json", b'{"transcript": [{"speaker": "A", "text": ', None, InvalidInput, "broken.json", False),
+    "malformed json": (
+        "bad/broken.json",
+        b'{"transcript": [{"speaker": "A", "text": ',
+        None,
+        InvalidInput,
+        "broken.json",
+        False,
+    ),
     "malformed vtt": ("bad/broken.vtt", b"WEBVTT\n\nthis is not a cue\n-->\n", None, InvalidInput, "broken.vtt", False),
     "recording alone": ("bad/alone.mp4", b"binary", None, UnsupportedInput, "no transcript was found beside it", True),
     "not a recording": ("bad/slides.pdf", b"%PDF-1.4", None, UnsupportedInput, "neither a recording", True),
@@ -137,7 +148,9 @@ def test_annotate_is_idempotent_when_retried(local_env):
     key = "idem/standup.vtt"
     done = marginalia.minutes(local_env.put(key, VTT.encode()), approve=True)
     before = {n: local_env.annotation(key, n) for n in ("meeting_minutes", "action_items")}
-    graph = build_minutes_graph(checkpointer=runtime.open_checkpointer(local_env.store, runtime.state_location(local_env.store)))
+    graph = build_minutes_graph(
+        checkpointer=runtime.open_checkpointer(local_env.store, runtime.state_location(local_env.store))
+    )
     config = {"configurable": {"thread_id": done.thread_id}}
     # fork the thread just before annotate and run that node again
     before_annotate = next(s for s in graph.get_state_history(config) if s.next == ("annotate",))
@@ -152,7 +165,10 @@ def test_llm_path_with_a_scripted_chat_model(local_env):
     from marginalia.testing.chat_models import ScriptedChatModel
 
     first = Minutes(
-        title="Release planning", date="2024-05-27", attendees=["Alice", "Bob", "Carol"], topics=["release"],
+        title="Release planning",
+        date="2024-05-27",
+        attendees=["Alice", "Bob", "Carol"],
+        topics=["release"],
         decisions=[Decision(text="Ship version two on June 3rd", evidence=[1])],
         action_items=[ActionItem(owner="Bob", task="Write the release notes", due="Friday", evidence=[1])],
         summary="The team chose the release date.",
@@ -205,11 +221,22 @@ def test_recording_on_s3_is_transcribed_with_amazon_transcribe(s3_env):
     stub = Stubber(transcribe)
     stub.add_response(
         "start_transcription_job",
-        {"TranscriptionJob": {"TranscriptionJobName": job, "TranscriptionJobStatus": "COMPLETED", "LanguageCode": "en-US",
-                              "Transcript": {"TranscriptFileUri": f"s3://{s3_env.bucket}/{output_key}"}}},
-        {"TranscriptionJobName": job, "Media": {"MediaFileUri": uri}, "OutputBucketName": s3_env.bucket,
-         "OutputKey": output_key, "IdentifyLanguage": True,
-         "Settings": {"ShowSpeakerLabels": True, "MaxSpeakerLabels": 10}},
+        {
+            "TranscriptionJob": {
+                "TranscriptionJobName": job,
+                "TranscriptionJobStatus": "COMPLETED",
+                "LanguageCode": "en-US",
+                "Transcript": {"TranscriptFileUri": f"s3://{s3_env.bucket}/{output_key}"},
+            }
+        },
+        {
+            "TranscriptionJobName": job,
+            "Media": {"MediaFileUri": uri},
+            "OutputBucketName": s3_env.bucket,
+            "OutputKey": output_key,
+            "IdentifyLanguage": True,
+            "Settings": {"ShowSpeakerLabels": True, "MaxSpeakerLabels": 10},
+        },
     )
     with stub:
         run = runtime.start("minutes", uri, {}, engine="offline")
@@ -255,4 +282,6 @@ def test_transcript_json_roundtrips_through_parse(local_env):
     marginalia.minutes(local_env.put("rt/s.vtt", VTT.encode()))
     data = json.dumps(local_env.annotation("rt/s.vtt", "transcript"))
     again = parse_transcript(data, filename="transcript.json")
-    assert [s.text for s in again.segments][:1] == ["Good morning. Today we decide on the release date for version two."]
+    assert [s.text for s in again.segments][:1] == [
+        "Good morning. Today we decide on the release date for version two."
+    ]

@@ -14,12 +14,12 @@ import pytest
 from pypdf import PdfReader
 
 import marginalia.api as api
-from marginalia.testing.fixtures import SHARED_FIXTURES
 from marginalia import api_documents as docs
 from marginalia import runtime
 from marginalia.errors import ObjectChanged
 from marginalia.samples.make_sample_pdf import sample_report_bytes, text_pdf
 from marginalia.schemas import DocumentSummary, Entity, KeyPoint
+from marginalia.testing.fixtures import SHARED_FIXTURES
 from marginalia.tracing import trace_id_for
 
 REPO_PDFS = Path(__file__).resolve().parents[1] / "fixtures" / "pdfs"
@@ -101,17 +101,30 @@ LAST_PAGE_MARK = "Escalations go to zanzibar-desk@example.org before the audit c
 
 def long_report(pages: int) -> bytes:
     """A report of ``pages`` pages, each on its own subject, a unique e-mail on the last page."""
-    subjects = ["storage tiering", "cluster autoscaling", "reserved capacity", "network egress", "database licences",
-                "log retention", "build minutes", "GPU reservations"]
+    subjects = [
+        "storage tiering",
+        "cluster autoscaling",
+        "reserved capacity",
+        "network egress",
+        "database licences",
+        "log retention",
+        "build minutes",
+        "GPU reservations",
+    ]
     body = []
     for n in range(1, pages + 1):
         subject = subjects[n % len(subjects)]
-        text = (f"Section {n} reviews {subject} for business unit {n}. The {subject} spend of unit {n} rose by {n * 3}% "
-                f"because workloads grew faster than planned. The team proposes to cut {subject} costs of unit {n} "
-                f"by {10 + n % 9}% next quarter through better scheduling and clearer ownership.")
+        text = (
+            f"Section {n} reviews {subject} for business unit {n}. The {subject} spend of unit {n} rose by {n * 3}% "
+            f"because workloads grew faster than planned. The team proposes to cut {subject} costs of unit {n} "
+            f"by {10 + n % 9}% next quarter through better scheduling and clearer ownership."
+        )
         # a running footer: dropped before ranking, so only stored page text could carry its token
-        blocks = [("heading", f"{n} {subject.title()} in unit {n}"), ("body", text),
-                  ("small", f"Page {n} of {pages} - ref QZXW{n}K")]
+        blocks = [
+            ("heading", f"{n} {subject.title()} in unit {n}"),
+            ("body", text),
+            ("small", f"Page {n} of {pages} - ref QZXW{n}K"),
+        ]
         if n == pages:
             blocks.append(("body", LAST_PAGE_MARK))
         body.append(blocks)
@@ -125,7 +138,9 @@ def test_long_document_is_map_reduced_over_page_chunks_never_truncated(local_env
     key = "long/annual.pdf"
     uri = local_env.put(key, long_report(48))
     chunks = []
-    result = docs.summarize(uri, chunk_pages=6, on_update=lambda node, _: chunks.append(node) if node == "summarize_chunk" else None)
+    result = docs.summarize(
+        uri, chunk_pages=6, on_update=lambda node, _: chunks.append(node) if node == "summarize_chunk" else None
+    )
     assert result.status == "done" and chunks.count("summarize_chunk") == 8
     summary = local_env.annotation(key, "summary")
     assert summary["page_count"] == 48 and summary["title"] == "Annual Platform Cost Report"
@@ -173,8 +188,10 @@ def test_reject_with_feedback_then_edit_keeps_every_iteration(local_env):
     assert len(second.proposal["summary"].split()) < len(first.proposal["summary"].split())
     assert local_env.annotation_names(key) == []
 
-    patch = [{"op": "replace", "path": "/title", "value": "Q3 review (edited)"},
-             {"op": "add", "path": "/keywords/-", "value": "finops"}]
+    patch = [
+        {"op": "replace", "path": "/title", "value": "Q3 review (edited)"},
+        {"op": "add", "path": "/keywords/-", "value": "finops"},
+    ]
     done = api.resume(first.thread_id, action="edit", patch=patch, reviewer="maria")
     assert done.status == "done" and done.iterations == 2
     stored = local_env.annotation(key, "summary")
@@ -183,7 +200,9 @@ def test_reject_with_feedback_then_edit_keeps_every_iteration(local_env):
 
     from marginalia.graph.pdf_summary import build_pdf_summary_graph
 
-    graph = build_pdf_summary_graph(checkpointer=runtime.open_checkpointer(local_env.store, runtime.state_location(local_env.store)))
+    graph = build_pdf_summary_graph(
+        checkpointer=runtime.open_checkpointer(local_env.store, runtime.state_location(local_env.store))
+    )
     iterations = graph.get_state({"configurable": {"thread_id": first.thread_id}}).values["iterations"]
     assert [i["action"] for i in iterations] == ["reject", "edit"]
     assert iterations[0]["proposal"] == first.proposal and iterations[0]["feedback"] == "Make it shorter."
@@ -212,8 +231,9 @@ def test_cli_summarize_review_then_approve_in_another_process(local_env):
     uri = local_env.put(key, sample_report_bytes())
     started = local_env.run("summarize", uri, "--review", check=True)
     assert "Waiting for approval" in started.stdout and "Q3 Platform Cost Review" in started.stdout
-    thread_id = next(line.split("approve ", 1)[1].split()[0] for line in started.stdout.splitlines()
-                     if "marginalia approve" in line)
+    thread_id = next(
+        line.split("approve ", 1)[1].split()[0] for line in started.stdout.splitlines() if "marginalia approve" in line
+    )
     assert local_env.annotation_names(key) == []
     approved = local_env.run("approve", thread_id, check=True)
     assert "wrote summary" in approved.stdout
@@ -235,14 +255,22 @@ def test_llm_path_with_a_scripted_chat_model(local_env):
     from marginalia.engines.chat import ChatModelEngine
     from marginalia.testing.chat_models import ScriptedChatModel
 
-    part1 = DocumentSummary(title="Q3 Platform Cost Review", authors=["Maria Lopez"], summary="Spend rose 18%.",
-                            key_points=[KeyPoint(text="EKS grew by $41,900", pages=[1, 7])],
-                            entities=[Entity(text="Amazon EKS", type="ORG", pages=[1])], keywords=["eks"])
+    part1 = DocumentSummary(
+        title="Q3 Platform Cost Review",
+        authors=["Maria Lopez"],
+        summary="Spend rose 18%.",
+        key_points=[KeyPoint(text="EKS grew by $41,900", pages=[1, 7])],
+        entities=[Entity(text="Amazon EKS", type="ORG", pages=[1])],
+        keywords=["eks"],
+    )
     part2 = DocumentSummary(summary="Actions have owners.", key_points=[KeyPoint(text="Dev owns Graviton", pages=[3])])
-    merged = DocumentSummary(title="Q3 Platform Cost Review", authors=["Maria Lopez", "Dev Patel"],
-                             summary="Spend rose 18%; three actions save $96,500 a quarter.",
-                             key_points=[KeyPoint(text="EKS grew by $41,900", pages=[1]), KeyPoint(text="Dev owns Graviton", pages=[3])],
-                             keywords=["eks", "s3"])
+    merged = DocumentSummary(
+        title="Q3 Platform Cost Review",
+        authors=["Maria Lopez", "Dev Patel"],
+        summary="Spend rose 18%; three actions save $96,500 a quarter.",
+        key_points=[KeyPoint(text="EKS grew by $41,900", pages=[1]), KeyPoint(text="Dev owns Graviton", pages=[3])],
+        keywords=["eks", "s3"],
+    )
     revised = merged.model_copy(update={"summary": "Spend rose 18% (EKS, S3); actions save $96,500 a quarter."})
     model = ScriptedChatModel(replies=[part1, part2, merged, revised])
     engine = ChatModelEngine(model)

@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 
 import marginalia.api as api
-from marginalia.testing.fixtures import SHARED_FIXTURES
 from marginalia import api_documents as docs
 from marginalia import runtime
 from marginalia.errors import InvalidInput, ObjectNotFound, UnsupportedInput
 from marginalia.samples.make_sample_pdf import sample_report_bytes
 from marginalia.schemas import Outline, Slide
+from marginalia.testing.fixtures import SHARED_FIXTURES
 from marginalia.tools.slides import read_pptx
 from marginalia.tracing import trace_id_for
 
@@ -89,8 +89,11 @@ def test_every_outline_request_waits_then_a_new_process_approves(agent_env):
     out = agent_env.python(RESUME_ALL, *started)
 
     for thread_id, (key, request, waiting) in started.items():
-        assert out[thread_id] == {"status": "done", "annotations": ["outline", "generation_context"],
-                                  "deck": f"s3://{agent_env.bucket}/{key}"}
+        assert out[thread_id] == {
+            "status": "done",
+            "annotations": ["outline", "generation_context"],
+            "deck": f"s3://{agent_env.bucket}/{key}",
+        }
         rendered, info = deck(agent_env, key)
         stored = agent_env.annotation(key, "outline")
         assert rendered.model_dump(mode="json") == stored["outline"]  # the deck says exactly what was approved
@@ -115,17 +118,26 @@ def test_grounded_in_sources_annotations_or_summarised_first(local_env):
     fresh = local_env.put("src/copy.pdf", sample_report_bytes())
     meeting = local_env.put("src/sync.vtt", VTT.encode())
     api.minutes(meeting, approve=True)
-    notes = local_env.put("src/notes.md", b"# Notes\n\nThe finance team asks for a monthly cost report per team. "
-                                          b"Dashboards should show spend by cost-center tag.")
+    notes = local_env.put(
+        "src/notes.md",
+        b"# Notes\n\nThe finance team asks for a monthly cost report per team. "
+        b"Dashboards should show spend by cost-center tag.",
+    )
 
-    result = docs.outline("Q3 cost optimisation review for the platform team", slides=6,
-                          out=f"s3://{local_env.bucket}/decks/q3.pptx", sources=[summarised, fresh, meeting, notes],
-                          approve=True)
+    result = docs.outline(
+        "Q3 cost optimisation review for the platform team",
+        slides=6,
+        out=f"s3://{local_env.bucket}/decks/q3.pptx",
+        sources=[summarised, fresh, meeting, notes],
+        approve=True,
+    )
     assert result.status == "done"
     context = local_env.annotation("decks/q3.pptx", "generation_context")
     assert [(s["uri"], s["kind"], s["origin"]) for s in context["sources"]] == [
-        (summarised, "summary", "annotation"), (fresh, "summary", "summarised"),
-        (meeting, "meeting_minutes", "annotation"), (notes, "text", "read"),
+        (summarised, "summary", "annotation"),
+        (fresh, "summary", "summarised"),
+        (meeting, "meeting_minutes", "annotation"),
+        (notes, "text", "read"),
     ]
     assert local_env.annotation("src/q3.pdf", "summary") == before  # used, not rewritten
     written = local_env.annotation("src/copy.pdf", "summary")  # summarised first, and kept for next time
@@ -143,11 +155,14 @@ def test_feedback_revises_edit_is_rendered_and_every_iteration_is_kept(local_env
     first = docs.outline(request, out=f"s3://{local_env.bucket}/{key}", slides=5)
     second = api.resume(first.thread_id, action="reject", feedback="Fewer bullets, please.")
     assert second.status == "waiting" and second.proposal != first.proposal
-    assert sum(len(s["bullets"]) for s in second.proposal["slides"]) < sum(len(s["bullets"]) for s in first.proposal["slides"])
+    assert sum(len(s["bullets"]) for s in second.proposal["slides"]) < sum(
+        len(s["bullets"]) for s in first.proposal["slides"]
+    )
 
     edited = dict(second.proposal, title="Q3 costs: what we change")
-    edited["slides"] = [dict(second.proposal["slides"][0], notes="Open with the overrun:\n$62,380 over budget.")] + \
-        second.proposal["slides"][1:]
+    edited["slides"] = [
+        dict(second.proposal["slides"][0], notes="Open with the overrun:\n$62,380 over budget.")
+    ] + second.proposal["slides"][1:]
     done = api.resume(first.thread_id, action="edit", edited=edited, reviewer="dev")
     assert done.status == "done"
     rendered, _ = deck(local_env, key)
@@ -179,7 +194,9 @@ def test_render_again_after_a_crash_uploads_no_second_deck(local_env):
     done = docs.outline("A 3-slide update on log retention", out=f"s3://{local_env.bucket}/{key}", approve=True)
     info = local_env.store.head_object(local_env.bucket, key)
     annotations = {n: local_env.annotation(key, n) for n in ("outline", "generation_context")}
-    graph = build_ppt_outline_graph(checkpointer=runtime.open_checkpointer(local_env.store, runtime.state_location(local_env.store)))
+    graph = build_ppt_outline_graph(
+        checkpointer=runtime.open_checkpointer(local_env.store, runtime.state_location(local_env.store))
+    )
     config = {"configurable": {"thread_id": done.thread_id}}
     before_render = next(s for s in graph.get_state_history(config) if s.next == ("render",))
     list(graph.stream(None, before_render.config, context=runtime.AgentContext(store=local_env.store)))
@@ -200,15 +217,18 @@ def test_an_existing_deck_is_only_replaced_with_overwrite(agent_env):
     assert done.status == "done" and deck(agent_env, key)[0].slide_count == 2
 
 
-@pytest.mark.parametrize("kwargs, error, words", [
-    ({"request": "  "}, InvalidInput, "request is empty"),
-    ({"out": "s3://meetings-bucket/decks/q3.pdf"}, InvalidInput, "must be a .pptx"),
-    ({"slides": 0}, InvalidInput, "1 to 60 slides"),
-    ({"out": "s3://no-such-bucket-here/d.pptx"}, InvalidInput, "bucket no-such-bucket-here does not exist"),
-    ({"sources": ["s3://meetings-bucket/missing.pdf"]}, ObjectNotFound, "missing.pdf"),
-    ({"sources": ["s3://meetings-bucket/src/photo.png"]}, UnsupportedInput, "neither a PDF nor a text file"),
-    ({"sources": ["s3://meetings-bucket/src/scan.pdf"]}, UnsupportedInput, "no text layer"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, words",
+    [
+        ({"request": "  "}, InvalidInput, "request is empty"),
+        ({"out": "s3://meetings-bucket/decks/q3.pdf"}, InvalidInput, "must be a .pptx"),
+        ({"slides": 0}, InvalidInput, "1 to 60 slides"),
+        ({"out": "s3://no-such-bucket-here/d.pptx"}, InvalidInput, "bucket no-such-bucket-here does not exist"),
+        ({"sources": ["s3://meetings-bucket/missing.pdf"]}, ObjectNotFound, "missing.pdf"),
+        ({"sources": ["s3://meetings-bucket/src/photo.png"]}, UnsupportedInput, "neither a PDF nor a text file"),
+        ({"sources": ["s3://meetings-bucket/src/scan.pdf"]}, UnsupportedInput, "no text layer"),
+    ],
+)
 def test_bad_requests_are_named_and_write_nothing(local_env, kwargs, error, words):
     from test_pdf_summary_inputs import image_only
 
@@ -231,16 +251,38 @@ def test_the_deck_opens_in_libreoffice_with_the_same_text(tmp_path):
     source.write_bytes(deck_bytes(outline))
     out = tmp_path / "out"
     proc = subprocess.run(
-        ["soffice", "--headless", "--norestore", f"-env:UserInstallation=file://{tmp_path}/lo-profile",
-         "--convert-to", "odp", "--outdir", str(out), str(source)],
-        capture_output=True, text=True, timeout=120,
+        [
+            "soffice",
+            "--headless",
+            "--norestore",
+            f"-env:UserInstallation=file://{tmp_path}/lo-profile",
+            "--convert-to",
+            "odp",
+            "--outdir",
+            str(out),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0 and (out / "deck.odp").is_file(), proc.stderr
     # back to .pptx through LibreOffice's own filter, then read with python-pptx
     again = subprocess.run(
-        ["soffice", "--headless", "--norestore", f"-env:UserInstallation=file://{tmp_path}/lo-profile",
-         "--convert-to", "pptx", "--outdir", str(tmp_path / "back"), str(out / "deck.odp")],
-        capture_output=True, text=True, timeout=120,
+        [
+            "soffice",
+            "--headless",
+            "--norestore",
+            f"-env:UserInstallation=file://{tmp_path}/lo-profile",
+            "--convert-to",
+            "pptx",
+            "--outdir",
+            str(tmp_path / "back"),
+            str(out / "deck.odp"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert again.returncode == 0, again.stderr
     seen = read_pptx(tmp_path / "back" / "deck.pptx")
@@ -253,8 +295,13 @@ def test_llm_path_with_a_scripted_chat_model(local_env):
     from marginalia.engines.chat import ChatModelEngine
     from marginalia.testing.chat_models import ScriptedChatModel
 
-    draft = Outline(title="Q3 costs", slides=[Slide(title="Why we overspent", bullets=["EKS idle nodes"], notes="n1"),
-                                              Slide(title="What we change", bullets=["Graviton", "Log lifecycle"])])
+    draft = Outline(
+        title="Q3 costs",
+        slides=[
+            Slide(title="Why we overspent", bullets=["EKS idle nodes"], notes="n1"),
+            Slide(title="What we change", bullets=["Graviton", "Log lifecycle"]),
+        ],
+    )
     revised = draft.model_copy(update={"slides": draft.slides + [Slide(title="Owners", bullets=["Dev: Savings Plan"])]})
     model = ScriptedChatModel(replies=[draft, revised])
     engine = ChatModelEngine(model)
@@ -262,8 +309,9 @@ def test_llm_path_with_a_scripted_chat_model(local_env):
     docs.summarize(source)  # offline summary annotation: what the model is shown
 
     key = "decks/llm.pptx"
-    waiting = docs.outline("Q3 cost review for finance", slides=3, out=f"s3://{local_env.bucket}/{key}",
-                           sources=[source], engine=engine)
+    waiting = docs.outline(
+        "Q3 cost review for finance", slides=3, out=f"s3://{local_env.bucket}/{key}", sources=[source], engine=engine
+    )
     assert waiting.proposal["title"] == "Q3 costs" and waiting.proposal["slide_count"] == 2
     prompt = model.calls[0].human + model.calls[0].system
     assert "Q3 cost review for finance" in prompt and "Q3 Platform Cost Review" in prompt
@@ -290,8 +338,9 @@ def test_cli_outline_then_approve(local_env, tmp_path):
     started = runner.invoke(app, ["outline", f"@{request}", "--slides", "4", "--out", out, "--source", pdf])
     assert started.exit_code == 0, started.output
     assert "Waiting for approval" in started.output and "1. " in started.output
-    thread_id = next(line.split("approve ", 1)[1].split()[0] for line in started.output.splitlines()
-                     if "marginalia approve" in line)
+    thread_id = next(
+        line.split("approve ", 1)[1].split()[0] for line in started.output.splitlines() if "marginalia approve" in line
+    )
     approved = runner.invoke(app, ["approve", thread_id])
     said = " ".join(approved.output.split())
     assert approved.exit_code == 0 and f"wrote outline on {out}" in said

@@ -24,11 +24,11 @@ def main() -> None:
     if spec.startswith("local:"):
         from marginalia.storage.local import LocalStore
 
-        store = LocalStore(Path(spec[len("local:"):]))
+        store = LocalStore(Path(spec[len("local:") :]))
     else:
         from marginalia.storage.s3 import S3Store
 
-        store = S3Store(endpoint_url=spec[len("s3:"):])
+        store = S3Store(endpoint_url=spec[len("s3:") :])
     with S3Saver(store, bucket, prefix, encryption_key=key, compress="") as saver:
         graph = review_graph(saver)
         config = {"configurable": {"thread_id": thread_id}}

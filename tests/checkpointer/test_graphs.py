@@ -12,10 +12,10 @@ import threading
 from pathlib import Path
 
 import pytest
+from graphs import loop_graph, nested_graph, review_graph
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
-from graphs import loop_graph, nested_graph, review_graph
 from marginalia.checkpointers import S3Saver
 from marginalia.checkpointers.serde import CheckpointDecryptionFailed, CheckpointKeyMissing
 from marginalia.errors import CheckpointError, ThreadBusy, ThreadDeleted
@@ -37,7 +37,16 @@ def store_spec(saver: S3Saver) -> str:
 def run_resume_process(saver: S3Saver, thread_id: str, verdict: str, key: str = "") -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run(
-        [sys.executable, str(HERE / "resume_script.py"), store_spec(saver), saver.bucket, saver.prefix, thread_id, verdict, key],
+        [
+            sys.executable,
+            str(HERE / "resume_script.py"),
+            store_spec(saver),
+            saver.bucket,
+            saver.prefix,
+            thread_id,
+            verdict,
+            key,
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -157,7 +166,9 @@ def test_concurrent_writers_get_a_clear_error(make_saver, backend):
 
     def run(name: str) -> None:
         try:
-            results[name] = loop_graph(savers[name], steps=6).invoke({"messages": [name]}, cfg("shared"), durability="sync")
+            results[name] = loop_graph(savers[name], steps=6).invoke(
+                {"messages": [name]}, cfg("shared"), durability="sync"
+            )
         except Exception as exc:  # noqa: BLE001 - the test inspects it
             results[name] = exc
 
@@ -224,7 +235,9 @@ def test_encryption_at_rest(make_saver, backend):
     saver = make_saver(backend, encryption_key=key, compress="")
     graph = review_graph(saver)
     graph.invoke({"topic": "SECRET-TOPIC-1234", "messages": []}, cfg("enc"), durability="sync")
-    raw = b"".join(saver.store.get_object(saver.bucket, o.key)[0] for o in saver.store.list_objects(saver.bucket, saver.prefix))
+    raw = b"".join(
+        saver.store.get_object(saver.bucket, o.key)[0] for o in saver.store.list_objects(saver.bucket, saver.prefix)
+    )
     assert raw and b"SECRET-TOPIC-1234" not in raw and b"notes on" not in raw and b"aesgcm" in raw
 
     where = f"s3://{saver.bucket}/{saver.prefix}"
@@ -263,7 +276,11 @@ def test_compression_of_large_states(make_saver):
     assert state["messages"][0] == big and len(state["messages"]) == 7
     record = packed.get_tuple(cfg("big"))
     assert record.checkpoint["channel_values"]["messages"][0] == big
-    body = next(packed.store.get_object(packed.bucket, o.key)[0] for o in packed.store.list_objects(packed.bucket, packed.prefix) if o.size > 0)
+    body = next(
+        packed.store.get_object(packed.bucket, o.key)[0]
+        for o in packed.store.list_objects(packed.bucket, packed.prefix)
+        if o.size > 0
+    )
     assert b"|zstd" in body
 
 

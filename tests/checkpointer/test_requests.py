@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from graphs import delta_graph, loop_graph
 from langgraph.checkpoint.base import BaseCheckpointSaver, empty_checkpoint
 from langgraph.checkpoint.memory import InMemorySaver
 
-from graphs import delta_graph, loop_graph
 from marginalia.checkpointers import S3Saver
 
 

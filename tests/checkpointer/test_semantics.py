@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+from graphs import delta_graph
 from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.serde.types import ERROR, INTERRUPT, RESUME
-
-from graphs import delta_graph
 
 NULL_TASK = "00000000-0000-0000-0000-000000000000"
 
@@ -64,7 +63,9 @@ def test_prune_keep_latest_keeps_delta_channel_state(saver):
 def test_delete_for_runs_removes_only_those_runs(saver):
     graph = delta_graph(saver, steps=3)
     for run in ("run-1", "run-2"):
-        graph.invoke({"log": [run]}, {"configurable": {"thread_id": run}, "metadata": {"run_id": run}}, durability="sync")
+        graph.invoke(
+            {"log": [run]}, {"configurable": {"thread_id": run}, "metadata": {"run_id": run}}, durability="sync"
+        )
     saver.delete_for_runs(["run-1"])
     assert list(saver.list({"configurable": {"thread_id": "run-1"}})) == []
     kept = list(saver.list({"configurable": {"thread_id": "run-2"}}))

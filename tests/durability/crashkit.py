@@ -48,8 +48,15 @@ from marginalia.storage.base import Store  # noqa: E402
 
 CRASH_ENV = "MARGINALIA_CRASH_AT"
 LOG_ENV = "MARGINALIA_CRASH_LOG"
-WRITE_OPS = ("put_object", "put_annotation", "delete_object", "delete_objects", "copy_object",
-             "delete_annotation", "create_bucket")
+WRITE_OPS = (
+    "put_object",
+    "put_annotation",
+    "delete_object",
+    "delete_objects",
+    "copy_object",
+    "delete_annotation",
+    "create_bucket",
+)
 AGENT_OBJECTS = {"minutes": "meetings/2024-05-01-standup.vtt", "summary": "reports/sample_report.pdf"}
 VOLATILE = ("created_at", "thread_id", "trace_id")
 
@@ -127,8 +134,12 @@ def current_task() -> dict[str, Any]:
     meta = config.get("metadata") or {}
     ns = (config.get("configurable") or {}).get("checkpoint_ns") or meta.get("langgraph_checkpoint_ns") or ""
     task = ns.split("|")[-1].split(":", 1)[1] if ":" in ns else None
-    return {"node": meta.get("langgraph_node"), "task": task, "step": meta.get("langgraph_step"),
-            "graph_ns": "|".join(ns.split("|")[:-1]) if task else None}
+    return {
+        "node": meta.get("langgraph_node"),
+        "task": task,
+        "step": meta.get("langgraph_step"),
+        "graph_ns": "|".join(ns.split("|")[:-1]) if task else None,
+    }
 
 
 class CountingEngine:
@@ -160,8 +171,9 @@ class RecordingStore(Store):
     which writes an agent made and that nothing was deleted).
     """
 
-    def __init__(self, inner: Store, log: EventLog | None = None, kill: KillSwitch | None = None,
-                 state_bucket: str | None = None):
+    def __init__(
+        self, inner: Store, log: EventLog | None = None, kill: KillSwitch | None = None, state_bucket: str | None = None
+    ):
         self.inner = inner
         self.kind = inner.kind
         self.log = log or EventLog(None)
@@ -199,29 +211,48 @@ class RecordingStore(Store):
 
     # --- mutations ---
     def create_bucket(self, bucket, *, versioned=False, exist_ok=True):
-        return self._mutate("create_bucket", lambda: self.inner.create_bucket(bucket, versioned=versioned, exist_ok=exist_ok), bucket)
+        return self._mutate(
+            "create_bucket", lambda: self.inner.create_bucket(bucket, versioned=versioned, exist_ok=exist_ok), bucket
+        )
 
     def put_object(self, bucket, key, body, **kw):
         return self._mutate("put_object", lambda: self.inner.put_object(bucket, key, body, **kw), bucket, key)
 
     def delete_object(self, bucket, key, *, version_id=None):
-        return self._mutate("delete_object", lambda: self.inner.delete_object(bucket, key, version_id=version_id), bucket, key)
+        return self._mutate(
+            "delete_object", lambda: self.inner.delete_object(bucket, key, version_id=version_id), bucket, key
+        )
 
     def delete_objects(self, bucket, keys):
         keys = list(keys)
-        return self._mutate("delete_objects", lambda: self.inner.delete_objects(bucket, keys), bucket, None, count=len(keys))
+        return self._mutate(
+            "delete_objects", lambda: self.inner.delete_objects(bucket, keys), bucket, None, count=len(keys)
+        )
 
     def copy_object(self, src_bucket, src_key, dst_bucket, dst_key, **kw):
-        return self._mutate("copy_object", lambda: self.inner.copy_object(src_bucket, src_key, dst_bucket, dst_key, **kw),
-                            dst_bucket, dst_key, source=f"{src_bucket}/{src_key}")
+        return self._mutate(
+            "copy_object",
+            lambda: self.inner.copy_object(src_bucket, src_key, dst_bucket, dst_key, **kw),
+            dst_bucket,
+            dst_key,
+            source=f"{src_bucket}/{src_key}",
+        )
 
     def put_annotation(self, bucket, key, name, payload, **kw):
         size = len(payload.encode() if isinstance(payload, str) else payload)
-        return self._mutate("put_annotation", lambda: self.inner.put_annotation(bucket, key, name, payload, **kw),
-                            bucket, key, name, size=size)
+        return self._mutate(
+            "put_annotation",
+            lambda: self.inner.put_annotation(bucket, key, name, payload, **kw),
+            bucket,
+            key,
+            name,
+            size=size,
+        )
 
     def delete_annotation(self, bucket, key, name, **kw):
-        return self._mutate("delete_annotation", lambda: self.inner.delete_annotation(bucket, key, name, **kw), bucket, key, name)
+        return self._mutate(
+            "delete_annotation", lambda: self.inner.delete_annotation(bucket, key, name, **kw), bucket, key, name
+        )
 
     # --- reads ---
     def bucket_exists(self, bucket):
@@ -284,9 +315,18 @@ def context():
     global _CTX
     if _CTX is None:
         _CTX = multiprocessing.get_context("forkserver")
-        _CTX.set_forkserver_preload(["crashkit", "marginalia.batch", "marginalia.graph.minutes",
-                                     "marginalia.graph.pdf_summary", "marginalia.engines.offline",
-                                     "marginalia.storage.local", "marginalia.storage.s3", "marginalia.checkpointers"])
+        _CTX.set_forkserver_preload(
+            [
+                "crashkit",
+                "marginalia.batch",
+                "marginalia.graph.minutes",
+                "marginalia.graph.pdf_summary",
+                "marginalia.engines.offline",
+                "marginalia.storage.local",
+                "marginalia.storage.s3",
+                "marginalia.checkpointers",
+            ]
+        )
     return _CTX
 
 
@@ -300,14 +340,23 @@ class Target:
     endpoint: str | None = None
 
     def env(self, state_bucket: str) -> dict[str, str]:
-        env = {"MARGINALIA_STATE": f"s3://{state_bucket}/v1", "MARGINALIA_ENGINE": "offline",
-               "MARGINALIA_LEASE_TTL": "30"}
+        env = {
+            "MARGINALIA_STATE": f"s3://{state_bucket}/v1",
+            "MARGINALIA_ENGINE": "offline",
+            "MARGINALIA_LEASE_TTL": "30",
+        }
         if self.kind == "local":
             env["MARGINALIA_STORE"] = f"local:{self.root / 'store'}"
         else:
-            env.update({"MARGINALIA_STORE": "s3", "AWS_ENDPOINT_URL_S3": self.endpoint or "",
-                        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"})
+            env.update(
+                {
+                    "MARGINALIA_STORE": "s3",
+                    "AWS_ENDPOINT_URL_S3": self.endpoint or "",
+                    "AWS_ACCESS_KEY_ID": "testing",
+                    "AWS_SECRET_ACCESS_KEY": "testing",
+                    "AWS_DEFAULT_REGION": "us-east-1",
+                }
+            )
         return env
 
     def open(self) -> Store:
@@ -474,9 +523,12 @@ def work_events(events: list[dict]) -> list[dict]:
     """The real work in a log: engine calls and annotation writes on the data bucket (completed
     ones), with their node. (The trace archive that ``drive`` writes after the graph ended goes to
     the state bucket and is not graph work.)"""
-    return [e for e in events if e["ev"] == "engine"
-            or (e["ev"] == "write" and e["phase"] == "end" and e["op"] == "put_annotation"
-                and e["bucket"].startswith("d-"))]
+    return [
+        e
+        for e in events
+        if e["ev"] == "engine"
+        or (e["ev"] == "write" and e["phase"] == "end" and e["op"] == "put_annotation" and e["bucket"].startswith("d-"))
+    ]
 
 
 def record_steps(store: Store, events: list[dict]) -> dict[tuple[int, str], int]:
@@ -520,22 +572,27 @@ def completed(events: list[dict], final_pid: int, steps: dict[tuple[int, str], i
     kill can leave the checkpoint of step S saved and a task's ``/w/`` object not: the resumed
     run starts at step S + 1 and rightly never repeats the task.
     """
-    saved = {(e["pid"], writes_key_task(e.get("key"))) for e in events
-             if e["ev"] == "write" and e["phase"] == "end" and writes_key_task(e.get("key"))}
+    saved = {
+        (e["pid"], writes_key_task(e.get("key")))
+        for e in events
+        if e["ev"] == "write" and e["phase"] == "end" and writes_key_task(e.get("key"))
+    }
 
     def checkpointed(e: dict) -> bool:
         where = (e["pid"], e.get("graph_ns") or "")
         return e.get("step") is not None and steps.get(where, -1) >= e["step"]
 
-    return [e for e in work_events(events)
-            if e["pid"] == final_pid or (e["pid"], e.get("task")) in saved or checkpointed(e)]
+    return [
+        e for e in work_events(events) if e["pid"] == final_pid or (e["pid"], e.get("task")) in saved or checkpointed(e)
+    ]
 
 
 def signature(work: list[dict]) -> Counter:
     """How many times each node did each thing: ``(node, "engine:<method>")`` for a model call,
     ``(node, "annotation:<name>")`` for an annotation write."""
-    return Counter((e.get("node"), f"engine:{e['method']}" if e["ev"] == "engine" else f"annotation:{e.get('name')}")
-                   for e in work)
+    return Counter(
+        (e.get("node"), f"engine:{e['method']}" if e["ev"] == "engine" else f"annotation:{e.get('name')}") for e in work
+    )
 
 
 def _only(kind: str, c: Counter) -> Counter:
@@ -553,8 +610,10 @@ def check_executions(events: list[dict], final_pid: int, want: Counter, steps: d
     problems = []
     got, expected = _only("engine", signature(completed(events, final_pid, steps))), _only("engine", want)
     if got != expected:
-        problems.append(f"completed work differs from an uninterrupted run: ran more {dict(got - expected)}, "
-                        f"less {dict(expected - got)}")
+        problems.append(
+            f"completed work differs from an uninterrupted run: ran more {dict(got - expected)}, "
+            f"less {dict(expected - got)}"
+        )
     repeated = _only("annotation", signature(work_events(events))) - _only("annotation", want)
     if repeated:
         problems.append(f"annotations written more than once over all processes: {dict(repeated)}")
@@ -609,9 +668,14 @@ def verify(trial: Trial, data: str, state: str, uri: str, log_path: Path) -> lis
         want = reference(trial.agent, trial.target) if not trial.name.startswith("ref-") else got
         if got != want:
             problems.append(f"final annotations differ from an uninterrupted run: {first_difference(got, want)}")
-        problems += check_executions(events, final_pid, reference_work(trial.agent, trial.target)
-                                     if not trial.name.startswith("ref-") else signature(work_events(events)),
-                                     record_steps(store, events))
+        problems += check_executions(
+            events,
+            final_pid,
+            reference_work(trial.agent, trial.target)
+            if not trial.name.startswith("ref-")
+            else signature(work_events(events)),
+            record_steps(store, events),
+        )
         if trial.target.kind == "local":
             trial.stray = store.gc(older_than=0)  # blobs of writes in flight at a kill; gc's job
         problems += check_objects(store, data, state, f"crash-{trial.name}")
@@ -647,7 +711,9 @@ def reference_counts(agent: str, target: Target) -> dict[str, int]:
     return _REFERENCE_COUNTS[(agent, target.kind)]
 
 
-def plan_kills(rng: random.Random, counts: dict[str, int], *, max_kills: int = 3, duration: float | None = None) -> list[str]:
+def plan_kills(
+    rng: random.Random, counts: dict[str, int], *, max_kills: int = 3, duration: float | None = None
+) -> list[str]:
     """1..max_kills kill specs at random points of a run. Counts restart in every process, so
     an Nth-event kill is drawn from what a whole run does (a later attempt may finish first).
     Time kills fall within the first 60% of an uninterrupted trial (``counts["seconds"]``), so
@@ -678,7 +744,8 @@ def child_start(uri: str, thread_id: str, env: dict[str, str]) -> None:
     log, kill = EventLog(env[LOG_ENV]), KillSwitch(env.get(CRASH_ENV))
     store = RecordingStore(open_store(), log, kill)
     engine = CountingEngine(OfflineEngine(), log, kill)
-    result = drive(start("minutes", uri, {"transcript_input": None}, approve=True, thread_id=thread_id,
-                         store=store, engine=engine))
+    result = drive(
+        start("minutes", uri, {"transcript_input": None}, approve=True, thread_id=thread_id, store=store, engine=engine)
+    )
     log(ev="finished", status=result.status)
     os._exit(0)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
+import crashkit
 import pytest
 from typer.testing import CliRunner
 
-import crashkit
 from marginalia.batch import BATCH_AGENTS, batch, thread_id_for
 from marginalia.errors import TransientError
 from marginalia.storage.local import LocalStore
@@ -17,7 +17,11 @@ VTT = crashkit.fixture_bytes("minutes")
 
 def variant(i: int) -> bytes:
     """The stand-up with one line changed, so every object has its own ETag and minutes."""
-    return VTT.replace(b"Platform team", f"Platform team {i}".encode(), 1) if b"Platform team" in VTT else VTT + f"\n\nNOTE {i}\n".encode()
+    return (
+        VTT.replace(b"Platform team", f"Platform team {i}".encode(), 1)
+        if b"Platform team" in VTT
+        else VTT + f"\n\nNOTE {i}\n".encode()
+    )
 
 
 @pytest.fixture
@@ -38,7 +42,9 @@ def rows_by_uri(rows):
 
 
 def test_batch_runs_each_object_reports_failures_and_skips_on_rerun(meetings):
-    rows = rows_by_uri(batch("s3://meet/m/", agent="minutes", workers=2, approve=True, store=meetings, engine="offline"))
+    rows = rows_by_uri(
+        batch("s3://meet/m/", agent="minutes", workers=2, approve=True, store=meetings, engine="offline")
+    )
     assert set(rows) == {"0.vtt", "1.vtt", "2.vtt", "3.vtt", "broken.vtt"}
     assert all(rows[f"{i}.vtt"].status == "done" for i in range(4))
     assert rows["broken.vtt"].status == "failed" and "broken.vtt" in rows["broken.vtt"].detail
@@ -66,8 +72,11 @@ def test_waiting_threads_are_reported_not_restarted(meetings, tmp_path):
     first = batch("s3://meet/m/0", agent="minutes", workers=1, store=meetings, engine="offline")
     assert [r.status for r in first] == ["waiting"]
     log = tmp_path / "engine.log"
-    engine = crashkit.CountingEngine(__import__("marginalia.engines.offline", fromlist=["x"]).OfflineEngine(),
-                                     crashkit.EventLog(log), crashkit.KillSwitch(None))
+    engine = crashkit.CountingEngine(
+        __import__("marginalia.engines.offline", fromlist=["x"]).OfflineEngine(),
+        crashkit.EventLog(log),
+        crashkit.KillSwitch(None),
+    )
     again = batch("s3://meet/m/0", agent="minutes", workers=1, store=meetings, engine=engine, approve=True)
     assert [(r.status, r.thread_id) for r in again] == [("waiting", first[0].thread_id)]
     assert not crashkit.EventLog.read(log)  # no model call: nothing was re-run
@@ -89,8 +98,12 @@ def test_a_killed_batch_continues_where_it_stopped(meetings, tmp_path):
     finished object and continues the interrupted thread (deterministic ids), not a new one."""
     ctx = crashkit.context()
     log = tmp_path / "batch.log"
-    env = {"MARGINALIA_STORE": f"local:{tmp_path / 'store'}", crashkit.LOG_ENV: str(log),
-           crashkit.CRASH_ENV: "engine:2", "MARGINALIA_ENGINE": "offline"}
+    env = {
+        "MARGINALIA_STORE": f"local:{tmp_path / 'store'}",
+        crashkit.LOG_ENV: str(log),
+        crashkit.CRASH_ENV: "engine:2",
+        "MARGINALIA_ENGINE": "offline",
+    }
     proc = ctx.Process(target=_batch_child, args=(env,))
     proc.start()
     proc.join(120)
@@ -98,13 +111,19 @@ def test_a_killed_batch_continues_where_it_stopped(meetings, tmp_path):
     killed_pid = proc.pid
     before = {e["name"] for e in crashkit.EventLog.read(log) if e["ev"] == "write" and e.get("op") == "put_annotation"}
     assert "transcript" in before
-    rows = rows_by_uri(batch("s3://meet/m/", agent="minutes", workers=1, approve=True, store=meetings, engine="offline"))
-    assert [rows[f"{i}.vtt"].status for i in range(4)].count("done") + \
-        [rows[f"{i}.vtt"].status for i in range(4)].count("skipped") == 4
+    rows = rows_by_uri(
+        batch("s3://meet/m/", agent="minutes", workers=1, approve=True, store=meetings, engine="offline")
+    )
+    assert [rows[f"{i}.vtt"].status for i in range(4)].count("done") + [
+        rows[f"{i}.vtt"].status for i in range(4)
+    ].count("skipped") == 4
     assert any(rows[f"{i}.vtt"].status == "skipped" for i in range(4))  # finished before the kill: not redone
     index = {r.thread_id for r in rows.values() if r.thread_id}
-    started = {e.get("key", "").split("/threads/")[-1][:-5] for e in crashkit.EventLog.read(log)
-               if e["pid"] == killed_pid and "/threads/" in (e.get("key") or "")}
+    started = {
+        e.get("key", "").split("/threads/")[-1][:-5]
+        for e in crashkit.EventLog.read(log)
+        if e["pid"] == killed_pid and "/threads/" in (e.get("key") or "")
+    }
     assert len(started) == 2 and len(started & index) == 1  # the interrupted thread was continued
     interrupted = next(r for r in rows.values() if r.thread_id in started)
     assert interrupted.status == "done"
@@ -119,8 +138,14 @@ def _batch_child(env):
 
     log, kill = crashkit.EventLog(env[crashkit.LOG_ENV]), crashkit.KillSwitch(env[crashkit.CRASH_ENV])
     store = crashkit.RecordingStore(open_store(), log, kill)
-    batch("s3://meet/m/", agent="minutes", workers=1, approve=True, store=store,
-          engine=crashkit.CountingEngine(OfflineEngine(), log, kill))
+    batch(
+        "s3://meet/m/",
+        agent="minutes",
+        workers=1,
+        approve=True,
+        store=store,
+        engine=crashkit.CountingEngine(OfflineEngine(), log, kill),
+    )
     os._exit(0)
 
 
@@ -171,8 +196,9 @@ def test_transient_errors_are_retried_per_node_permanent_ones_fail_that_object(m
 def test_cli_batch_table_and_exit_status(meetings):
     from marginalia.cli import app
 
-    result = CliRunner().invoke(app, ["batch", "s3://meet/m/", "--agent", "minutes", "--workers", "2", "--yes",
-                                      "--suffix", ".vtt"])
+    result = CliRunner().invoke(
+        app, ["batch", "s3://meet/m/", "--agent", "minutes", "--workers", "2", "--yes", "--suffix", ".vtt"]
+    )
     assert result.exit_code == 1, result.output  # broken.vtt failed
     assert "done: 4" in result.output and "failed: 1" in result.output and "broken.vtt" in result.output
     ok = CliRunner().invoke(app, ["batch", "s3://meet/m/0", "--yes"])
@@ -180,10 +206,13 @@ def test_cli_batch_table_and_exit_status(meetings):
     import subprocess
     import sys
 
-    for argv, said in ((["s3://meet/m/", "--agent", "nope"], "unknown batch agent 'nope'"),
-                       (["s3://meet/../x/"], "'..' path segments")):
-        bad = subprocess.run([sys.executable, "-m", "marginalia", "batch", *argv], capture_output=True, text=True,
-                             timeout=60)
+    for argv, said in (
+        (["s3://meet/m/", "--agent", "nope"], "unknown batch agent 'nope'"),
+        (["s3://meet/../x/"], "'..' path segments"),
+    ):
+        bad = subprocess.run(
+            [sys.executable, "-m", "marginalia", "batch", *argv], capture_output=True, text=True, timeout=60
+        )
         assert bad.returncode == 2 and said in bad.stderr and "Traceback" not in bad.stderr
         assert len(bad.stderr.strip().splitlines()) == 1
 

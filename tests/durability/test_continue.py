@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import signal
 
+import crashkit
 import pytest
 
-import crashkit
 import marginalia
 from marginalia import runtime
 from marginalia.errors import BackendError, InvalidInput
@@ -67,8 +67,11 @@ def test_a_node_that_failed_after_the_review_answer_is_continued(env):
     with pytest.raises(InvalidInput, match="not waiting for approval.*marginalia resume"):
         marginalia.resume(waiting.thread_id, action="approve", store=env)
 
-    engine = crashkit.CountingEngine(__import__("marginalia.engines.offline", fromlist=["x"]).OfflineEngine(),
-                                     crashkit.EventLog(None), crashkit.KillSwitch(None))
+    engine = crashkit.CountingEngine(
+        __import__("marginalia.engines.offline", fromlist=["x"]).OfflineEngine(),
+        crashkit.EventLog(None),
+        crashkit.KillSwitch(None),
+    )
     calls: list[str] = []
     engine.log = lambda **e: calls.append(e.get("method"))
     counting = crashkit.RecordingStore(LocalStore(env.root))
@@ -92,8 +95,12 @@ def test_a_sigkilled_run_is_listed_interrupted_and_resumed_from_the_cli(env, tmp
     from marginalia.threads import ThreadIndex
 
     log = tmp_path / "events.log"
-    child_env = {"MARGINALIA_STORE": f"local:{env.root}", "MARGINALIA_ENGINE": "offline",
-                 crashkit.LOG_ENV: str(log), crashkit.CRASH_ENV: "engine:1"}
+    child_env = {
+        "MARGINALIA_STORE": f"local:{env.root}",
+        "MARGINALIA_ENGINE": "offline",
+        crashkit.LOG_ENV: str(log),
+        crashkit.CRASH_ENV: "engine:1",
+    }
     proc = crashkit.context().Process(target=crashkit.child_start, args=(URI, "killed-1", child_env))
     proc.start()
     proc.join(60)
@@ -103,7 +110,8 @@ def test_a_sigkilled_run_is_listed_interrupted_and_resumed_from_the_cli(env, tmp
     assert record.status == "running" and shown_status(record, env, state) == "interrupted"
     first = crashkit.EventLog.read(log)
     assert [e["name"] for e in first if e["ev"] == "write" and e["phase"] == "end" and e["op"] == "put_annotation"] == [
-        "transcript"]
+        "transcript"
+    ]
 
     from test_leases import cli
 
@@ -118,9 +126,11 @@ def test_a_sigkilled_run_is_listed_interrupted_and_resumed_from_the_cli(env, tmp
     assert puts == ["action_items", "meeting_minutes"]  # the transcript of the killed run stands
     assert shown_status(ThreadIndex(env, state).get("killed-1"), env, state) == "done"
 
-    reference = marginalia.minutes("s3://meet/standup.vtt", approve=True, store=LocalStore(env.root),
-                                   thread_id="uninterrupted")
+    reference = marginalia.minutes(
+        "s3://meet/standup.vtt", approve=True, store=LocalStore(env.root), thread_id="uninterrupted"
+    )
     got = env.get_annotation("meet", "standup.vtt", "meeting_minutes").json()
     assert crashkit.normalize(got, "meet") == crashkit.normalize(
-        {**reference.proposal, **{k: got[k] for k in ("transcript", "provenance")}}, "meet")
+        {**reference.proposal, **{k: got[k] for k in ("transcript", "provenance")}}, "meet"
+    )
     assert archives(env) == ["v1/archives/killed-1.json", "v1/archives/uninterrupted.json"]

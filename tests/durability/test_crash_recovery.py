@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import random
 
-import pytest
-
 import crashkit
+import pytest
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -22,8 +21,11 @@ def fixed_plans(counts: dict[str, int]) -> list[list[str]]:
     last_annotation = counts["annotation"]
     return [
         ["engine:1"],  # inside extract_chunk / summarize_chunk: the model answered, the node did not return
-        [f"annotation:{last_annotation}:before", f"checkpoint:{max(1, counts['checkpoint'] // 2)}:after",
-         "annotation:1:after"],  # mid-annotate; right after a checkpoint; after the transcript/first write
+        [
+            f"annotation:{last_annotation}:before",
+            f"checkpoint:{max(1, counts['checkpoint'] // 2)}:after",
+            "annotation:1:after",
+        ],  # mid-annotate; right after a checkpoint; after the transcript/first write
     ]
 
 
@@ -49,17 +51,37 @@ def test_verification_catches_a_node_that_ran_twice(local_target):
     want = crashkit.reference_work("minutes", local_target)
     events = [
         {"ev": "engine", "pid": 1, "method": "extract_minutes", "node": "extract_chunk", "task": "t1", "step": 3},
-        {"ev": "write", "phase": "end", "pid": 1, "op": "put_object", "bucket": "s", "key": "v1/checkpoints/x/-/g/w/t1/r"},
+        {
+            "ev": "write",
+            "phase": "end",
+            "pid": 1,
+            "op": "put_object",
+            "bucket": "s",
+            "key": "v1/checkpoints/x/-/g/w/t1/r",
+        },
         {"ev": "engine", "pid": 2, "method": "extract_minutes", "node": "extract_chunk", "task": "t9", "step": 3},
     ]
     problems = crashkit.check_executions(events, 2, want, {})
     assert problems and "extract_chunk" in problems[0]
     # the same second call is fine when the first process died before saving the task's writes
-    assert not [p for p in crashkit.check_executions(events[::2], 2, want, {}) if "ran more" in p
-                and "extract_minutes" in p]
+    assert not [
+        p for p in crashkit.check_executions(events[::2], 2, want, {}) if "ran more" in p and "extract_minutes" in p
+    ]
     # an annotation written by two executions (a repeated node that did not find its first write)
-    twice = [{"ev": "write", "phase": "end", "pid": pid, "op": "put_annotation", "bucket": "d-x", "name": "transcript",
-              "node": "transcript", "task": task, "step": 1} for pid, task in ((1, "a"), (2, "b"))]
+    twice = [
+        {
+            "ev": "write",
+            "phase": "end",
+            "pid": pid,
+            "op": "put_annotation",
+            "bucket": "d-x",
+            "name": "transcript",
+            "node": "transcript",
+            "task": task,
+            "step": 1,
+        }
+        for pid, task in ((1, "a"), (2, "b"))
+    ]
     assert any("more than once" in p and "transcript" in p for p in crashkit.check_executions(twice, 2, want, {}))
 
 
@@ -76,13 +98,18 @@ def test_a_map_step_checkpointed_before_its_task_writes_is_not_run_again(local_t
     The resumed run starts after that step, so the one model call must count as done once, in the
     killed process; it was counted nowhere ("less ... extract_chunk: 1")."""
     spec, step = MAP_STEP_RECORD[agent]
-    trial = crashkit.run_trial(crashkit.Trial(agent, local_target, f"mapstep-{agent}-{random.randrange(1 << 30):x}", [spec]))
+    trial = crashkit.run_trial(
+        crashkit.Trial(agent, local_target, f"mapstep-{agent}-{random.randrange(1 << 30):x}", [spec])
+    )
     assert trial.exit_codes[0] == -9 and trial.survived, trial.problems
     events = crashkit.EventLog.read(local_target.root / f"{trial.name}.log")
     killed = events[0]["pid"]
     calls = [e for e in events if e["ev"] == "engine" and e["pid"] == killed]
-    saved_tasks = {crashkit.writes_key_task(e.get("key")) for e in events
-                   if e["ev"] == "write" and e["phase"] == "end" and e["pid"] == killed}
+    saved_tasks = {
+        crashkit.writes_key_task(e.get("key"))
+        for e in events
+        if e["ev"] == "write" and e["phase"] == "end" and e["pid"] == killed
+    }
     # the exact shape: the map task's model call ran at `step`, its writes were never saved...
     assert calls and {e["step"] for e in calls} == {step}
     assert not {e["task"] for e in calls} & saved_tasks
@@ -100,11 +127,24 @@ def test_a_checkpoint_of_the_tasks_step_counts_its_work_and_still_catches_a_reru
     only), and a second execution of the same task after that checkpoint is still reported."""
     want = crashkit.reference_work("minutes", local_target)
     calls = [n for (node, what), n in want.items() if what == "engine:extract_minutes"]
-    first = [{"ev": "engine", "pid": 1, "method": "extract_minutes", "node": "extract_chunk", "task": f"t{i}",
-              "step": 4, "graph_ns": ""} for i in range(sum(calls))]
-    merge = [{"ev": "engine", "pid": 2, "method": m, "node": node, "task": "m", "step": 5, "graph_ns": ""}
-             for (node, what), n in want.items() if what.startswith("engine:") and node != "extract_chunk"
-             for m in [what.split(":", 1)[1]] * n]
+    first = [
+        {
+            "ev": "engine",
+            "pid": 1,
+            "method": "extract_minutes",
+            "node": "extract_chunk",
+            "task": f"t{i}",
+            "step": 4,
+            "graph_ns": "",
+        }
+        for i in range(sum(calls))
+    ]
+    merge = [
+        {"ev": "engine", "pid": 2, "method": m, "node": node, "task": "m", "step": 5, "graph_ns": ""}
+        for (node, what), n in want.items()
+        if what.startswith("engine:") and node != "extract_chunk"
+        for m in [what.split(":", 1)[1]] * n
+    ]
     ok = crashkit.check_executions(first + merge, 2, want, {(1, ""): 4})
     assert not ok
     # the checkpoint of the previous step, or of another graph, does not make the work durable
@@ -112,5 +152,7 @@ def test_a_checkpoint_of_the_tasks_step_counts_its_work_and_still_catches_a_reru
         assert any("less {('extract_chunk'" in p for p in crashkit.check_executions(first + merge, 2, want, steps))
     # the same task run again by the next process after the checkpoint of its step: caught
     again = [{**first[0], "pid": 2, "task": "t-again"}]
-    assert any("ran more {('extract_chunk', 'engine:extract_minutes'): 1}" in p
-               for p in crashkit.check_executions(first + merge + again, 2, want, {(1, ""): 4}))
+    assert any(
+        "ran more {('extract_chunk', 'engine:extract_minutes'): 1}" in p
+        for p in crashkit.check_executions(first + merge + again, 2, want, {(1, ""): 4})
+    )

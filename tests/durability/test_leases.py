@@ -5,12 +5,12 @@ from __future__ import annotations
 import threading
 import time
 
+import crashkit
 import pytest
 
-import crashkit
-from marginalia.testing.cli import run_cli as cli
 from marginalia.errors import ThreadBusy
 from marginalia.lease import Lease, LeaseRecord, thread_lease
+from marginalia.testing.cli import run_cli as cli
 from marginalia.uri import parse_uri
 
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from marginalia.testing.fixtures import SHARED_FIXTURES
 from marginalia.engines import text as nlp
 from marginalia.engines.base import Engine
 from marginalia.engines.offline import SUMMARY_WORDS, OfflineEngine
 from marginalia.errors import UnsupportedInput
 from marginalia.schemas import Minutes, Segment, Transcript
+from marginalia.testing.fixtures import SHARED_FIXTURES
 from marginalia.tools.transcripts import parse_transcript
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -187,21 +187,27 @@ def test_chunk_evidence_stays_global_and_merge_keeps_everything(engine, standup,
 # --- revision --------------------------------------------------------------------------------
 def test_revision_honours_instructions(engine, standup, standup_minutes):
     m = standup_minutes
-    feedback = "\n".join([
-        "Shorter summary please.",
-        "Add action item: book the production maintenance window owner Priya due June 15, 2026",
-        "remove action item about health check",
-        "remove topic ingress",
-        "add topic on-call rota",
-        "assign quarantine to Aisha",
-        "Title: Platform stand-up, week 24",
-        "The risk of the ingress chart was underplayed.",
-    ])
+    feedback = "\n".join(
+        [
+            "Shorter summary please.",
+            "Add action item: book the production maintenance window owner Priya due June 15, 2026",
+            "remove action item about health check",
+            "remove topic ingress",
+            "add topic on-call rota",
+            "assign quarantine to Aisha",
+            "Title: Platform stand-up, week 24",
+            "The risk of the ingress chart was underplayed.",
+        ]
+    )
     r = engine.revise_minutes(m, feedback, standup)
     assert r is not m and m == standup_minutes  # a new iteration; the original is untouched
     assert nlp.word_count(r.summary.split(" Reviewer notes:")[0]) < nlp.word_count(m.summary)
     added = r.action_items[-1]
-    assert (added.owner, added.due, added.task) == ("Priya Raman", "2026-06-15", "Book the production maintenance window")
+    assert (added.owner, added.due, added.task) == (
+        "Priya Raman",
+        "2026-06-15",
+        "Book the production maintenance window",
+    )
     assert not any("health check" in a.task for a in r.action_items)
     assert len(r.action_items) == len(m.action_items)  # one added, one removed
     assert "ingress" not in [t.lower() for t in r.topics] and "on-call rota" in r.topics
@@ -218,7 +224,9 @@ def test_revision_always_yields_a_new_iteration_and_keeps_unknown_feedback(engin
 
 
 def test_revision_longer_summary_and_decisions(engine, standup, standup_minutes):
-    r = engine.revise_minutes(standup_minutes, "more detail in the summary; add decision: Freeze deploys during upgrades", standup)
+    r = engine.revise_minutes(
+        standup_minutes, "more detail in the summary; add decision: Freeze deploys during upgrades", standup
+    )
     assert nlp.word_count(r.summary) > nlp.word_count(standup_minutes.summary)
     assert r.decisions[-1].text == "Freeze deploys during upgrades" and r.decisions[-1].evidence == []
     r = engine.revise_minutes(r, "remove decision 1", standup)
@@ -233,7 +241,9 @@ def test_added_items_cite_the_segment_that_says_them(engine, standup, standup_mi
 # --- delegation ------------------------------------------------------------------------------
 def test_document_methods_delegate_to_offline_summary(engine):
     pytest.importorskip("marginalia.engines.offline_summary")
-    summary = engine.summarize_pages([(1, "Kubernetes upgrades need planning. The cluster runs on EKS. Upgrades go one minor version at a time.")])
+    summary = engine.summarize_pages(
+        [(1, "Kubernetes upgrades need planning. The cluster runs on EKS. Upgrades go one minor version at a time.")]
+    )
     assert summary.summary and summary.page_count == 1
 
 
@@ -248,10 +258,18 @@ def test_question_to_sql_delegates_to_search(engine):
 
 def test_segment_ids_follow_the_transcript(engine):
     # Segments numbered from 100 (a slice of a longer meeting handed over as-is).
-    segs = [Segment(id=100 + i, speaker=s, text=t) for i, (s, t) in enumerate([
-        ("Ana", "Bo, can you fix the login bug by Friday?"), ("Bo", "Yes."),
-    ])]
-    m = engine.extract_minutes(Transcript(segments=segs, speakers=["Ana", "Bo"]), first_segment=100, hint_date="2026-01-05")
+    segs = [
+        Segment(id=100 + i, speaker=s, text=t)
+        for i, (s, t) in enumerate(
+            [
+                ("Ana", "Bo, can you fix the login bug by Friday?"),
+                ("Bo", "Yes."),
+            ]
+        )
+    ]
+    m = engine.extract_minutes(
+        Transcript(segments=segs, speakers=["Ana", "Bo"]), first_segment=100, hint_date="2026-01-05"
+    )
     assert m.action_items[0].evidence == [100, 101] and m.action_items[0].owner == "Bo"
 
 
@@ -275,13 +293,17 @@ def test_a_3mb_one_line_transcript_is_minuted_in_bounded_time(engine, standup):
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("text", [
-    "X" + "x" * 200_000,  # one long capitalised "name"
-    "Alice, can you " + "x" * 200_000,
-    ("X" * 200_000) + " will send it",
-    "a:" * 100_000 + " end",  # punctuation with no space after it
-    "wait" + " " * 200_000 + ". done",
-], ids=["long-name", "request-then-word", "assignment-after-word", "colon-run", "space-run"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "X" + "x" * 200_000,  # one long capitalised "name"
+        "Alice, can you " + "x" * 200_000,
+        ("X" * 200_000) + " will send it",
+        "a:" * 100_000 + " end",  # punctuation with no space after it
+        "wait" + " " * 200_000 + ". done",
+    ],
+    ids=["long-name", "request-then-word", "assignment-after-word", "colon-run", "space-run"],
+)
 def test_pathological_sentences_take_linear_time(engine, text):
     transcript = Transcript(segments=[Segment(id=0, speaker="Bob", text=text)])
     assert engine.extract_minutes(transcript).attendees == ["Bob"]

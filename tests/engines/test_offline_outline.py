@@ -20,8 +20,11 @@ REQUEST = (Path(make_sample_pdf.__file__).with_name("outline_request.txt")).read
 @pytest.fixture(scope="module")
 def sample_source(sample_summary):
     return SourceContext(
-        uri="s3://reports/q3-cost-review.pdf", kind="summary", title=sample_summary.title,
-        summary=sample_summary.summary, key_points=[k.text for k in sample_summary.key_points],
+        uri="s3://reports/q3-cost-review.pdf",
+        kind="summary",
+        title=sample_summary.title,
+        summary=sample_summary.summary,
+        key_points=[k.text for k in sample_summary.key_points],
         keywords=sample_summary.keywords,
     )
 
@@ -29,8 +32,12 @@ def sample_source(sample_summary):
 @pytest.mark.parametrize(
     ("text", "count"),
     [
-        ("Make a 10-slide deck", 10), ("deck --slides 7 please", 7), ("twelve slides on X", 12),
-        ("slides: 5", 5), ("a 12 slide talk", 12), ("a talk on X", None),
+        ("Make a 10-slide deck", 10),
+        ("deck --slides 7 please", 7),
+        ("twelve slides on X", 12),
+        ("slides: 5", 5),
+        ("a 12 slide talk", 12),
+        ("a talk on X", None),
     ],
 )
 def test_parse_slide_count(text, count):
@@ -44,7 +51,9 @@ def test_outline_from_sample_request(sample_source):
     assert outline.slides[0].title == "Agenda" and outline.slides[-1].title == "Conclusion and next steps"
     assert all(s.title and s.bullets and s.notes for s in outline.slides)
     grounded = [b for s in outline.slides[1:] for b in s.bullets if "$" in b]
-    assert grounded and all(any(b in kp or b in sample_source.summary for kp in sample_source.key_points) for b in grounded)
+    assert grounded and all(
+        any(b in kp or b in sample_source.summary for kp in sample_source.key_points) for b in grounded
+    )
     assert draft_outline(REQUEST, slides=None, sources=[sample_source]) == outline  # deterministic
 
 
@@ -71,7 +80,10 @@ def test_outline_refuses_impossible_counts(sample_source):
 def test_outline_feedback_add_slide_and_fewer_bullets(sample_source):
     first = draft_outline(REQUEST, slides=None, sources=[sample_source])
     revised = draft_outline(
-        REQUEST, slides=None, sources=[sample_source], previous=first,
+        REQUEST,
+        slides=None,
+        sources=[sample_source],
+        previous=first,
         feedback="Add a slide on Karpenter right-sizing. Fewer bullets.",
     )
     assert revised != first and len(revised.slides) == len(first.slides) + 1
@@ -83,8 +95,9 @@ def test_outline_feedback_add_slide_and_fewer_bullets(sample_source):
 
 def test_outline_feedback_rename_and_count(sample_source):
     first = draft_outline(REQUEST, slides=None, sources=[sample_source])
-    renamed = draft_outline(REQUEST, slides=None, sources=[sample_source], previous=first,
-                            feedback='Rename title to "Cutting cloud spend".')
+    renamed = draft_outline(
+        REQUEST, slides=None, sources=[sample_source], previous=first, feedback='Rename title to "Cutting cloud spend".'
+    )
     assert renamed.title == "Cutting cloud spend" and renamed.slides == first.slides
     shorter = draft_outline(REQUEST, slides=None, sources=[sample_source], previous=first, feedback="Make it 6 slides.")
     assert len(shorter.slides) == shorter.slide_count == 6

@@ -95,7 +95,9 @@ def test_cc_by_paper_summary(entry):
 
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="non-commercial ACL PDFs only on dev machines")
-@pytest.mark.parametrize("name", ["science-parse__dyer12.pdf", "science-parse__roark13.pdf", "science-parse__P14-1059.pdf"])
+@pytest.mark.parametrize(
+    "name", ["science-parse__dyer12.pdf", "science-parse__roark13.pdf", "science-parse__P14-1059.pdf"]
+)
 def test_acl_paper_summary(name):
     pages = read_pages(SHARED / name)
     info = pdf_info(SHARED / name)
@@ -108,7 +110,9 @@ def test_acl_paper_summary(name):
 
 def test_detect_language():
     english = "The committee agreed that the budget for the next quarter should be reviewed by the finance team."
-    german = "Der Ausschuss hat beschlossen, dass das Budget für das nächste Quartal von der Finanzabteilung geprüft wird."
+    german = (
+        "Der Ausschuss hat beschlossen, dass das Budget für das nächste Quartal von der Finanzabteilung geprüft wird."
+    )
     assert detect_language(english * 2) == "en"
     assert detect_language(german * 2) == "de"
     assert detect_language("| 12 | 13 | 14 |" * 20) is None

@@ -24,7 +24,13 @@ def test_split_sentences_keeps_abbreviations_and_numbers():
 def test_spoken_apostrophes_do_not_glue_sentences_together():
     # pysbd alone treats "'cause ... it's" as one quotation and stops splitting inside it.
     text = "It's cheap 'cause we make it. Okay. We need the chip. That's it. Fine."
-    assert nlp.split_sentences(text) == ["It's cheap 'cause we make it.", "Okay.", "We need the chip.", "That's it.", "Fine."]
+    assert nlp.split_sentences(text) == [
+        "It's cheap 'cause we make it.",
+        "Okay.",
+        "We need the chip.",
+        "That's it.",
+        "Fine.",
+    ]
 
 
 @pytest.mark.timeout(60)  # a regression to quadratic splitting hangs here; speed itself is benchmarks/' business
@@ -75,7 +81,10 @@ def test_rank_sentences_is_deterministic_and_a_permutation():
 
 @pytest.mark.timeout(120)  # ranked in windows: all sentences at once would not finish
 def test_long_inputs_are_ranked_in_windows():
-    sentences = [f"Sentence {i} talks about topic {i % 7} and the shared cluster upgrade." for i in range(nlp.MAX_RANKED * 2 + 17)]
+    sentences = [
+        f"Sentence {i} talks about topic {i % 7} and the shared cluster upgrade."
+        for i in range(nlp.MAX_RANKED * 2 + 17)
+    ]
     ranked = nlp.rank_sentences(sentences)
     assert sorted(ranked) == list(range(len(sentences)))
 
@@ -171,7 +180,7 @@ def test_find_dates_deduplicates_in_order_and_mentions_have_spans():
     text = "Ship on 2026-06-19, i.e. June 19, 2026; review on June 12, 2026."
     assert nlp.find_dates(text) == ["2026-06-19", "2026-06-12"]
     for m in nlp.find_date_mentions(text):
-        assert text[m.start:m.end].strip() == m.text
+        assert text[m.start : m.end].strip() == m.text
 
 
 @settings(max_examples=200, deadline=None)
@@ -185,8 +194,10 @@ def test_find_dates_never_raises_and_returns_iso(text):
 @pytest.mark.parametrize(
     "raw, clean",
     [
-        ("So um I sent you the agenda , it was on the {disfmarker} in the project documents .",
-         "So I sent you the agenda, it was on the in the project documents."),
+        (
+            "So um I sent you the agenda , it was on the {disfmarker} in the project documents .",
+            "So I sent you the agenda, it was on the in the project documents.",
+        ),
         ("{vocalsound} Right .", "Right."),
         ("Uh , we do n't need the the D_V_D_ player .", "We don't need the DVD player."),
         ("I 'm sure it 's fine , mm - hmm .", "I'm sure it's fine."),

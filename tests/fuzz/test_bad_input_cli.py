@@ -5,13 +5,13 @@ traceback, nothing half-written, bounded time. Hypothesis extends the parsers' o
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import marginalia
-from pathlib import Path
 
 SAMPLES = Path(marginalia.__file__).parent / "samples"
 PDF = (SAMPLES / "sample_report.pdf").read_bytes()
@@ -61,8 +61,10 @@ def agent_command(name: str) -> list[str]:
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("name, body", [
-    pytest.param(k, *v.values, marks=v.marks) if hasattr(v, "values") else (k, v) for k, v in sorted(CORPUS.items())])
+@pytest.mark.parametrize(
+    "name, body",
+    [pytest.param(k, *v.values, marks=v.marks) if hasattr(v, "values") else (k, v) for k, v in sorted(CORPUS.items())],
+)
 def test_bad_file_is_one_clear_line_and_nothing_written(bucket, monkeypatch, capsys, name, body):
     bucket.put_object("fuzz", f"in/{name}", body)
     code, out, err = cli(monkeypatch, capsys, *agent_command(name), f"s3://fuzz/in/{name}")
@@ -73,16 +75,19 @@ def test_bad_file_is_one_clear_line_and_nothing_written(bucket, monkeypatch, cap
     assert list(bucket.list_annotations("fuzz", f"in/{name}")) == []  # nothing half-written
 
 
-@pytest.mark.parametrize("argv, said", [
-    (["annotate", "s3://fuzz/o.txt", "bad name with spaces", "--json", "{}"], "name"),
-    (["annotate", "s3://fuzz/o.txt", "n" * 600, "--json", "{}"], "name"),
-    (["annotate", "s3://fuzz/o.txt", "ok", "--json", "{not json"], "JSON"),
-    (["annotate", "s3://fuzz/o.txt", "ok", "--json", '"' + "x" * (1024 * 1024 + 10) + '"'], "1"),
-    (["annotate", "s3://fuzz/missing.txt", "ok", "--json", "{}"], "missing.txt"),
-    (["get", "s3://fuzz/a\x00b", "-"], "NUL"),
-    (["get", "s3://fuzz/" + "k" * 1100, "-"], "1024"),
-    (["minutes", "s3://fuzz/../etc/passwd"], ".."),
-])
+@pytest.mark.parametrize(
+    "argv, said",
+    [
+        (["annotate", "s3://fuzz/o.txt", "bad name with spaces", "--json", "{}"], "name"),
+        (["annotate", "s3://fuzz/o.txt", "n" * 600, "--json", "{}"], "name"),
+        (["annotate", "s3://fuzz/o.txt", "ok", "--json", "{not json"], "JSON"),
+        (["annotate", "s3://fuzz/o.txt", "ok", "--json", '"' + "x" * (1024 * 1024 + 10) + '"'], "1"),
+        (["annotate", "s3://fuzz/missing.txt", "ok", "--json", "{}"], "missing.txt"),
+        (["get", "s3://fuzz/a\x00b", "-"], "NUL"),
+        (["get", "s3://fuzz/" + "k" * 1100, "-"], "1024"),
+        (["minutes", "s3://fuzz/../etc/passwd"], ".."),
+    ],
+)
 def test_bad_names_payloads_and_keys(bucket, monkeypatch, capsys, argv, said):
     bucket.put_object("fuzz", "o.txt", b"object")
     code, out, err = cli(monkeypatch, capsys, *argv)
@@ -92,10 +97,14 @@ def test_bad_names_payloads_and_keys(bucket, monkeypatch, capsys, argv, said):
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=st.one_of(st.binary(max_size=3000),
-                      st.binary(max_size=400).map(lambda b: VTT[: len(VTT) // 2] + b),
-                      st.binary(max_size=400).map(lambda b: PDF[:1500] + b)),
-       suffix=st.sampled_from([".vtt", ".srt", ".json", ".txt", ".pdf"]))
+@given(
+    body=st.one_of(
+        st.binary(max_size=3000),
+        st.binary(max_size=400).map(lambda b: VTT[: len(VTT) // 2] + b),
+        st.binary(max_size=400).map(lambda b: PDF[:1500] + b),
+    ),
+    suffix=st.sampled_from([".vtt", ".srt", ".json", ".txt", ".pdf"]),
+)
 def test_arbitrary_bytes_through_the_agent_never_crash(bucket, monkeypatch, capsys, body, suffix):
     key = f"h/{abs(hash(body)) % 10**8}{suffix}"
     bucket.put_object("fuzz", key, body)
@@ -123,4 +132,3 @@ def test_a_huge_one_line_transcript_is_minuted_whole(bucket, monkeypatch, capsys
 
     stored = Transcript.model_validate(large_annotations.get_json(bucket, "fuzz", "in/huge-line.txt", "transcript"))
     assert "".join(s.text for s in stored.segments) == "x" * 3_000_000
-

@@ -37,11 +37,14 @@ class Env:
         self.store.put_object(self.bucket, key, body)
         return f"s3://{self.bucket}/{key}"
 
-    def run(self, *args: str, extra_env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    def run(
+        self, *args: str, extra_env: dict[str, str] | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess:
         """``python -m marginalia ARGS`` in a new process on the same store and state."""
         env = {**self.env, **(extra_env or {})}
-        return subprocess.run([sys.executable, "-m", "marginalia", *args], env=env, capture_output=True, text=True,
-                              timeout=timeout)
+        return subprocess.run(
+            [sys.executable, "-m", "marginalia", *args], env=env, capture_output=True, text=True, timeout=timeout
+        )
 
 
 @pytest.fixture(scope="session")
@@ -57,8 +60,14 @@ def obs_env(tmp_path, monkeypatch) -> Env:
 
     root = tmp_path / "store"
     store = LocalStore(root)
-    for name in ("MARGINALIA_STATE", "MARGINALIA_ENGINE", "LANGFUSE_PUBLIC_KEY", "LANGFUSE_SECRET_KEY",
-                 "LANGFUSE_BASE_URL", "LANGFUSE_HOST"):
+    for name in (
+        "MARGINALIA_STATE",
+        "MARGINALIA_ENGINE",
+        "LANGFUSE_PUBLIC_KEY",
+        "LANGFUSE_SECRET_KEY",
+        "LANGFUSE_BASE_URL",
+        "LANGFUSE_HOST",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MARGINALIA_STORE", f"local:{root}")
     monkeypatch.setenv("MARGINALIA_ENGINE", "offline")
@@ -74,8 +83,12 @@ def obs_env(tmp_path, monkeypatch) -> Env:
 @pytest.fixture
 def langfuse_env(obs_env: Env, receiver: OTLPReceiver, monkeypatch) -> Env:
     """``obs_env`` with Langfuse keys pointing at the receiver (here and in subprocesses)."""
-    keys = {"LANGFUSE_PUBLIC_KEY": PUBLIC_KEY, "LANGFUSE_SECRET_KEY": SECRET_KEY, "LANGFUSE_BASE_URL": receiver.base_url,
-            "LANGFUSE_TIMEOUT": "2"}
+    keys = {
+        "LANGFUSE_PUBLIC_KEY": PUBLIC_KEY,
+        "LANGFUSE_SECRET_KEY": SECRET_KEY,
+        "LANGFUSE_BASE_URL": receiver.base_url,
+        "LANGFUSE_TIMEOUT": "2",
+    }
     for name, value in keys.items():
         monkeypatch.setenv(name, value)
     obs_env.env.update(keys)

@@ -42,8 +42,12 @@ class Meter:
             n = next(self._numbers)
             usage = {"input_tokens": 1000 + 37 * n, "output_tokens": 40 + n, "total_tokens": 1040 + 38 * n}
             self.issued.append({"node": node, **usage})
-        tool = {"name": call.tool_names[0], "args": MINUTES.model_dump(mode="json"), "id": f"call_{uuid.uuid4().hex[:8]}",
-                "type": "tool_call"}
+        tool = {
+            "name": call.tool_names[0],
+            "args": MINUTES.model_dump(mode="json"),
+            "id": f"call_{uuid.uuid4().hex[:8]}",
+            "type": "tool_call",
+        }
         return AIMessage(content="", tool_calls=[tool], usage_metadata=usage)
 
 

@@ -67,7 +67,7 @@ class OTLPReceiver:
         self._thread: threading.Thread | None = None
 
     # --- server ------------------------------------------------------------------------------
-    def start(self) -> "OTLPReceiver":
+    def start(self) -> OTLPReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):

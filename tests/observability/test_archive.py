@@ -9,7 +9,9 @@ the results, byte for byte what they were.
 from __future__ import annotations
 
 import json
+
 import pytest
+from observability_constants import STANDUP
 from typer.testing import CliRunner
 
 from marginalia import api, archive, runtime, tracing
@@ -19,8 +21,6 @@ from marginalia.errors import InvalidInput
 from marginalia.tools import large_annotations
 from marginalia.tools.pdf import read_pages
 from marginalia.tools.transcripts import parse_transcript
-
-from observability_constants import STANDUP
 
 SAMPLE_PDF = STANDUP.parent / "sample_report.pdf"
 runner = CliRunner()
@@ -50,8 +50,10 @@ def reviewed_thread(obs_env):
 
 def test_archive_tells_the_whole_story_after_the_source_is_deleted(obs_env, reviewed_thread):
     store, thread_id = obs_env.store, reviewed_thread.thread_id
-    before = {a.name: store.get_annotation("meetings", "standup.vtt", a.name).json()
-              for a in store.list_annotations("meetings", "standup.vtt")}
+    before = {
+        a.name: store.get_annotation("meetings", "standup.vtt", a.name).json()
+        for a in store.list_annotations("meetings", "standup.vtt")
+    }
     result = _cli("archive", thread_id)
     assert result.exit_code == 0, result.output
     uri = f"s3://marginalia-state/v1/archives/{thread_id}.json"
@@ -66,11 +68,19 @@ def test_archive_tells_the_whole_story_after_the_source_is_deleted(obs_env, revi
     assert story["thread_id"] == thread_id and story["agent"] == "minutes" and story["status"] == "done"
     assert story["trace_id"] == tracing.trace_id_for(thread_id)
     assert [(d["action"], d.get("reviewer"), d.get("feedback")) for d in story["decisions"]] == [
-        ("reject", "ana", "Name the owner of every item"), ("approve", "bo", None)]
+        ("reject", "ana", "Name the owner of every item"),
+        ("approve", "bo", None),
+    ]
     assert [i["node"] for i in story["interrupts"]] == ["review", "review"]
     assert story["interrupts"][0]["value"]["proposal"] == story["decisions"][0]["proposal"]
     ran = [n for s in story["steps"] for n in s["ran"]]
-    assert ran.index("ingest") < ran.index("transcript") < ran.index("extract_chunk") < ran.index("merge") < ran.index("annotate")
+    assert (
+        ran.index("ingest")
+        < ran.index("transcript")
+        < ran.index("extract_chunk")
+        < ran.index("merge")
+        < ran.index("annotate")
+    )
     assert "revise" in ran
     assert story["nodes"]["review"]["runs"] == 2 and story["nodes"]["extract_chunk"]["seconds"] > 0
     steps = [s["step"] for s in story["steps"]]

@@ -19,11 +19,10 @@ import subprocess
 import sys
 import time
 
+from observability_constants import PUBLIC_KEY, SECRET_KEY, STANDUP
 
 from marginalia import api, runtime, tracing
 from marginalia.threads import ThreadIndex
-
-from observability_constants import PUBLIC_KEY, SECRET_KEY, STANDUP
 
 
 def _wait_for(predicate, timeout: float = 10.0):
@@ -111,7 +110,9 @@ def test_no_secret_reaches_any_span(langfuse_env, receiver, monkeypatch, tmp_pat
     assert waiting.status == "waiting"
     # and a reviewer pastes them into the minutes: the edit flows through review and annotate spans
     pasted = f"Rotate key {aws_secret} (id {access_key_id}), token {api_token}, PDF password {pdf_password}."
-    result = api.resume(waiting.thread_id, action="edit", patch=[{"op": "replace", "path": "/summary", "value": pasted}])
+    result = api.resume(
+        waiting.thread_id, action="edit", patch=[{"op": "replace", "path": "/summary", "value": pasted}]
+    )
     assert result.status == "done"
     assert langfuse_env.store.get_annotation("meetings", "leaky.vtt", "meeting_minutes").json()["summary"] == pasted
     tracing.flush()
@@ -144,7 +145,15 @@ def test_mask_secrets_redacts_values_fields_and_patterns(monkeypatch):
     }
     masked = tracing.mask_secrets(data=data)
     text = json.dumps(masked)
-    for leaked in ("s3cr3t-value-123", "AKIAABCDEFGHIJKLMNOP", "abcdef0123456789xyz", "p4ss", "hunter22", "zzz", "short"):
+    for leaked in (
+        "s3cr3t-value-123",
+        "AKIAABCDEFGHIJKLMNOP",
+        "abcdef0123456789xyz",
+        "p4ss",
+        "hunter22",
+        "zzz",
+        "short",
+    ):
         assert leaked not in text
     assert masked["config"]["input_tokens"] == 42 and masked["config"]["max_tokens"] == 100
     assert masked["config"]["thread_id"] == "minutes-1"
@@ -181,8 +190,12 @@ def test_a_dead_server_never_fails_a_run_and_delays_it_boundedly(obs_env):
     try:
         uri = obs_env.put("standup.vtt", STANDUP)
         timeout_s = 1
-        env = {"LANGFUSE_PUBLIC_KEY": "pk-lf-dead", "LANGFUSE_SECRET_KEY": "sk-lf-dead-server",
-               "LANGFUSE_BASE_URL": f"http://127.0.0.1:{hole.getsockname()[1]}", "LANGFUSE_TIMEOUT": str(timeout_s)}
+        env = {
+            "LANGFUSE_PUBLIC_KEY": "pk-lf-dead",
+            "LANGFUSE_SECRET_KEY": "sk-lf-dead-server",
+            "LANGFUSE_BASE_URL": f"http://127.0.0.1:{hole.getsockname()[1]}",
+            "LANGFUSE_TIMEOUT": str(timeout_s),
+        }
         code = (
             "import time, json; t = time.monotonic()\n"
             "from marginalia import api, tracing\n"
@@ -192,8 +205,9 @@ def test_a_dead_server_never_fails_a_run_and_delays_it_boundedly(obs_env):
             "print(json.dumps({'status': r.status, 'run': t_run, 'flush': time.monotonic() - t - t_run}))\n"
         )
         started = time.monotonic()
-        proc = subprocess.run([sys.executable, "-c", code], env={**obs_env.env, **env}, capture_output=True, text=True,
-                              timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-c", code], env={**obs_env.env, **env}, capture_output=True, text=True, timeout=120
+        )
         elapsed = time.monotonic() - started
     finally:
         hole.close()

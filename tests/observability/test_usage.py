@@ -18,6 +18,8 @@ import pytest
 from botocore.exceptions import ClientError
 from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
+from metered_model import metered_engine
+from observability_constants import STANDUP
 from typer.testing import CliRunner
 
 from marginalia import api, archive, journal, runtime
@@ -26,26 +28,54 @@ from marginalia.engines import prompts
 from marginalia.graph import minutes as minutes_graph
 from marginalia.tools.retry import LLM_RETRY
 
-from observability_constants import STANDUP
-from metered_model import metered_engine
-
 HERE = Path(__file__).parent
 CHUNK_CHARS = 400  # the stand-up sample in several chunks: parallel extract_chunk calls, then merge
-RECORD_KEYS = {"kind", "thread_id", "agent", "run_id", "node", "step", "task_id", "attempt", "model", "provider",
-               "started_at", "input_tokens", "output_tokens", "total_tokens", "latency_s", "error"}
-RETRY_KEYS = {"kind", "thread_id", "agent", "node", "step", "task_id", "attempt", "failed_error", "failed_at",
-              "retried_at", "waited_s"}
+RECORD_KEYS = {
+    "kind",
+    "thread_id",
+    "agent",
+    "run_id",
+    "node",
+    "step",
+    "task_id",
+    "attempt",
+    "model",
+    "provider",
+    "started_at",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "latency_s",
+    "error",
+}
+RETRY_KEYS = {
+    "kind",
+    "thread_id",
+    "agent",
+    "node",
+    "step",
+    "task_id",
+    "attempt",
+    "failed_error",
+    "failed_at",
+    "retried_at",
+    "waited_s",
+}
 
 
 def journal_objects(store, thread_id: str | None = None) -> dict[str, bytes]:
     state = runtime.state_location(store)
     prefix = state.join(journal.JOURNAL_DIR, *([thread_id] if thread_id else []))
-    return {o.key: store.get_object(prefix.bucket, o.key)[0] for o in store.list_objects(prefix.bucket, prefix.key + "/")}
+    return {
+        o.key: store.get_object(prefix.bucket, o.key)[0] for o in store.list_objects(prefix.bucket, prefix.key + "/")
+    }
 
 
 def throttled(message: str = "Rate exceeded") -> ClientError:
-    return ClientError({"Error": {"Code": "ThrottlingException", "Message": message},
-                        "ResponseMetadata": {"HTTPStatusCode": 400}}, "Converse")
+    return ClientError(
+        {"Error": {"Code": "ThrottlingException", "Message": message}, "ResponseMetadata": {"HTTPStatusCode": 400}},
+        "Converse",
+    )
 
 
 @pytest.fixture
@@ -82,8 +112,9 @@ def test_every_model_call_with_its_tokens_across_interrupt_and_resume_in_a_new_p
     assert len(journal_objects(obs_env.store, waiting.thread_id)) == len(meter.issued)
 
     env = {**obs_env.env, "PYTHONPATH": f"{HERE}{__import__('os').pathsep}{obs_env.env['PYTHONPATH']}"}
-    proc = subprocess.run([sys.executable, "-c", RESUME, waiting.thread_id], env=env, capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", RESUME, waiting.thread_id], env=env, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     child = json.loads(proc.stdout.strip().splitlines()[-1])
     assert child["statuses"] == ["waiting", "done"] and [i["node"] for i in child["issued"]] == ["revise"]
@@ -119,8 +150,9 @@ def test_every_model_call_with_its_tokens_across_interrupt_and_resume_in_a_new_p
     assert f"{child['issued'][0]['total_tokens']:,}" in revise_row
 
 
-def test_a_transient_failure_retried_by_the_node_policy_is_a_retry_in_the_archive(obs_env, fast_retry, tmp_path,
-                                                                                   monkeypatch):
+def test_a_transient_failure_retried_by_the_node_policy_is_a_retry_in_the_archive(
+    obs_env, fast_retry, tmp_path, monkeypatch
+):
     # the journal writes through the run's own store, not whatever the environment names
     monkeypatch.setenv("MARGINALIA_STORE", f"local:{tmp_path / 'elsewhere'}")
     monkeypatch.setattr(runtime, "_DEFAULTS", {})
@@ -131,26 +163,40 @@ def test_a_transient_failure_retried_by_the_node_policy_is_a_retry_in_the_archiv
     assert not (tmp_path / "elsewhere").exists() or not any((tmp_path / "elsewhere").rglob("*.json"))
     monkeypatch.setenv("MARGINALIA_STORE", f"local:{obs_env.root}")  # for the CLI below
 
-    story = archive.read_archive(obs_env.store, str(archive.archive_uri(runtime.state_location(obs_env.store),
-                                                                        done.thread_id)))
+    story = archive.read_archive(
+        obs_env.store, str(archive.archive_uri(runtime.state_location(obs_env.store), done.thread_id))
+    )
     [retry] = story["retries"]
     assert set(retry) == RETRY_KEYS
-    assert (retry["node"], retry["attempt"], retry["failed_error"]) == ("extract_chunk", 2, "ClientError: ThrottlingException")
+    assert (retry["node"], retry["attempt"], retry["failed_error"]) == (
+        "extract_chunk",
+        2,
+        "ClientError: ThrottlingException",
+    )
     assert retry["waited_s"] >= 0.01 and retry["failed_at"] <= retry["retried_at"]
     calls = story["model_calls"]["calls"]
     failed = [c for c in calls if c["error"]]
     assert [(c["node"], c["error"], c["total_tokens"], c["attempt"]) for c in failed] == [
-        ("extract_chunk", "ClientError: ThrottlingException", 0, 1)]
+        ("extract_chunk", "ClientError: ThrottlingException", 0, 1)
+    ]
     again = [c for c in calls if c["task_id"] == retry["task_id"] and not c["error"]]
-    assert [(c["attempt"], c["step"]) for c in again] == [(2, retry["step"])] and failed[0]["task_id"] == retry["task_id"]
+    assert [(c["attempt"], c["step"]) for c in again] == [(2, retry["step"])] and failed[0]["task_id"] == retry[
+        "task_id"
+    ]
     assert _as_rows([c for c in calls if not c["error"]]) == _as_rows([i for i in meter.issued if "error" not in i])
     assert story["nodes"]["extract_chunk"]["retries"] == 1 and story["errors"] == []
     assert story["model_calls"]["totals"]["errors"] == 1
 
-    shown = CliRunner().invoke(app, ["archive", "show", str(archive.archive_uri(runtime.state_location(obs_env.store),
-                                                                               done.thread_id))], env={"COLUMNS": "200"})
+    shown = CliRunner().invoke(
+        app,
+        ["archive", "show", str(archive.archive_uri(runtime.state_location(obs_env.store), done.thread_id))],
+        env={"COLUMNS": "200"},
+    )
     assert shown.exit_code == 0, shown.output
-    assert f"retry: extract_chunk at step {retry['step']}, attempt 2 after ClientError: ThrottlingException" in shown.output
+    assert (
+        f"retry: extract_chunk at step {retry['step']}, attempt 2 after ClientError: ThrottlingException"
+        in shown.output
+    )
 
 
 async def test_the_async_twin_records_the_same_calls(obs_env):
@@ -169,8 +215,9 @@ def test_an_offline_run_writes_no_usage_objects(obs_env):
     done = api.resume(waiting.thread_id, action="approve")
     assert done.status == "done"
     assert journal_objects(obs_env.store) == {}
-    story = archive.read_archive(obs_env.store, str(archive.archive_uri(runtime.state_location(obs_env.store),
-                                                                        done.thread_id)))
+    story = archive.read_archive(
+        obs_env.store, str(archive.archive_uri(runtime.state_location(obs_env.store), done.thread_id))
+    )
     assert story["model_calls"]["calls"] == [] and story["model_calls"]["totals"]["calls"] == 0
     assert story["retries"] == []
 
@@ -178,7 +225,9 @@ def test_an_offline_run_writes_no_usage_objects(obs_env):
 def test_usage_objects_hold_counts_and_ids_never_prompts_or_secrets(obs_env, fast_retry, monkeypatch):
     secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzzSECRET42"
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
-    meeting = STANDUP.read_text().replace("Good morning everyone", f"Good morning everyone, the db password is {secret}")
+    meeting = STANDUP.read_text().replace(
+        "Good morning everyone", f"Good morning everyone, the db password is {secret}"
+    )
     uri = obs_env.put("leaky.vtt", meeting.encode())
     # the transient error's message quotes the secret, as a careless proxy might
     engine, meter = metered_engine(fail_first=throttled(f"Rate exceeded for key {secret}"))
@@ -186,7 +235,13 @@ def test_usage_objects_hold_counts_and_ids_never_prompts_or_secrets(obs_env, fas
     assert done.status == "done"
     objects = journal_objects(obs_env.store, done.thread_id)
     assert len(objects) == len(meter.issued) + 1  # every call, and the one retry
-    prompt_bits = ["Good morning everyone", "platform team stand-up", prompts.SYSTEM[:40], "<document", "Platform stand-up"]
+    prompt_bits = [
+        "Good morning everyone",
+        "platform team stand-up",
+        prompts.SYSTEM[:40],
+        "<document",
+        "Platform stand-up",
+    ]
     for key, body in objects.items():
         text = body.decode("utf-8")
         assert secret not in text and "Rate exceeded" not in text, key
@@ -200,10 +255,21 @@ def test_usage_objects_hold_counts_and_ids_never_prompts_or_secrets(obs_env, fas
 
 def test_token_counts_from_provider_output_when_messages_carry_none():
     """Chat models that report usage only in ``llm_output`` (older Bedrock/OpenAI clients) still count."""
-    plain = LLMResult(generations=[[ChatGeneration(message=AIMessage(content="x"))]],
-                      llm_output={"usage": {"prompt_tokens": 120, "completion_tokens": 30}})
+    plain = LLMResult(
+        generations=[[ChatGeneration(message=AIMessage(content="x"))]],
+        llm_output={"usage": {"prompt_tokens": 120, "completion_tokens": 30}},
+    )
     assert journal._token_counts(plain) == {"input_tokens": 120, "output_tokens": 30, "total_tokens": 150}
-    both = LLMResult(generations=[[ChatGeneration(message=AIMessage(
-        content="x", usage_metadata={"input_tokens": 7, "output_tokens": 3, "total_tokens": 10}))]],
-        llm_output={"usage": {"prompt_tokens": 999}})
+    both = LLMResult(
+        generations=[
+            [
+                ChatGeneration(
+                    message=AIMessage(
+                        content="x", usage_metadata={"input_tokens": 7, "output_tokens": 3, "total_tokens": 10}
+                    )
+                )
+            ]
+        ],
+        llm_output={"usage": {"prompt_tokens": 999}},
+    )
     assert journal._token_counts(both) == {"input_tokens": 7, "output_tokens": 3, "total_tokens": 10}

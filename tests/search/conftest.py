@@ -28,7 +28,9 @@ OTHER = "archive-bucket"
 
 def _transcript(*lines: tuple[str, str]) -> dict:
     segments = [Segment(id=i, speaker=s, start=i * 10.0, end=i * 10.0 + 9, text=t) for i, (s, t) in enumerate(lines)]
-    return Transcript(language="en", speakers=sorted({s for s, _ in lines}), segments=segments, source_format="vtt").model_dump()
+    return Transcript(
+        language="en", speakers=sorted({s for s, _ in lines}), segments=segments, source_format="vtt"
+    ).model_dump()
 
 
 def _minutes(date, title, topics, owners_tasks, summary, attendees=("Alice", "Bob", "Chen")) -> dict:
@@ -52,21 +54,42 @@ def _summary(title, summary, pages, keywords) -> dict:
 
 MEETINGS = {
     "meetings/2026-06-10-eks-upgrade.mp4": (
-        _transcript(("Alice", "We upgrade EKS to 1.31 next week."), ("Bob", "Node groups first."), ("Alice", "I'll write the runbook.")),
-        _minutes("2026-06-10", "EKS upgrade planning", ["EKS upgrade", "node groups"],
-                 [("Alice", "Write the EKS upgrade runbook"), ("Bob", "Drain the old node groups")],
-                 "The team planned the EKS 1.31 upgrade."),
+        _transcript(
+            ("Alice", "We upgrade EKS to 1.31 next week."),
+            ("Bob", "Node groups first."),
+            ("Alice", "I'll write the runbook."),
+        ),
+        _minutes(
+            "2026-06-10",
+            "EKS upgrade planning",
+            ["EKS upgrade", "node groups"],
+            [("Alice", "Write the EKS upgrade runbook"), ("Bob", "Drain the old node groups")],
+            "The team planned the EKS 1.31 upgrade.",
+        ),
     ),
     "meetings/2026-06-01-eks-kickoff.mp4": (
-        _transcript(("Chen", "Kick-off for the EKS migration."), ("Alice", "Budget is approved."), ("Chen", "Start in June.")),
-        _minutes("2026-06-01", "EKS migration kick-off", ["EKS migration"], [("Chen", "Book the migration window")],
-                 "Kick-off of the EKS migration."),
+        _transcript(
+            ("Chen", "Kick-off for the EKS migration."), ("Alice", "Budget is approved."), ("Chen", "Start in June.")
+        ),
+        _minutes(
+            "2026-06-01",
+            "EKS migration kick-off",
+            ["EKS migration"],
+            [("Chen", "Book the migration window")],
+            "Kick-off of the EKS migration.",
+        ),
     ),
     "meetings/2026-06-12-budget.mp4": (
-        _transcript(("Bob", "Budget review for Q3."), ("Chen", "Cloud costs went up."), ("Bob", "Alice owns the forecast.")),
-        _minutes("2026-06-12", "Q3 budget review", ["budget", "cloud costs"],
-                 [("Alice Martin", "Update the Q3 forecast"), ("Bob", "Send the cost report")],
-                 "Budget review; cloud costs rose."),
+        _transcript(
+            ("Bob", "Budget review for Q3."), ("Chen", "Cloud costs went up."), ("Bob", "Alice owns the forecast.")
+        ),
+        _minutes(
+            "2026-06-12",
+            "Q3 budget review",
+            ["budget", "cloud costs"],
+            [("Alice Martin", "Update the Q3 forecast"), ("Bob", "Send the cost report")],
+            "Budget review; cloud costs rose.",
+        ),
     ),
     "meetings/2026-06-15-standup.mp4": (
         _transcript(("Alice", "Stand-up: EKS nodes are healthy."), ("Bob", "No blockers.")),
@@ -99,8 +122,12 @@ def build_corpus(root: Path) -> LocalStore:
     # plain-text and other JSON annotations in the same table (R18.1: must not break JSON filters)
     store.put_annotation(BUCKET, "reports/notes.txt", "note", "EKS is mentioned here in plain text, date 2026-06-30")
     store.put_annotation(BUCKET, "reports/notes.txt", "meeting_minutes", "draft: EKS notes, not JSON")
-    store.put_json_annotation(BUCKET, "meetings/2026-06-10-eks-upgrade.mp4", "mediainfo", {"audio_tracks": 10, "codec": "aac"})
-    store.put_json_annotation(BUCKET, "meetings/2026-06-12-budget.mp4", "mediainfo", {"audio_tracks": 2, "codec": "aac"})
+    store.put_json_annotation(
+        BUCKET, "meetings/2026-06-10-eks-upgrade.mp4", "mediainfo", {"audio_tracks": 10, "codec": "aac"}
+    )
+    store.put_json_annotation(
+        BUCKET, "meetings/2026-06-12-budget.mp4", "mediainfo", {"audio_tracks": 2, "codec": "aac"}
+    )
     store.put_json_annotation(BUCKET, "reports/q2-results.pdf", "pipeline_status", {"status": "FAILED", "stage": "ocr"})
     store.put_json_annotation(BUCKET, "papers/attention.pdf", "pipeline_status", {"status": "OK"})
     # another bucket with a matching meeting: only unscoped queries may see it

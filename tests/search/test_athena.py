@@ -30,11 +30,20 @@ def _status(state, **extra):
 
 
 def _page(rows, *, header=None, token=None):
-    columns = [{"Name": "object_key", "Type": "varchar"}, {"Name": "n", "Type": "bigint"}, {"Name": "ok", "Type": "boolean"}]
+    columns = [
+        {"Name": "object_key", "Type": "varchar"},
+        {"Name": "n", "Type": "bigint"},
+        {"Name": "ok", "Type": "boolean"},
+    ]
     data = ([{"Data": [{"VarCharValue": c["Name"]} for c in columns]}] if header else []) + [
         {"Data": [{"VarCharValue": v} if v is not None else {} for v in row]} for row in rows
     ]
-    page = {"ResultSet": {"Rows": data, "ResultSetMetadata": {"ColumnInfo": [{**c, "CatalogName": "x", "Nullable": "UNKNOWN"} for c in columns]}}}
+    page = {
+        "ResultSet": {
+            "Rows": data,
+            "ResultSetMetadata": {"ColumnInfo": [{**c, "CatalogName": "x", "Nullable": "UNKNOWN"} for c in columns]},
+        }
+    }
     if token:
         page["NextToken"] = token
     return page
@@ -43,7 +52,9 @@ def _page(rows, *, header=None, token=None):
 def test_query_runs_on_the_bucket_table_with_polling_and_pagination(athena):
     client, stub = athena
     sleeps = []
-    search = AthenaSearch(client, workgroup="wg", output_location="s3://results/prefix/", sleep=sleeps.append, page_size=2)
+    search = AthenaSearch(
+        client, workgroup="wg", output_location="s3://results/prefix/", sleep=sleeps.append, page_size=2
+    )
     stub.add_response(
         "start_query_execution",
         {"QueryExecutionId": "q-1"},
@@ -56,10 +67,20 @@ def test_query_runs_on_the_bucket_table_with_polling_and_pagination(athena):
     stub.add_response("get_query_execution", _status("QUEUED"), {"QueryExecutionId": "q-1"})
     stub.add_response("get_query_execution", _status("RUNNING"), {"QueryExecutionId": "q-1"})
     stub.add_response("get_query_execution", _status("SUCCEEDED"), {"QueryExecutionId": "q-1"})
-    stub.add_response("get_query_results", _page([("a.pdf", "3", "true")], header=True, token="t2"), {"QueryExecutionId": "q-1", "MaxResults": 2})
-    stub.add_response("get_query_results", _page([("b.pdf", "1", "false"), ("c.pdf", None, "true")]), {"QueryExecutionId": "q-1", "MaxResults": 2, "NextToken": "t2"})
+    stub.add_response(
+        "get_query_results",
+        _page([("a.pdf", "3", "true")], header=True, token="t2"),
+        {"QueryExecutionId": "q-1", "MaxResults": 2},
+    )
+    stub.add_response(
+        "get_query_results",
+        _page([("b.pdf", "1", "false"), ("c.pdf", None, "true")]),
+        {"QueryExecutionId": "q-1", "MaxResults": 2, "NextToken": "t2"},
+    )
 
-    result = search.run("SELECT object_key, count(*) AS n, TRUE AS ok FROM annotation_table GROUP BY object_key", bucket="team-a")
+    result = search.run(
+        "SELECT object_key, count(*) AS n, TRUE AS ok FROM annotation_table GROUP BY object_key", bucket="team-a"
+    )
 
     assert result.columns == ["object_key", "n", "ok"]
     assert result.rows == [("a.pdf", 3, True), ("b.pdf", 1, False), ("c.pdf", None, True)]  # typed; header row dropped
@@ -70,10 +91,16 @@ def test_query_runs_on_the_bucket_table_with_polling_and_pagination(athena):
 def test_failed_query_is_a_clear_error(athena):
     client, stub = athena
     search = AthenaSearch(client, output_location="s3://results/", sleep=lambda s: None)
-    stub.add_response("start_query_execution", {"QueryExecutionId": "q-1"}, {"QueryString": ANY, "ResultConfiguration": ANY})
+    stub.add_response(
+        "start_query_execution", {"QueryExecutionId": "q-1"}, {"QueryString": ANY, "ResultConfiguration": ANY}
+    )
     stub.add_response(
         "get_query_execution",
-        _status("FAILED", StateChangeReason="TABLE_NOT_FOUND", AthenaError={"ErrorCategory": 2, "ErrorMessage": "line 1:15: Table 'b_team_a.annotation' does not exist"}),
+        _status(
+            "FAILED",
+            StateChangeReason="TABLE_NOT_FOUND",
+            AthenaError={"ErrorCategory": 2, "ErrorMessage": "line 1:15: Table 'b_team_a.annotation' does not exist"},
+        ),
         {"QueryExecutionId": "q-1"},
     )
     with pytest.raises(QueryError, match="failed: line 1:15: Table 'b_team_a.annotation' does not exist"):
@@ -83,7 +110,12 @@ def test_failed_query_is_a_clear_error(athena):
 def test_rejected_request_is_a_clear_error(athena):
     client, stub = athena
     search = AthenaSearch(client, workgroup="wg")
-    stub.add_client_error("start_query_execution", "InvalidRequestException", "line 1:8: mismatched input", expected_params={"QueryString": ANY, "WorkGroup": "wg"})
+    stub.add_client_error(
+        "start_query_execution",
+        "InvalidRequestException",
+        "line 1:8: mismatched input",
+        expected_params={"QueryString": ANY, "WorkGroup": "wg"},
+    )
     with pytest.raises(QueryError, match="InvalidRequestException: line 1:8: mismatched input"):
         search.run("SELECT * FROM annotation", bucket="team-a")
 
@@ -129,16 +161,31 @@ ROLE = "arn:aws:iam::123456789012:role/s3-metadata-annotations"
 def _config(annotation_state="ENABLED", status="BACKFILLING"):
     result = {
         "DestinationResult": {"TableBucketType": "aws", "TableNamespace": "b_team_a"},
-        "JournalTableConfigurationResult": {"TableStatus": "ACTIVE", "TableName": "journal", "RecordExpiration": {"Expiration": "DISABLED"}},
+        "JournalTableConfigurationResult": {
+            "TableStatus": "ACTIVE",
+            "TableName": "journal",
+            "RecordExpiration": {"Expiration": "DISABLED"},
+        },
     }
     if annotation_state:
-        result["AnnotationTableConfigurationResult"] = {"ConfigurationState": annotation_state, "TableStatus": status, "TableName": "annotation", "Role": ROLE}
+        result["AnnotationTableConfigurationResult"] = {
+            "ConfigurationState": annotation_state,
+            "TableStatus": status,
+            "TableName": "annotation",
+            "Role": ROLE,
+        }
     return {"GetBucketMetadataConfigurationResult": {"MetadataConfigurationResult": result}}
 
 
 def test_enable_creates_the_metadata_configuration(s3):
     client, stub = s3
-    stub.add_client_error("get_bucket_metadata_configuration", "MetadataConfigurationNotFound", "none", 404, expected_params={"Bucket": "team-a"})
+    stub.add_client_error(
+        "get_bucket_metadata_configuration",
+        "MetadataConfigurationNotFound",
+        "none",
+        404,
+        expected_params={"Bucket": "team-a"},
+    )
     stub.add_response(
         "create_bucket_metadata_configuration",
         {},
@@ -175,12 +222,24 @@ def test_enable_is_idempotent_and_needs_a_role_the_first_time(s3):
     client, stub = s3
     stub.add_response("get_bucket_metadata_configuration", _config(status="ACTIVE"), {"Bucket": "team-a"})
     assert enable_annotation_table(client, "team-a").annotation_status == "ACTIVE"  # nothing else sent
-    stub.add_client_error("get_bucket_metadata_configuration", "MetadataConfigurationNotFound", "none", 404, expected_params={"Bucket": "team-a"})
+    stub.add_client_error(
+        "get_bucket_metadata_configuration",
+        "MetadataConfigurationNotFound",
+        "none",
+        404,
+        expected_params={"Bucket": "team-a"},
+    )
     with pytest.raises(ConfigurationError, match="--role"):
         enable_annotation_table(client, "team-a")
 
 
 def test_status_of_a_bucket_without_metadata(s3):
     client, stub = s3
-    stub.add_client_error("get_bucket_metadata_configuration", "MetadataConfigurationNotFound", "none", 404, expected_params={"Bucket": "team-a"})
+    stub.add_client_error(
+        "get_bucket_metadata_configuration",
+        "MetadataConfigurationNotFound",
+        "none",
+        404,
+        expected_params={"Bucket": "team-a"},
+    )
     assert table_status(client, "team-a").configured is False

@@ -31,9 +31,15 @@ def test_search_json_csv_and_table(cli):
     sql = "SELECT bucket, object_key FROM annotation_table WHERE name = 'summary' ORDER BY object_key"
     result = cli("search", sql, "--json")
     assert result.exit_code == 0, result.output
-    assert [r["object_key"] for r in json.loads(result.stdout)["rows"]] == ["papers/attention.pdf", "reports/q2-results.pdf"]
+    assert [r["object_key"] for r in json.loads(result.stdout)["rows"]] == [
+        "papers/attention.pdf",
+        "reports/q2-results.pdf",
+    ]
     result = cli("search", sql, "--csv", "--bucket", BUCKET)
-    assert list(csv.reader(io.StringIO(result.stdout)))[1:] == [[BUCKET, "papers/attention.pdf"], [BUCKET, "reports/q2-results.pdf"]]
+    assert list(csv.reader(io.StringIO(result.stdout)))[1:] == [
+        [BUCKET, "papers/attention.pdf"],
+        [BUCKET, "reports/q2-results.pdf"],
+    ]
     result = cli("search", sql)
     assert result.exit_code == 0 and "attention.pdf" in result.stdout
 
@@ -52,7 +58,10 @@ def test_find_and_missing(cli):
     result = cli("missing", "meeting_minutes", "--has", "transcript", "--json")
     assert [r["object_key"] for r in json.loads(result.stdout)["rows"]] == ["meetings/2026-06-15-standup.mp4"]
     result = cli("missing", "summary", "--prefix", "reports/", "--suffix", ".pdf", "--bucket", BUCKET, "--csv")
-    assert [row[1] for row in csv.reader(io.StringIO(result.stdout))][1:] == ["reports/2025/annual.pdf", "reports/architecture.pdf"]
+    assert [row[1] for row in csv.reader(io.StringIO(result.stdout))][1:] == [
+        "reports/2025/annual.pdf",
+        "reports/architecture.pdf",
+    ]
 
 
 def test_bad_find_input_is_status_2(cli):
@@ -95,11 +104,18 @@ async def test_mcp_server_over_stdio(corpus):
         tools = {t.name for t in (await client.list_tools()).tools}
         assert tools == {"search", "find", "missing", "get_annotation", "list_annotations"}
 
-        result = await client.call_tool("search", {"sql": "SELECT object_key FROM annotation_table WHERE name = 'summary' ORDER BY 1"})
+        result = await client.call_tool(
+            "search", {"sql": "SELECT object_key FROM annotation_table WHERE name = 'summary' ORDER BY 1"}
+        )
         assert not result.is_error
-        assert [r["object_key"] for r in result.structured_content["rows"]] == ["papers/attention.pdf", "reports/q2-results.pdf"]
+        assert [r["object_key"] for r in result.structured_content["rows"]] == [
+            "papers/attention.pdf",
+            "reports/q2-results.pdf",
+        ]
 
-        result = await client.call_tool("find", {"name": "meeting_minutes", "where": ["action_items[].owner=Bob"], "bucket": BUCKET})
+        result = await client.call_tool(
+            "find", {"name": "meeting_minutes", "where": ["action_items[].owner=Bob"], "bucket": BUCKET}
+        )
         assert [r["object_key"] for r in result.structured_content["rows"]] == [
             "meetings/2026-06-10-eks-upgrade.mp4", "meetings/2026-06-12-budget.mp4",
         ]  # fmt: skip
@@ -112,7 +128,11 @@ async def test_mcp_server_over_stdio(corpus):
         assert result.structured_content["value"]["title"] == "EKS upgrade planning"
 
         result = await client.call_tool("list_annotations", {"uri": uri})
-        assert [a["name"] for a in result.structured_content["annotations"]] == ["mediainfo", "meeting_minutes", "transcript"]
+        assert [a["name"] for a in result.structured_content["annotations"]] == [
+            "mediainfo",
+            "meeting_minutes",
+            "transcript",
+        ]
 
         result = await client.call_tool("search", {"sql": "DELETE FROM annotation"})
         assert result.is_error and "read-only" in result.content[0].text
@@ -130,4 +150,7 @@ def test_show_sql_goes_to_stderr_and_stdout_stays_rows(cli):
     result = cli("find", "--name", "summary", "--show-sql", "--json")
     assert result.exit_code == 0, result.output
     assert "'summary'" in result.stderr
-    assert {r["object_key"] for r in json.loads(result.stdout)["rows"]} == {"papers/attention.pdf", "reports/q2-results.pdf"}
+    assert {r["object_key"] for r in json.loads(result.stdout)["rows"]} == {
+        "papers/attention.pdf",
+        "reports/q2-results.pdf",
+    }

@@ -18,7 +18,13 @@ def keys(result):
 
 
 def test_find_with_contains_and_json_conditions(searcher):
-    result = find(searcher, name="meeting_minutes", contains="eks", where=["date>=2026-06-09", "action_items[].owner=Alice"], bucket=BUCKET)
+    result = find(
+        searcher,
+        name="meeting_minutes",
+        contains="eks",
+        where=["date>=2026-06-09", "action_items[].owner=Alice"],
+        bucket=BUCKET,
+    )
     assert keys(result) == ["meetings/2026-06-10-eks-upgrade.mp4"]
 
 
@@ -31,9 +37,9 @@ def test_find_any_element_contains_and_numbers(searcher):
         "meetings/2026-06-10-eks-upgrade.mp4", "meetings/2026-06-12-budget.mp4",
     ]  # fmt: skip
     assert keys(find(searcher, name="summary", where=["keywords[]=EKS"])) == ["reports/q2-results.pdf"]
-    assert keys(find(searcher, name="meeting_minutes", where=["topics[]!=budget", "date<2026-06-05"], prefix="meetings/")) == [
-        "meetings/2026-06-01-eks-kickoff.mp4"
-    ]
+    assert keys(
+        find(searcher, name="meeting_minutes", where=["topics[]!=budget", "date<2026-06-05"], prefix="meetings/")
+    ) == ["meetings/2026-06-01-eks-kickoff.mp4"]
 
 
 def test_find_compiles_to_athena_sql():
@@ -55,7 +61,9 @@ def test_injection_through_values_stays_a_value(searcher):
 
 
 def test_missing_with_has(searcher):
-    assert keys(missing(searcher, "meeting_minutes", has="transcript", bucket=BUCKET)) == ["meetings/2026-06-15-standup.mp4"]
+    assert keys(missing(searcher, "meeting_minutes", has="transcript", bucket=BUCKET)) == [
+        "meetings/2026-06-15-standup.mp4"
+    ]
 
 
 def test_missing_lists_objects_never_annotated(searcher):
@@ -140,7 +148,9 @@ def test_search_graph_refuses_unsafe_sql_from_an_engine(corpus):
 
     state = build_search_graph(engine=Reckless(), store=corpus).invoke({"question": "clean up"})
     assert state["error"] and "refused" in state["answer"] and "rows" not in state
-    assert find(__import__("marginalia.search.local", fromlist=["LocalSearch"]).LocalSearch(corpus), name="summary").rows
+    assert find(
+        __import__("marginalia.search.local", fromlist=["LocalSearch"]).LocalSearch(corpus), name="summary"
+    ).rows
 
 
 def test_module_graph_compiles_without_checkpointer():

@@ -36,7 +36,7 @@ def test_json_extract_returns_json_text():
     assert f.json_extract('{"a": {"b": [1, "x"]}}', "$.a.b") == '[1,"x"]'
     assert f.json_extract('{"a": null}', "$.a") == "null"
     assert f.json_extract("not json", "$.a") is None
-    assert f.json_array_length('[1,2,3]') == 3
+    assert f.json_array_length("[1,2,3]") == 3
     assert f.json_array_length('{"a":1}') is None
 
 

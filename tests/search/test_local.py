@@ -58,7 +58,9 @@ def test_q1_numeric_predicate_on_a_json_field(searcher):
 
 
 def test_q2_full_text(searcher):
-    result = searcher.run(f"SELECT object_key, name, text_value FROM {AWS}.\"annotation\" WHERE text_value LIKE '%plain text%'")
+    result = searcher.run(
+        f"SELECT object_key, name, text_value FROM {AWS}.\"annotation\" WHERE text_value LIKE '%plain text%'"
+    )
     assert [(r[0], r[1]) for r in result.rows] == [("reports/notes.txt", "note")]
 
 
@@ -72,7 +74,7 @@ def test_q3_filter_on_json_field(searcher):
 
 def test_q4_journal_annotation_events_of_the_last_day(searcher, corpus):
     sql = (
-        f"SELECT bucket, key, version_id, record_timestamp, annotation.name FROM {AWS}.\"journal\" "
+        f'SELECT bucket, key, version_id, record_timestamp, annotation.name FROM {AWS}."journal" '
         "WHERE record_timestamp >= (current_date - interval '1' day) AND annotation.name IS NOT NULL "
         "AND record_type IN ('CREATE_ANNOTATION', 'DELETE_ANNOTATION')"
     )
@@ -92,7 +94,7 @@ def test_q4_journal_annotation_events_of_the_last_day(searcher, corpus):
 def test_q5_latest_value_per_annotation(searcher, corpus):
     corpus.put_json_annotation(BUCKET, "papers/attention.pdf", "pipeline_status", {"status": "DONE"})
     try:
-        sql = f"SELECT object_key, name, max_by(text_value, sequence_number) AS latest FROM {AWS}.\"annotation\" GROUP BY object_key, name"
+        sql = f'SELECT object_key, name, max_by(text_value, sequence_number) AS latest FROM {AWS}."annotation" GROUP BY object_key, name'
         latest = {(r[0], r[1]): r[2] for r in searcher.run(sql).rows}
         assert json.loads(latest[("papers/attention.pdf", "pipeline_status")]) == {"status": "DONE"}  # read-your-writes
         assert len(latest) == 15  # 4 transcripts, 4 minutes, 2 summaries, 2 mediainfo, 2 statuses, 1 note
@@ -101,8 +103,15 @@ def test_q5_latest_value_per_annotation(searcher, corpus):
 
 
 def test_q6_distribution_of_names(searcher):
-    rows = searcher.run(f"SELECT name, count(*) AS n FROM {AWS}.\"annotation\" GROUP BY name ORDER BY n DESC, name").rows
-    assert rows == [("meeting_minutes", 4), ("transcript", 4), ("mediainfo", 2), ("pipeline_status", 2), ("summary", 2), ("note", 1)]
+    rows = searcher.run(f'SELECT name, count(*) AS n FROM {AWS}."annotation" GROUP BY name ORDER BY n DESC, name').rows
+    assert rows == [
+        ("meeting_minutes", 4),
+        ("transcript", 4),
+        ("mediainfo", 2),
+        ("pipeline_status", 2),
+        ("summary", 2),
+        ("note", 1),
+    ]
 
 
 def test_unnest_action_items(searcher):
@@ -132,7 +141,9 @@ def test_limit_truncates_and_says_so(searcher):
 
 def test_failed_cast_is_a_clear_error(searcher):
     with pytest.raises(QueryError, match="cannot cast 'aac' to integer"):
-        searcher.run("SELECT CAST(json_extract_scalar(text_value, '$.codec') AS INTEGER) FROM annotation WHERE name = 'mediainfo'")
+        searcher.run(
+            "SELECT CAST(json_extract_scalar(text_value, '$.codec') AS INTEGER) FROM annotation WHERE name = 'mediainfo'"
+        )
 
 
 def test_unknown_column_is_a_clear_error(searcher):
@@ -158,13 +169,20 @@ def test_timeout_stops_a_runaway_query(corpus):
             slow.run("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n")
 
 
-@pytest.mark.parametrize("path", ["$.date", "$.audio_tracks", "$.action_items[0].owner", "$.attendees", "$.status", "$.summary", "$.n"])
+@pytest.mark.parametrize(
+    "path", ["$.date", "$.audio_tracks", "$.action_items[0].owner", "$.attendees", "$.status", "$.summary", "$.n"]
+)
 def test_native_json_scalar_agrees_with_trino_function(searcher, corpus, path):
     """The fast C translation gives what the exact Python implementation gives, row by row."""
     from marginalia.search.functions import json_extract_scalar
 
-    got = searcher.run(f"SELECT sequence_number, json_extract_scalar(text_value, '{path}') FROM annotation ORDER BY 1").rows
+    got = searcher.run(
+        f"SELECT sequence_number, json_extract_scalar(text_value, '{path}') FROM annotation ORDER BY 1"
+    ).rows
     with sqlite3.connect(corpus.catalog_path) as conn:
-        expected = [(seq, json_extract_scalar(text, path)) for seq, text in conn.execute("SELECT sequence_number, text_value FROM annotation ORDER BY 1")]
+        expected = [
+            (seq, json_extract_scalar(text, path))
+            for seq, text in conn.execute("SELECT sequence_number, text_value FROM annotation ORDER BY 1")
+        ]
     assert got == expected
     assert any(v is not None for _, v in got) == (path not in ("$.attendees", "$.n"))

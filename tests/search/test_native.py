@@ -145,7 +145,9 @@ def test_native_forms_are_used_for_the_common_shapes(edge_store):
 
 
 def test_strict_cast_still_fails_like_trino(edge_store):
-    kind, message, _ = outcome(edge_store, "SELECT CAST(json_extract_scalar(text_value, '$.n') AS INTEGER) FROM annotation WHERE name = 'doc'")
+    kind, message, _ = outcome(
+        edge_store, "SELECT CAST(json_extract_scalar(text_value, '$.n') AS INTEGER) FROM annotation WHERE name = 'doc'"
+    )
     assert kind == "error" and "cannot cast" in message and "to integer" in message
     kind, message, _ = outcome(edge_store, "SELECT CAST(text_value AS TINYINT) FROM annotation WHERE name = 'raw'")
     assert kind == "error" and "to tinyint" in message
@@ -161,7 +163,12 @@ AND NOT EXISTS (SELECT 1 FROM annotation_table b WHERE b.object_key = a.object_k
 
 def _indexes(path):
     with sqlite3.connect(path) as conn:
-        return {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'annotation'")}
+        return {
+            name
+            for (name,) in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'annotation'"
+            )
+        }
 
 
 def test_transcripts_without_minutes_read_only_the_index(corpus):

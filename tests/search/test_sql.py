@@ -21,7 +21,9 @@ def test_namespace_mangles_dashes_and_dots():
     assert athena_table("a.b-c") == '"s3tablescatalog/aws-s3"."b_a_b_c"."annotation"'
 
 
-@pytest.mark.parametrize("name", ["annotation_table", "annotation", '"s3tablescatalog/aws-s3"."b_my_bucket"."annotation"'])
+@pytest.mark.parametrize(
+    "name", ["annotation_table", "annotation", '"s3tablescatalog/aws-s3"."b_my_bucket"."annotation"']
+)
 def test_every_spelling_means_the_annotation_table(name):
     query = sql.parse(f"SELECT object_key FROM {name} WHERE name = 'summary'")
     assert [t.kind for t in query.tables] == ["annotation"]
@@ -106,11 +108,17 @@ def test_sqlite_translation_uses_trino_semantics_functions():
     # guarded by json_valid: SQLite's own json_extract / ->> raise on plain-text payloads
     assert """CASE WHEN JSON_VALID(text_value) THEN CASE JSON_TYPE(text_value, '$."date"')""" in out
     assert "->>" not in out
-    out = sql.to_sqlite(sql.parse("SELECT max_by(text_value, sequence_number), regexp_like(object_key, 'a+'), TRY_CAST(size AS INTEGER) FROM annotation"))
+    out = sql.to_sqlite(
+        sql.parse(
+            "SELECT max_by(text_value, sequence_number), regexp_like(object_key, 'a+'), TRY_CAST(size AS INTEGER) FROM annotation"
+        )
+    )
     # max_by natively (SQLite's bare column of the one max()), the Python aggregate when that is ambiguous
     assert "CASE WHEN MAX(sequence_number) IS NULL THEN NULL ELSE text_value END" in out
     assert "TRINO_REGEXP_LIKE" in out and "TRINO_CAST(size, 'INTEGER', 0)" in out
-    assert "TRINO_MAX_BY" in sql.to_sqlite(sql.parse("SELECT max_by(text_value, sequence_number), max(size) FROM annotation"))
+    assert "TRINO_MAX_BY" in sql.to_sqlite(
+        sql.parse("SELECT max_by(text_value, sequence_number), max(size) FROM annotation")
+    )
 
 
 def test_sqlite_scopes_to_the_bucket():
@@ -134,7 +142,10 @@ def test_interval_arithmetic_and_lambdas_translate():
         "SELECT object_key FROM annotation WHERE any_match(CAST(json_extract(text_value, '$.a') AS ARRAY(JSON)), x -> json_extract_scalar(x, '$.o') = 'A')"
     ))  # fmt: skip
     # an array field is walked natively; anything else keeps the exact Python cast (and its error)
-    assert "JSON_EACH(CASE WHEN JSON_VALID(text_value)" in out and "TRINO_CAST_JSON_ARRAY(TRINO_JSON_EXTRACT(text_value, '$.a'), 1)" in out
+    assert (
+        "JSON_EACH(CASE WHEN JSON_VALID(text_value)" in out
+        and "TRINO_CAST_JSON_ARRAY(TRINO_JSON_EXTRACT(text_value, '$.a'), 1)" in out
+    )
     assert "TRINO_JSON_ELEMENT(_each1.type, _each1.value)" in out
 
 

@@ -46,8 +46,9 @@ def test_injected_transcript_cannot_call_anything_but_the_minutes_schema(docs):
     assert "IGNORE PREVIOUS INSTRUCTIONS" in prompt and "<document" in prompt  # delivered, as data
     assert prompt.index("<document") < prompt.index("IGNORE PREVIOUS INSTRUCTIONS")
     assert "data" in model.calls[0].system.lower()
-    assert sorted(data_writes(docs)) == sorted([("put_annotation", "meetings/sync.vtt", n)
-                                                for n in ("transcript", "meeting_minutes", "action_items")])
+    assert sorted(data_writes(docs)) == sorted(
+        [("put_annotation", "meetings/sync.vtt", n) for n in ("transcript", "meeting_minutes", "action_items")]
+    )
     assert not [c for c in docs.calls if c["op"].startswith("delete")]
     assert docs.get_object("docs", "keep/other.txt")[0] == b"must survive"
 
@@ -57,11 +58,13 @@ def test_injected_pdf_cannot_call_anything_but_the_summary_schema(docs):
     from marginalia.samples.make_sample_pdf import text_pdf
 
     text = (FIXTURES / "injection.txt").read_text()
-    docs.put_object("docs", "reports/q3.pdf", text_pdf([[("body", line) for line in text.splitlines()]],
-                                                       title="Quarterly report"))
+    docs.put_object(
+        "docs", "reports/q3.pdf", text_pdf([[("body", line) for line in text.splitlines()]], title="Quarterly report")
+    )
     docs.calls.clear()
-    model = ScriptedChatModel(replies=[DocumentSummary(summary="Costs fell 12 percent.", page_count=1)],
-                              repeat_last=True)
+    model = ScriptedChatModel(
+        replies=[DocumentSummary(summary="Costs fell 12 percent.", page_count=1)], repeat_last=True
+    )
     result = summarize("s3://docs/reports/q3.pdf", store=docs, engine=ChatModelEngine(model))
     assert result.status == "done"
     assert model.calls and all(call.tool_names == ["DocumentSummary"] for call in model.calls)
@@ -71,8 +74,21 @@ def test_injected_pdf_cannot_call_anything_but_the_summary_schema(docs):
     assert docs.get_object("docs", "meetings/sync.vtt")[1].size > 0
 
 
-@pytest.mark.parametrize("key", ["../escape.txt", "a/../../escape.txt", "/etc/passwd", "a/./b", "a\\..\\b",
-                                 "nul\x00byte", "x" * 1025, "ok/..", "..", "."])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "../escape.txt",
+        "a/../../escape.txt",
+        "/etc/passwd",
+        "a/./b",
+        "a\\..\\b",
+        "nul\x00byte",
+        "x" * 1025,
+        "ok/..",
+        "..",
+        ".",
+    ],
+)
 def test_no_key_escapes_the_local_bucket(tmp_path, key):
     root = tmp_path / "store"
     store = LocalStore(root)
@@ -96,8 +112,12 @@ def test_cli_refuses_escaping_keys_with_one_line(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MARGINALIA_STORE", f"local:{tmp_path / 'store'}")
     src = tmp_path / "f.txt"
     src.write_text("x")
-    for argv in (["put", str(src), "s3://bkt/../../f.txt"], ["get", "s3://bkt/a/../x", str(tmp_path / "o")],
-                 ["summarize", "s3://bkt/../r.pdf"], ["batch", "s3://bkt/a/../"]):
+    for argv in (
+        ["put", str(src), "s3://bkt/../../f.txt"],
+        ["get", "s3://bkt/a/../x", str(tmp_path / "o")],
+        ["summarize", "s3://bkt/../r.pdf"],
+        ["batch", "s3://bkt/a/../"],
+    ):
         monkeypatch.setattr(sys, "argv", ["marginalia", *argv])
         with pytest.raises(SystemExit) as exit_:
             run()

@@ -22,7 +22,12 @@ def test_secret_variables_by_name_and_length():
         "MARGINALIA_LEASE_TTL": "120000000",
     }
     assert sorted(secret_values(env)) == [
-        "AWS_ACCESS_KEY_ID", "GITHUB_TOKEN", "LANGFUSE_SECRET_KEY", "MARGINALIA_PDF_PASSWORD", "SERVICE_APIKEY"]
+        "AWS_ACCESS_KEY_ID",
+        "GITHUB_TOKEN",
+        "LANGFUSE_SECRET_KEY",
+        "MARGINALIA_PDF_PASSWORD",
+        "SERVICE_APIKEY",
+    ]
 
 
 def test_redact_masks_values_longest_first_and_secret_looking_text():
@@ -36,11 +41,21 @@ def test_redact_masks_values_longest_first_and_secret_looking_text():
 
 def test_mask_data_masks_secret_fields_whole_and_strings_inside():
     token = secrets.token_hex(12)
-    data = {"user": "ana", "api_key": "short", "nested": [{"x-session-token": 7}, f"the token is {token}"],
-            "password": "", "count": 3}
+    data = {
+        "user": "ana",
+        "api_key": "short",
+        "nested": [{"x-session-token": 7}, f"the token is {token}"],
+        "password": "",
+        "count": 3,
+    }
     masked = mask_data(data, {"T_TOKEN": token})
-    assert masked == {"user": "ana", "api_key": "***", "nested": [{"x-session-token": "***"}, "the token is ***"],
-                      "password": "", "count": 3}
+    assert masked == {
+        "user": "ana",
+        "api_key": "***",
+        "nested": [{"x-session-token": "***"}, "the token is ***"],
+        "password": "",
+        "count": 3,
+    }
     assert data["api_key"] == "short"  # a copy: the input is untouched
 
 

@@ -35,24 +35,33 @@ FAKE = {
 
 
 def cli(env, *args, timeout=180):
-    return subprocess.run([sys.executable, "-m", "marginalia", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "marginalia", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture
 def run_env(tmp_path):
     store = tmp_path / "store"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MARGINALIA_", "LANGFUSE_"))}
-    env.update(FAKE, MARGINALIA_STORE=f"local:{store}", MARGINALIA_ENGINE="offline",
-               LANGFUSE_HOST="http://127.0.0.1:9", MARGINALIA_LOG_LEVEL="DEBUG")
+    env.update(
+        FAKE,
+        MARGINALIA_STORE=f"local:{store}",
+        MARGINALIA_ENGINE="offline",
+        LANGFUSE_HOST="http://127.0.0.1:9",
+        MARGINALIA_LOG_LEVEL="DEBUG",
+    )
     return env, store
 
 
 def test_no_secret_in_any_artefact_of_a_full_run(run_env):
     env, store_dir = run_env
     outputs = []
-    for args in (("mb", "s3://docs"), ("put", str(SAMPLES / "standup.vtt"), "s3://docs/meetings/standup.vtt"),
-                 ("put", str(SAMPLES / "sample_report.pdf"), "s3://docs/reports/q3.pdf")):
+    for args in (
+        ("mb", "s3://docs"),
+        ("put", str(SAMPLES / "standup.vtt"), "s3://docs/meetings/standup.vtt"),
+        ("put", str(SAMPLES / "sample_report.pdf"), "s3://docs/reports/q3.pdf"),
+    ):
         r = cli(env, *args)
         assert r.returncode == 0, r.stderr
         outputs.append(r.stdout + r.stderr)
@@ -60,15 +69,31 @@ def test_no_secret_in_any_artefact_of_a_full_run(run_env):
     assert waiting.returncode == 0, waiting.stderr
     outputs.append(waiting.stdout + waiting.stderr)
     thread = next(w for w in waiting.stdout.split() if w.startswith("minutes-"))
-    for args in (("approve", thread), ("summarize", "s3://docs/reports/q3.pdf"),
-                 ("outline", "Q3 review for the platform team", "--out", "s3://docs/decks/q3.pptx",
-                  "--source", "s3://docs/reports/q3.pdf", "--yes"),
-                 ("threads",), ("batch", "s3://docs/meetings/", "--yes")):
+    for args in (
+        ("approve", thread),
+        ("summarize", "s3://docs/reports/q3.pdf"),
+        (
+            "outline",
+            "Q3 review for the platform team",
+            "--out",
+            "s3://docs/decks/q3.pptx",
+            "--source",
+            "s3://docs/reports/q3.pdf",
+            "--yes",
+        ),
+        ("threads",),
+        ("batch", "s3://docs/meetings/", "--yes"),
+    ):
         r = cli(env, *args)
         outputs.append(r.stdout + r.stderr)
         assert r.returncode == 0, (args, r.stdout[-2000:], r.stderr[-2000:])
     secrets = secret_values(FAKE)
-    assert set(secrets) >= {"AWS_SECRET_ACCESS_KEY", "LANGFUSE_SECRET_KEY", "SOME_SERVICE_TOKEN", "MARGINALIA_CHECKPOINT_KEY"}
+    assert set(secrets) >= {
+        "AWS_SECRET_ACCESS_KEY",
+        "LANGFUSE_SECRET_KEY",
+        "SOME_SERVICE_TOKEN",
+        "MARGINALIA_CHECKPOINT_KEY",
+    }
 
     leaks = [f"CLI output: {find_secrets(o, secrets)}" for o in outputs if find_secrets(o, secrets)]
     files = [p for p in store_dir.rglob("*") if p.is_file()]
@@ -123,8 +148,11 @@ def test_checkpoints_encrypted_at_rest_through_a_real_agent_run(run_env):
 
     store = LocalStore(store_dir)
     state = state_location(store)
-    bodies = [store.get_object(state.bucket, o.key)[0] for o in store.list_objects(state.bucket, state.key)
-              if "/checkpoints/" in f"/{o.key}" and o.size]
+    bodies = [
+        store.get_object(state.bucket, o.key)[0]
+        for o in store.list_objects(state.bucket, state.key)
+        if "/checkpoints/" in f"/{o.key}" and o.size
+    ]
     assert bodies
     proposal_words = ("stand-up", "standup.vtt", "Marco")
     assert not [w for w in proposal_words for b in bodies if w.encode() in b]  # no plaintext at rest
@@ -160,7 +188,9 @@ def test_an_encrypted_thread_without_the_key_is_a_clear_error(run_env):
     from marginalia.storage.local import LocalStore
 
     store = LocalStore(store_dir)
-    assert "meeting_minutes" not in {a.name for a in store.list_annotations("docs", "standup.vtt")}  # refusals wrote nothing
+    assert "meeting_minutes" not in {
+        a.name for a in store.list_annotations("docs", "standup.vtt")
+    }  # refusals wrote nothing
     done = cli(env, "approve", thread)
     assert done.returncode == 0, done.stderr
     assert store.get_annotation("docs", "standup.vtt", "meeting_minutes").json()["title"]

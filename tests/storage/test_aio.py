@@ -38,7 +38,9 @@ async def test_async_round_trip_on_the_event_loop(local_store):
             await asyncio.sleep(0)
 
     tick_task = asyncio.create_task(ticker())
-    await asyncio.gather(*(store.put_annotation("abkt", "doc", f"a{i:02d}", str(i), if_match=info.etag) for i in range(30)))
+    await asyncio.gather(
+        *(store.put_annotation("abkt", "doc", f"a{i:02d}", str(i), if_match=info.etag) for i in range(30))
+    )
     tick_task.cancel()
     assert ticks > 0
     names = [a.name async for a in store.list_annotations("abkt", "doc", page_size=7)]

@@ -38,7 +38,14 @@ def obj(store, bucket, key):
 # --- put / get / overwrite -------------------------------------------------------------------
 @pytest.mark.parametrize(
     "payload",
-    [b"x", '{"summary": "ok", "score": 0.9}', "caf\u00e9 \u2603 \U0001f600", b"\xef\xbb\xbfBOM kept", b"nul\x00inside", b"a\r\nb\n"],
+    [
+        b"x",
+        '{"summary": "ok", "score": 0.9}',
+        "caf\u00e9 \u2603 \U0001f600",
+        b"\xef\xbb\xbfBOM kept",
+        b"nul\x00inside",
+        b"a\r\nb\n",
+    ],
 )
 def test_put_then_get_returns_the_exact_bytes(store, obj, payload):
     bucket, key, _ = obj
@@ -159,7 +166,9 @@ def test_bad_continuation_token_is_invalid_argument(store, obj, token):
 
 
 # --- names (R6) ------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["a", "a" * 512, "é" * 256, "名" * 170, "agent.run-2026_06.result", "0abc", "A.b-C_d", "as3", "xaws"])
+@pytest.mark.parametrize(
+    "name", ["a", "a" * 512, "é" * 256, "名" * 170, "agent.run-2026_06.result", "0abc", "A.b-C_d", "as3", "xaws"]
+)
 def test_valid_names_at_and_inside_the_limits(store, obj, name):
     bucket, key, _ = obj
     store.put_annotation(bucket, key, name, "ok")
@@ -208,7 +217,9 @@ def test_payload_of_exactly_one_mib_is_accepted(store, obj, payload):
     bucket, key, _ = obj
     info = store.put_annotation(bucket, key, "big", payload)
     assert info.size == MiB
-    assert store.get_annotation(bucket, key, "big").payload == (payload if isinstance(payload, bytes) else payload.encode())
+    assert store.get_annotation(bucket, key, "big").payload == (
+        payload if isinstance(payload, bytes) else payload.encode()
+    )
 
 
 @pytest.mark.parametrize(

@@ -281,7 +281,9 @@ def test_copy_onto_itself_is_refused_unless_restoring_a_version(store, bucket, v
     old = store.put_object(versioned_bucket, key("doc"), b"one")
     store.put_annotation(versioned_bucket, key("doc"), "note", "of one")
     store.put_object(versioned_bucket, key("doc"), b"two")
-    restored = store.copy_object(versioned_bucket, key("doc"), versioned_bucket, key("doc"), src_version_id=old.version_id)
+    restored = store.copy_object(
+        versioned_bucket, key("doc"), versioned_bucket, key("doc"), src_version_id=old.version_id
+    )
     assert restored.version_id not in (None, old.version_id)
     assert store.get_object(versioned_bucket, key("doc"))[0] == b"one"
     assert store.get_annotation(versioned_bucket, key("doc"), "note").payload == b"of one"

@@ -49,7 +49,10 @@ def query(store: LocalStore, sql: str, *params) -> list[tuple]:
 
 
 def annotation_rows(store: LocalStore) -> list[tuple]:
-    return query(store, "SELECT object_key, object_version_id, name, text_value FROM annotation ORDER BY object_key, object_version_id, name")
+    return query(
+        store,
+        "SELECT object_key, object_version_id, name, text_value FROM annotation ORDER BY object_key, object_version_id, name",
+    )
 
 
 @pytest.fixture
@@ -161,7 +164,9 @@ def test_killed_writer_leaves_the_old_object(store_dir, moment):
     store.create_bucket("bkt")
     old = store.put_object("bkt", "doc", b"old body")
     store.put_annotation("bkt", "doc", "keep", "me")
-    proc = subprocess.Popen([sys.executable, "-c", _SLOW_WRITER, str(store_dir), moment], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_WRITER, str(store_dir), moment], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout.readline().strip() == "streaming"
     finally:
@@ -207,6 +212,7 @@ def test_overwrite_and_delete_remove_old_blobs(local_store, b):
 
 def test_failed_conditional_write_leaves_no_blob(local_store, b):
     local_store.put_object(b, "k", b"1")
+
     def files():
         return sorted(p for p in (local_store.root / "blobs").rglob("*") if p.is_file())
 
@@ -358,7 +364,9 @@ def test_reindex_rebuilds_the_annotation_table(local_store, b):
     before = query(local_store, "SELECT * FROM annotation ORDER BY name")
     conn = sqlite3.connect(local_store.catalog_path)
     conn.execute("DELETE FROM annotation")
-    conn.execute("INSERT INTO annotation (bucket, object_key, object_join_key, name, sequence_number) VALUES ('bkt', 'ghost', 'j', 'stale', '0')")
+    conn.execute(
+        "INSERT INTO annotation (bucket, object_key, object_join_key, name, sequence_number) VALUES ('bkt', 'ghost', 'j', 'stale', '0')"
+    )
     conn.commit()
     conn.close()
     assert local_store.reindex() == 3

@@ -91,7 +91,10 @@ def test_str_payloads_are_encoded_as_utf8(text):
 
 
 def test_payload_size_is_counted_in_bytes():
-    assert len(rules.payload_bytes("€" * (rules.MAX_PAYLOAD_BYTES // 3), bucket="b", key="k", name="n")) <= rules.MAX_PAYLOAD_BYTES
+    assert (
+        len(rules.payload_bytes("€" * (rules.MAX_PAYLOAD_BYTES // 3), bucket="b", key="k", name="n"))
+        <= rules.MAX_PAYLOAD_BYTES
+    )
     with pytest.raises(PayloadTooLarge, match="1,048,577 bytes"):
         rules.payload_bytes(b"x" * (rules.MAX_PAYLOAD_BYTES + 1), bucket="bkt", key="k", name="n")
     with pytest.raises(InvalidPayload):

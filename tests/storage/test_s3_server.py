@@ -173,7 +173,10 @@ def test_missing_things_answer_404_with_the_right_code(client, bkt, vbkt):
     for params, code in cases:
         with pytest.raises(ClientError) as info:
             client.get_object_annotation(**params)
-        assert (info.value.response["Error"]["Code"], info.value.response["ResponseMetadata"]["HTTPStatusCode"]) == (code, 404)
+        assert (info.value.response["Error"]["Code"], info.value.response["ResponseMetadata"]["HTTPStatusCode"]) == (
+            code,
+            404,
+        )
     assert info.value.response["Error"]["Key"] == "k"
 
 
@@ -191,10 +194,14 @@ def test_delete_marker_version_is_405_and_current_marker_is_no_such_key(client, 
 
 def test_object_if_match_mismatch_is_412(client, bkt):
     etag = client.put_object(Bucket=bkt, Key="k", Body=b"body")["ETag"]
-    ok = client.put_object_annotation(Bucket=bkt, Key="k", AnnotationName="a", AnnotationPayload=b"1", ObjectIfMatch=etag)
+    ok = client.put_object_annotation(
+        Bucket=bkt, Key="k", AnnotationName="a", AnnotationPayload=b"1", ObjectIfMatch=etag
+    )
     assert ok["ETag"] == rules.md5_etag(b"1")
     with pytest.raises(ClientError) as info:
-        client.put_object_annotation(Bucket=bkt, Key="k", AnnotationName="a", AnnotationPayload=b"2", ObjectIfMatch='"0000"')
+        client.put_object_annotation(
+            Bucket=bkt, Key="k", AnnotationName="a", AnnotationPayload=b"2", ObjectIfMatch='"0000"'
+        )
     assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 412
     got = client.get_object_annotation(Bucket=bkt, Key="k", AnnotationName="a")["AnnotationPayload"].read()
     assert got == b"1"
@@ -218,7 +225,9 @@ def test_list_xml_shape_and_pagination(s3_server, client, bkt):
     assert entries[0].findtext(f"{NS}Size") == "5" and entries[0].findtext(f"{NS}ETag") == rules.md5_etag(b"b.one")
 
     pages = list(
-        client.get_paginator("list_object_annotations").paginate(Bucket=bkt, Key="dir/k é", PaginationConfig={"PageSize": 2})
+        client.get_paginator("list_object_annotations").paginate(
+            Bucket=bkt, Key="dir/k é", PaginationConfig={"PageSize": 2}
+        )
     )
     listed = [(len(p["Annotations"]), p["AnnotationCount"]) for p in pages]
     assert listed == [(2, 2), (2, 2), (1, 1)]  # AnnotationCount counts the page (R4.8)
@@ -274,7 +283,9 @@ def test_checksums_default_chosen_and_returned(s3_server, bkt, client):
     assert got["ChecksumSHA256"] == sha["ChecksumSHA256"] and got["AnnotationPayload"].read() == payload
 
     # A client that sends no checksum gets S3's default, CRC-64/NVME (R9.2).
-    plain = s3_server.client(config=Config(s3={"addressing_style": "path"}, request_checksum_calculation="when_required"))
+    plain = s3_server.client(
+        config=Config(s3={"addressing_style": "path"}, request_checksum_calculation="when_required")
+    )
     put = plain.put_object_annotation(Bucket=bkt, Key="k", AnnotationName="none", AnnotationPayload=payload)
     assert put["ChecksumCRC64NVME"] == rules.checksum("CRC64NVME", payload)
     listed = client.list_object_annotations(Bucket=bkt, Key="k")["Annotations"]
@@ -297,7 +308,9 @@ def test_aws_chunked_body_with_checksum_trailer(s3_server, client, bkt):
     assert status == 200
     crc = base64.b64encode(zlib.crc32(payload).to_bytes(4, "big")).decode()
     assert response_headers["x-amz-checksum-crc32"] == crc
-    assert client.get_object_annotation(Bucket=bkt, Key="k", AnnotationName="big")["AnnotationPayload"].read() == payload
+    assert (
+        client.get_object_annotation(Bucket=bkt, Key="k", AnnotationName="big")["AnnotationPayload"].read() == payload
+    )
 
     decoded, trailers = decode_aws_chunked(wrapped)
     assert decoded == payload and trailers == {"x-amz-checksum-crc32": crc}

@@ -44,7 +44,7 @@ class Server:
         self.proc: subprocess.Popen | None = None
         self.url = ""
 
-    def start(self, timeout: float = 60) -> "Server":
+    def start(self, timeout: float = 60) -> Server:
         env = {k: v for k, v in os.environ.items() if not k.startswith("LANGFUSE_")}
         env.update(
             MARGINALIA_STORE=f"local:{self.root}",
@@ -57,7 +57,11 @@ class Server:
         port = _free_port()
         self.proc = subprocess.Popen(
             [str(LANGGRAPH), "dev", "--no-browser", "--no-reload", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=REPO, env=env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=REPO,
+            env=env,
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -152,7 +156,9 @@ async def test_minutes_interrupt_then_approve(client, server):
     assert "meeting_minutes" not in {a.name for a in server.store.list_annotations("meetings", "standup.vtt")}
     assert _no_archive(server.store, thread_id)  # waiting for a reviewer is not the end of the thread
 
-    final = await client.runs.wait(thread_id, "minutes", command={"resume": {"action": "approve", "reviewer": "studio"}})
+    final = await client.runs.wait(
+        thread_id, "minutes", command={"resume": {"action": "approve", "reviewer": "studio"}}
+    )
     assert {a["name"] for a in final["annotations"]} == {"meeting_minutes", "action_items"}
     state = await client.threads.get_state(thread_id)
     assert state["next"] == [] and state["values"]["approved"] == pending["proposal"]
@@ -210,8 +216,12 @@ async def test_pdf_summary_interrupt_then_edit(client, server):
 
 
 async def test_ppt_outline_interrupt_then_approve(client, server):
-    request = {"object_uri": "s3://decks/standup.pptx", "request": "Five slides on the stand-up decisions",
-               "slides": 5, "source_uris": ["s3://meetings/standup.vtt"]}
+    request = {
+        "object_uri": "s3://decks/standup.pptx",
+        "request": "Five slides on the stand-up decisions",
+        "slides": 5,
+        "source_uris": ["s3://meetings/standup.vtt"],
+    }
     thread_id, pending = await _to_interrupt(client, "ppt_outline", request)
     assert len(pending["proposal"]["slides"]) == 5
     assert not list(server.store.list_objects("decks"))  # nothing rendered before approval
@@ -226,7 +236,9 @@ async def test_ppt_outline_interrupt_then_approve(client, server):
 async def test_search_answers_over_http(client, server):
     server.store.put_object("docs", "unsummarised.pdf", SAMPLES / "sample_report.pdf")
     thread = await client.threads.create()
-    result = await client.runs.wait(thread["thread_id"], "search", input={"question": "which PDFs haven't been summarised yet?"})
+    result = await client.runs.wait(
+        thread["thread_id"], "search", input={"question": "which PDFs haven't been summarised yet?"}
+    )
     assert result.get("error") in (None, ""), result
     assert "select" in result["sql"].lower()
     assert "s3://docs/unsummarised.pdf" in result["matches"]

@@ -63,8 +63,12 @@ def test_large_document_is_split_on_character_boundaries(store):
     assert b"".join(pieces) == payload
     index = store.get_annotation(B, K, "transcript").json()
     assert index == {
-        "format": INDEX_FORMAT, "parts": 3, "part_names": names[1:], "size": len(payload),
-        "sha256": hashlib.sha256(payload).hexdigest(), "content_type": "application/json",
+        "format": INDEX_FORMAT,
+        "parts": 3,
+        "part_names": names[1:],
+        "size": len(payload),
+        "sha256": hashlib.sha256(payload).hexdigest(),
+        "content_type": "application/json",
     }
     assert get_json(store, B, K, "transcript") == doc
 
@@ -136,7 +140,9 @@ def test_if_match_conditions_the_writes(store):
     etag = store.head_object(B, K).etag
     put_json(store, B, K, "doc", {"x": "y" * 3000}, part_limit=1000, if_match=etag)
     with pytest.raises(PreconditionFailed):
-        put_json(store, B, K, "doc", {"x": "changed" * 1000}, part_limit=1000, if_match='"0123456789abcdef0123456789abcdef"')
+        put_json(
+            store, B, K, "doc", {"x": "changed" * 1000}, part_limit=1000, if_match='"0123456789abcdef0123456789abcdef"'
+        )
     assert get_json(store, B, K, "doc") == {"x": "y" * 3000}
 
 

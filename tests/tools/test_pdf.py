@@ -103,13 +103,13 @@ def test_non_seekable_stream_is_buffered():
 
 def test_line_end_hyphenation_is_rejoined_but_compounds_stay():
     raw = "We tune discrimi-\nnative models.\nA well-\nknown and well-known idea.\nSee Table-\n2."
-    assert normalize_text(raw) == (
-        "We tune discriminative models.\nA well-known and well-known idea.\nSee Table-\n2."
-    )
+    assert normalize_text(raw) == ("We tune discriminative models.\nA well-known and well-known idea.\nSee Table-\n2.")
 
 
 def test_ligatures_and_spaces_are_normalised():
-    assert normalize_text("e\ufb00ective  \t con\ufb01dence\u00a0here\n\n\n  next ") == "effective confidence here\nnext"
+    assert (
+        normalize_text("e\ufb00ective  \t con\ufb01dence\u00a0here\n\n\n  next ") == "effective confidence here\nnext"
+    )
 
 
 @pytest.mark.parametrize("entry", CC_BY, ids=lambda e: e["file"])
@@ -126,7 +126,9 @@ def test_cc_by_papers_extract_with_their_abstract(entry):
 
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="non-commercial ACL PDFs only on dev machines")
-@pytest.mark.parametrize("name", ["science-parse__dyer12.pdf", "science-parse__roark13.pdf", "science-parse__P14-1059.pdf"])
+@pytest.mark.parametrize(
+    "name", ["science-parse__dyer12.pdf", "science-parse__roark13.pdf", "science-parse__P14-1059.pdf"]
+)
 def test_acl_papers_abstract_and_metadata(name):
     reference = next(e for e in json.loads((SHARED / "references.json").read_text()) if e["file"] == name)
     pages = read_pages(SHARED / name)
@@ -174,8 +176,12 @@ def test_memory_stays_bounded_with_page_count(tmp_path):
 # --- page ranges -----------------------------------------------------------------------------
 def _numbered_pdf(count: int) -> bytes:
     """``count`` pages, each saying its own number in unique words."""
-    return text_pdf([[("heading", f"Section {i}"), ("body", " ".join(f"page{i} word{j} {i * j}" for j in range(80)))]
-                     for i in range(1, count + 1)])
+    return text_pdf(
+        [
+            [("heading", f"Section {i}"), ("body", " ".join(f"page{i} word{j} {i * j}" for j in range(80)))]
+            for i in range(1, count + 1)
+        ]
+    )
 
 
 def test_iter_pages_reads_only_the_range_asked_for():
@@ -217,7 +223,9 @@ def test_iter_pages_memory_does_not_grow_with_the_pages_read(tmp_path):
         "        marks[number] = tracemalloc.get_traced_memory()[0]\n"
         "print(json.dumps(marks))\n"
     )
-    out = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True, text=True, timeout=120, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(path)], capture_output=True, text=True, timeout=120, check=True
+    )
     marks = {int(k): v for k, v in json.loads(out.stdout.strip().splitlines()[-1]).items()}
     assert (marks[240] - marks[40]) / 200 < 1024, marks
 

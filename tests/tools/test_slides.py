@@ -73,7 +73,8 @@ def test_round_trip_of_any_text(outline):
 
 def test_renderable_makes_text_safe():
     dirty = Outline(
-        title="Line one\nline two", topics=["", "ok"],
+        title="Line one\nline two",
+        topics=["", "ok"],
         slides=[Slide(title="T\x00itle", bullets=["", "a\r\nb", "fine"], notes="n1\r\nn2\x07")],
     )
     clean = renderable(dirty)
@@ -123,7 +124,9 @@ def test_libreoffice_opens_the_deck(tmp_path):
     render_pptx(OUTLINE, path_or_file=path)
     subprocess.run(
         ["soffice", "--headless", "--convert-to", "pdf", "--outdir", str(tmp_path), str(path)],
-        check=True, capture_output=True, timeout=120,
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
     text = "\n".join(t for _, t in read_pages(tmp_path / "deck.pdf"))
     for slide in OUTLINE.slides:

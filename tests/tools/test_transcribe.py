@@ -31,7 +31,7 @@ from marginalia.tools.transcribe import (
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "transcribe" / "budget-meeting.json"
 REGION = "us-east-1"
-NOW = dt.datetime(2024, 3, 14, 9, 30, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2024, 3, 14, 9, 30, tzinfo=dt.UTC)
 
 
 @pytest.fixture
@@ -108,7 +108,9 @@ def test_job_runs_polls_with_backoff_and_parses_speakers(recording, s3, transcri
     for status in ("QUEUED", "IN_PROGRESS"):
         stubber.add_response("get_transcription_job", job(name, status), {"TranscriptionJobName": name})
     stubber.add_response(
-        "get_transcription_job", job(name, "COMPLETED", bucket=bucket, output_key=out_key), {"TranscriptionJobName": name}
+        "get_transcription_job",
+        job(name, "COMPLETED", bucket=bucket, output_key=out_key),
+        {"TranscriptionJobName": name},
     )
     sleep = TranscribeWritesOutput(s3, bucket, out_key, at=3)
 
@@ -140,8 +142,14 @@ def test_language_and_no_diarisation_shape_the_request(recording, s3, transcribe
         },
     )
     transcript = transcribe_object(
-        bucket, key, client=client, s3_client=s3, language_code="en-GB", speakers=False,
-        output_prefix="custom", sleep=pytest.fail,
+        bucket,
+        key,
+        client=client,
+        s3_client=s3,
+        language_code="en-GB",
+        speakers=False,
+        output_prefix="custom",
+        sleep=pytest.fail,
     )
     assert len(transcript.segments) == 4
 
@@ -153,11 +161,15 @@ def test_a_retried_call_resumes_the_existing_job(recording, s3, transcribe):
     out_key = f"{DEFAULT_OUTPUT_PREFIX}{name}.json"
     s3.put_object(Bucket=bucket, Key=out_key, Body=FIXTURE.read_bytes())
     stubber.add_client_error(
-        "start_transcription_job", service_error_code="ConflictException",
-        service_message="The requested job name already exists. Use a different job name.", http_status_code=409,
+        "start_transcription_job",
+        service_error_code="ConflictException",
+        service_message="The requested job name already exists. Use a different job name.",
+        http_status_code=409,
     )
     stubber.add_response(
-        "get_transcription_job", job(name, "COMPLETED", bucket=bucket, output_key=out_key), {"TranscriptionJobName": name}
+        "get_transcription_job",
+        job(name, "COMPLETED", bucket=bucket, output_key=out_key),
+        {"TranscriptionJobName": name},
     )
     transcript = transcribe_object(bucket, key, client=client, s3_client=s3, sleep=pytest.fail)
     assert transcript.segments[0].text.startswith("Good morning everyone.")
@@ -171,8 +183,10 @@ def test_graph_node_retry_after_throttling_does_not_start_a_second_job(recording
     s3.put_object(Bucket=bucket, Key=out_key, Body=FIXTURE.read_bytes())
     stubber.add_response("start_transcription_job", job(name, "QUEUED"))
     stubber.add_client_error(
-        "get_transcription_job", service_error_code="LimitExceededException",
-        service_message="Rate exceeded", http_status_code=400,
+        "get_transcription_job",
+        service_error_code="LimitExceededException",
+        service_message="Rate exceeded",
+        http_status_code=400,
     )
     stubber.add_client_error("start_transcription_job", service_error_code="ConflictException", http_status_code=409)
     stubber.add_response("get_transcription_job", job(name, "COMPLETED", bucket=bucket, output_key=out_key))
@@ -203,7 +217,9 @@ def test_failed_job_is_a_clear_error_and_is_deleted(recording, s3, transcribe):
     stubber.add_response("start_transcription_job", job(name, "IN_PROGRESS"))
     stubber.add_response("get_transcription_job", job(name, "FAILED", reason=reason))
     stubber.add_response("delete_transcription_job", {}, {"TranscriptionJobName": name})
-    with pytest.raises(AgentError, match=re.escape(f"s3://{bucket}/{key}: Amazon Transcribe job {name} failed: {reason}")):
+    with pytest.raises(
+        AgentError, match=re.escape(f"s3://{bucket}/{key}: Amazon Transcribe job {name} failed: {reason}")
+    ):
         transcribe_object(bucket, key, client=client, s3_client=s3, sleep=lambda _: None)
 
 
@@ -215,7 +231,9 @@ def test_timeout_while_the_job_runs(recording, s3, transcribe):
         stubber.add_response("get_transcription_job", job("n", "IN_PROGRESS"))
     delays = []
     with pytest.raises(TranscriptionTimeout, match=r"still IN_PROGRESS after 10 s .*resumes waiting for the same job"):
-        transcribe_object(bucket, key, client=client, s3_client=s3, poll=Backoff(2, 2, 8), timeout=10, sleep=delays.append)
+        transcribe_object(
+            bucket, key, client=client, s3_client=s3, poll=Backoff(2, 2, 8), timeout=10, sleep=delays.append
+        )
     assert delays == [2, 4, 4]  # the last wait is cut to the time left
 
 
@@ -240,8 +258,10 @@ def test_bad_request_is_an_agent_error_naming_the_object(recording, s3, transcri
     bucket, key, _ = recording
     client, stubber = transcribe
     stubber.add_client_error(
-        "start_transcription_job", service_error_code="BadRequestException",
-        service_message="The S3 URI that you provided can't be accessed.", http_status_code=400,
+        "start_transcription_job",
+        service_error_code="BadRequestException",
+        service_message="The S3 URI that you provided can't be accessed.",
+        http_status_code=400,
     )
     with pytest.raises(AgentError, match=r"could not start an Amazon Transcribe job: BadRequestException: The S3 URI"):
         transcribe_object(bucket, key, client=client, s3_client=s3)
@@ -250,7 +270,9 @@ def test_bad_request_is_an_agent_error_naming_the_object(recording, s3, transcri
 def test_throttling_is_raised_untouched_for_the_retry_policy(recording, s3, transcribe):
     bucket, key, _ = recording
     client, stubber = transcribe
-    stubber.add_client_error("start_transcription_job", service_error_code="LimitExceededException", http_status_code=400)
+    stubber.add_client_error(
+        "start_transcription_job", service_error_code="LimitExceededException", http_status_code=400
+    )
     with pytest.raises(ClientError) as info:
         transcribe_object(bucket, key, client=client, s3_client=s3)
     assert info.value.response["Error"]["Code"] == "LimitExceededException"
@@ -278,10 +300,16 @@ def test_changed_recording_gets_a_new_job(recording, s3):
 @pytest.mark.parametrize(
     ("uri", "expected"),
     [
-        ("https://s3.us-east-1.amazonaws.com/my-bucket/.marginalia/transcribe/j.json", ("my-bucket", ".marginalia/transcribe/j.json")),
+        (
+            "https://s3.us-east-1.amazonaws.com/my-bucket/.marginalia/transcribe/j.json",
+            ("my-bucket", ".marginalia/transcribe/j.json"),
+        ),
         ("https://my-bucket.s3.eu-west-1.amazonaws.com/out/j%20x.json", ("my-bucket", "out/j x.json")),
         ("s3://my-bucket/out/j.json", ("my-bucket", "out/j.json")),
-        ("https://s3.amazonaws.com/aws-transcribe-us-east-1-prod/123/j/asrOutput.json?X-Amz-Signature=abc", ("aws-transcribe-us-east-1-prod", "123/j/asrOutput.json")),
+        (
+            "https://s3.amazonaws.com/aws-transcribe-us-east-1-prod/123/j/asrOutput.json?X-Amz-Signature=abc",
+            ("aws-transcribe-us-east-1-prod", "123/j/asrOutput.json"),
+        ),
         ("", ("default", "key.json")),
     ],
 )

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from marginalia.testing.fixtures import SHARED_FIXTURES
 from marginalia.errors import InvalidInput
 from marginalia.schemas import Transcript
+from marginalia.testing.fixtures import SHARED_FIXTURES
 from marginalia.tools import transcripts as tmod
 from marginalia.tools.transcripts import find_transcript_beside, parse_transcript
 
@@ -177,7 +177,11 @@ def test_segments_json_round_trips():
 def test_turn_lists_and_other_field_names():
     doc = [{"speaker": "A", "content": "hello", "start_time": "1.5"}, "unattributed", {"name": "B", "utterance": "bye"}]
     t = parse_transcript(json.dumps(doc), filename="turns.json")
-    assert [(s.speaker, s.start, s.text) for s in t.segments] == [("A", 1.5, "hello"), (None, None, "unattributed"), ("B", None, "bye")]
+    assert [(s.speaker, s.start, s.text) for s in t.segments] == [
+        ("A", 1.5, "hello"),
+        (None, None, "unattributed"),
+        ("B", None, "bye"),
+    ]
     t = parse_transcript(json.dumps({"meeting_transcripts": [{"speaker": "A", "content": "hi"}]}), filename="m.json")
     assert t.segments[0].text == "hi"
 
@@ -243,8 +247,30 @@ def test_a_huge_single_line_is_parsed_or_refused(filename):
     data=st.one_of(
         st.binary(max_size=300),
         st.text(max_size=300).map(str.encode),
-        st.lists(st.sampled_from(["WEBVTT", "\n", "00:00:01.000 --> 00:00:02.000", "1", "<v A>", "A:", " hi", "{", "}", "[", "]",
-                                  '"segments"', '"text"', ":", ",", "-->", "00:00:01,000"]), max_size=40).map(lambda p: "".join(p).encode()),
+        st.lists(
+            st.sampled_from(
+                [
+                    "WEBVTT",
+                    "\n",
+                    "00:00:01.000 --> 00:00:02.000",
+                    "1",
+                    "<v A>",
+                    "A:",
+                    " hi",
+                    "{",
+                    "}",
+                    "[",
+                    "]",
+                    '"segments"',
+                    '"text"',
+                    ":",
+                    ",",
+                    "-->",
+                    "00:00:01,000",
+                ]
+            ),
+            max_size=40,
+        ).map(lambda p: "".join(p).encode()),
     ),
     ext=st.sampled_from([".vtt", ".srt", ".json", ".txt", ""]),
 )
@@ -309,7 +335,7 @@ def test_a_3mb_one_line_transcript_becomes_bounded_segments_without_losing_text(
     assert {s.speaker for s in t.segments} == {"Alice"} and t.speakers == ["Alice"]
     # Cut between sentences: every piece ends a sentence, and the pieces joined are the turn.
     assert all(s.text[-1] in ".!?" for s in t.segments[:-1])
-    assert " ".join(s.text for s in t.segments) == " ".join(text[len("Alice: "):].split())
+    assert " ".join(s.text for s in t.segments) == " ".join(text[len("Alice: ") :].split())
 
 
 @pytest.mark.timeout(30)

@@ -108,7 +108,7 @@ class Layout:
         group = self.group_prefix(thread_id, checkpoint_ns, checkpoint_id)
         return self._checked(f"{group}{WRITES}/{encode_segment(task_id)}/{kind}")
 
-    def parse(self, key: str) -> "ParsedKey | None":
+    def parse(self, key: str) -> ParsedKey | None:
         """Split a key under ``root`` into its parts; ``None`` for keys that are not ours."""
         if not key.startswith(self.root):
             return None

@@ -504,7 +504,9 @@ class S3Saver(BaseCheckpointSaver[str]):
         try:
             self.store.put_object(self.bucket, key, body, if_none_match=True)
         except PreconditionFailed:
-            raise ThreadBusy(f"{where} is being advanced by another writer; checkpoint {checkpoint_id} was not saved") from None
+            raise ThreadBusy(
+                f"{where} is being advanced by another writer; checkpoint {checkpoint_id} was not saved"
+            ) from None
 
     # --- put_writes ------------------------------------------------------------------------
     def put_writes(
@@ -752,7 +754,9 @@ class S3Saver(BaseCheckpointSaver[str]):
         return result
 
     def _pending_for(self, writes: list[WritesObject], channels: set[str]) -> list[PendingWrite]:
-        rows = [(obj.task_path, obj.task_id, w, obj.where) for obj in writes for w in obj.writes if w.channel in channels]
+        rows = [
+            (obj.task_path, obj.task_id, w, obj.where) for obj in writes for w in obj.writes if w.channel in channels
+        ]
         rows.sort(key=lambda r: writes_sort_key(r[0], r[1], r[2].idx))
         return [(task_id, w.channel, self._loads(w.value, where)) for _path, task_id, w, where in rows]
 

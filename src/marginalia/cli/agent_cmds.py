@@ -77,8 +77,10 @@ def register_result_view(agent: str, lines: Callable[[Any], list[str]]) -> None:
 
 def _deck_lines(result) -> list[str]:
     """A ppt_outline thread's object is the deck it uploaded on approval."""
-    return [f"  the deck:     {result.object_uri}",
-            f"  download it:  marginalia get {result.object_uri} {Path(result.object_uri).name}"]
+    return [
+        f"  the deck:     {result.object_uri}",
+        f"  download it:  marginalia get {result.object_uri} {Path(result.object_uri).name}",
+    ]
 
 
 register_result_view("ppt_outline", _deck_lines)
@@ -88,10 +90,14 @@ def show_result(result) -> None:
     """The proposal and what to do next (waiting), or where the annotations are (done)."""
     if result.status == "waiting":
         console.print(render_proposal(result.agent, result.proposal))
-        console.print(f"\n[bold]Waiting for approval[/] (iteration {result.iterations + 1}) — thread [cyan]{result.thread_id}[/]")
+        console.print(
+            f"\n[bold]Waiting for approval[/] (iteration {result.iterations + 1}) — thread [cyan]{result.thread_id}[/]"
+        )
         console.print(f"  approve: marginalia approve {result.thread_id}")
-        console.print(f"  edit:    marginalia approve {result.thread_id} --edit {result.agent.split('_')[-1]}.json  (a document or a JSON Patch)")
-        console.print(f"  reject:  marginalia reject {result.thread_id} --feedback \"what to change\"")
+        console.print(
+            f"  edit:    marginalia approve {result.thread_id} --edit {result.agent.split('_')[-1]}.json  (a document or a JSON Patch)"
+        )
+        console.print(f'  reject:  marginalia reject {result.thread_id} --feedback "what to change"')
     elif result.status == "rejected":
         console.print(f"Thread [cyan]{result.thread_id}[/] rejected: nothing was written on {result.object_uri}.")
     else:
@@ -114,8 +120,12 @@ def show_result(result) -> None:
 @app.command("minutes", rich_help_panel="Agents")
 def minutes_cmd(
     uri: str = typer.Argument(..., help="s3://bucket/key of a recording or a transcript"),
-    transcript: str | None = typer.Option(None, "--transcript", "-t", help="transcript file: a local path or s3:// URI"),
-    engine: str | None = typer.Option(None, "--engine", "-e", help="offline | bedrock:<model-id> (default MARGINALIA_ENGINE)"),
+    transcript: str | None = typer.Option(
+        None, "--transcript", "-t", help="transcript file: a local path or s3:// URI"
+    ),
+    engine: str | None = typer.Option(
+        None, "--engine", "-e", help="offline | bedrock:<model-id> (default MARGINALIA_ENGINE)"
+    ),
     yes: bool = typer.Option(False, "--yes", "-y", help="approve the proposed minutes at once"),
     thread: str | None = typer.Option(None, "--thread", help="thread id to use (default: a new one)"),
 ) -> None:
@@ -169,14 +179,17 @@ def reject_cmd(
 
     if not feedback.strip():
         raise InvalidInput("--feedback must say what to change")
-    show_result(run_agent(resume, thread_id=thread_id, action="reject", feedback=feedback, reviewer=reviewer,
-                          password=password))
+    show_result(
+        run_agent(resume, thread_id=thread_id, action="reject", feedback=feedback, reviewer=reviewer, password=password)
+    )
 
 
 @app.command("resume", rich_help_panel="Agents")
 def resume_cmd(
     thread_id: str = typer.Argument(..., help="an interrupted or failed thread (see `marginalia threads`)"),
-    engine: str | None = typer.Option(None, "--engine", "-e", help="engine to continue with (default: the thread's own)"),
+    engine: str | None = typer.Option(
+        None, "--engine", "-e", help="engine to continue with (default: the thread's own)"
+    ),
     password: str | None = typer.Option(None, "--password", help=PASSWORD_HELP),
 ) -> None:
     """Continue a thread whose run died or failed, from its last checkpoint (finished steps do not run again)."""
@@ -236,8 +249,11 @@ def threads_cmd(pending: bool = typer.Option(False, "--pending", help="only thre
             stopped.append((r.thread_id, status))
     console.print(table)
     for thread_id, status in stopped:
-        console.print(f"{status}: continue it from its last checkpoint with  marginalia resume {thread_id}",
-                      highlight=False, soft_wrap=True)
+        console.print(
+            f"{status}: continue it from its last checkpoint with  marginalia resume {thread_id}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 # --- demo --------------------------------------------------------------------------------------

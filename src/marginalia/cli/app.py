@@ -47,7 +47,7 @@ def error_line(message: object) -> None:
     err_console.print(Text.assemble(("error:", "bold red"), " ", redact(str(message))), highlight=False, soft_wrap=True)
 
 
-def fail(message: str, code: int = 2) -> "typer.Exit":
+def fail(message: str, code: int = 2) -> typer.Exit:
     """Print one clear line on stderr and exit (status 2 for bad input)."""
     error_line(message)
     raise typer.Exit(code)

@@ -34,8 +34,15 @@ def batch_command(
     parse_uri(prefix, require_key=False)
     batch_agent(agent)
     lock = threading.Lock()
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[last]}"), TimeElapsedColumn(), console=console, transient=False) as bar:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[last]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
         task = bar.add_task(f"{agent}", total=None, last="")
 
         def on_start(total: int) -> None:
@@ -45,8 +52,17 @@ def batch_command(
             with lock:
                 bar.update(task, advance=1, last=f"{row.status}: {row.uri.rsplit('/', 1)[-1]}"[:60])
 
-        rows = batch(prefix, agent=agent, workers=workers, approve=yes, force=force, suffix=suffix or None,
-                     engine=engine, on_row=on_row, on_start=on_start)
+        rows = batch(
+            prefix,
+            agent=agent,
+            workers=workers,
+            approve=yes,
+            force=force,
+            suffix=suffix or None,
+            engine=engine,
+            on_row=on_row,
+            on_start=on_start,
+        )
 
     table = Table(title=f"batch {agent} on {prefix}", expand=True)
     for column in ("object", "status", "thread", "detail"):

@@ -22,14 +22,19 @@ __all__ = ["outline_cmd", "read_request", "summarize_cmd"]
 @app.command("summarize", rich_help_panel="Agents")
 def summarize_cmd(
     uri: str = typer.Argument(..., help="s3://bucket/key of a PDF"),
-    engine: str | None = typer.Option(None, "--engine", "-e", help="offline | bedrock:<model-id> (default MARGINALIA_ENGINE)"),
+    engine: str | None = typer.Option(
+        None, "--engine", "-e", help="offline | bedrock:<model-id> (default MARGINALIA_ENGINE)"
+    ),
     review: bool = typer.Option(False, "--review", help="stop for approval before writing the summary"),
     password: str | None = typer.Option(
-        None, "--password",
+        None,
+        "--password",
         help="password of an encrypted PDF, never stored (or set MARGINALIA_PDF_PASSWORD, which a resumed review reads too)",
     ),
     allow_no_text: bool = typer.Option(
-        False, "--allow-no-text", help="a scanned PDF (no text layer) gets a summary with status \"no_text\" instead of an error"
+        False,
+        "--allow-no-text",
+        help='a scanned PDF (no text layer) gets a summary with status "no_text" instead of an error',
     ),
     chunk_pages: int | None = typer.Option(None, "--chunk-pages", min=1, help="pages per map step (default 12)"),
     thread: str | None = typer.Option(None, "--thread", help="thread id to use (default: a new one)"),
@@ -37,8 +42,18 @@ def summarize_cmd(
     """Summary of a PDF (title, authors, key points with pages, entities, keywords) as its `summary` annotation."""
     from ..api_documents import summarize
 
-    show_result(run_agent(summarize, uri=uri, engine=engine, review=review, password=password,
-                          allow_no_text=allow_no_text, chunk_pages=chunk_pages, thread_id=thread))
+    show_result(
+        run_agent(
+            summarize,
+            uri=uri,
+            engine=engine,
+            review=review,
+            password=password,
+            allow_no_text=allow_no_text,
+            chunk_pages=chunk_pages,
+            thread_id=thread,
+        )
+    )
 
 
 def read_request(request: str) -> str:
@@ -60,17 +75,33 @@ def outline_cmd(
     out: str = typer.Option(..., "--out", "-o", help="s3://bucket/key.pptx where the deck goes on approval"),
     slides: int | None = typer.Option(None, "--slides", "-n", help="number of content slides (1-60)"),
     source: list[str] = typer.Option([], "--source", "-s", help="s3:// object to ground the deck in (repeatable)"),
-    engine: str | None = typer.Option(None, "--engine", "-e", help="offline | bedrock:<model-id> (default MARGINALIA_ENGINE)"),
+    engine: str | None = typer.Option(
+        None, "--engine", "-e", help="offline | bedrock:<model-id> (default MARGINALIA_ENGINE)"
+    ),
     yes: bool = typer.Option(False, "--yes", "-y", help="approve the proposed outline at once"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace --out if it already exists"),
-    password: str | None = typer.Option(None, "--password", help="password of encrypted PDF sources (or MARGINALIA_PDF_PASSWORD)"),
+    password: str | None = typer.Option(
+        None, "--password", help="password of encrypted PDF sources (or MARGINALIA_PDF_PASSWORD)"
+    ),
     thread: str | None = typer.Option(None, "--thread", help="thread id to use (default: a new one)"),
 ) -> None:
     """Slide outline for a request, grounded in sources' annotations; on approval a .pptx is uploaded and annotated."""
     from ..api_documents import outline
 
-    show_result(run_agent(outline, request=read_request(request), out=out, slides=slides, sources=source, engine=engine,
-                         approve=yes, overwrite=overwrite, password=password, thread_id=thread))
+    show_result(
+        run_agent(
+            outline,
+            request=read_request(request),
+            out=out,
+            slides=slides,
+            sources=source,
+            engine=engine,
+            approve=yes,
+            overwrite=overwrite,
+            password=password,
+            thread_id=thread,
+        )
+    )
 
 
 # --- demo ------------------------------------------------------------------------------------------
@@ -91,15 +122,25 @@ def _demo_outline(store) -> list[str]:
     from ..api_documents import outline
 
     request = sample_path("outline_request.txt").read_text(encoding="utf-8")
-    result = run_agent(outline, request=request, out=f"s3://{DEMO_BUCKET}/{DEMO_DECK_KEY}",
-                       sources=[f"s3://{DEMO_BUCKET}/{DEMO_PDF_KEY}"], engine="offline", approve=True, overwrite=True,
-                       store=store)
+    result = run_agent(
+        outline,
+        request=request,
+        out=f"s3://{DEMO_BUCKET}/{DEMO_DECK_KEY}",
+        sources=[f"s3://{DEMO_BUCKET}/{DEMO_PDF_KEY}"],
+        engine="offline",
+        approve=True,
+        overwrite=True,
+        store=store,
+    )
     show_result(result)
     return [result.object_uri]
 
 
 register_demo_step(DemoStep("summarize", "summary of a sample PDF report (no review)", _demo_summarize))
-register_demo_step(DemoStep(
-    "outline", "a 10-slide deck from a sample request, grounded in the report's summary annotation (approved with --yes)",
-    _demo_outline,
-))
+register_demo_step(
+    DemoStep(
+        "outline",
+        "a 10-slide deck from a sample request, grounded in the report's summary annotation (approved with --yes)",
+        _demo_outline,
+    )
+)

@@ -61,8 +61,7 @@ def _print_thread(store, state, saver, thread_id: str, trace_id: str | None, nam
 
     record = thread_record(store, saver, ThreadIndex(store, state), thread_id)  # InvalidInput if unknown
     trace_id = trace_id or record.trace_id or tracing.trace_id_for(thread_id)
-    console.print(f"[bold]thread[/] [cyan]{thread_id}[/]  ({record.agent}, {record.status})",
-                  highlight=False)
+    console.print(f"[bold]thread[/] [cyan]{thread_id}[/]  ({record.agent}, {record.status})", highlight=False)
     if names:
         console.print(f"  annotations: {', '.join(sorted(names))}", highlight=False)
     console.print(f"  trace: {tracing.trace_url(trace_id)}", highlight=False, soft_wrap=True)
@@ -76,8 +75,13 @@ def _print_thread(store, state, saver, thread_id: str, trace_id: str | None, nam
     for s, at in zip(steps, clock_times(s.at for s in steps)):
         waiting = any(t.get("interrupts") for t in s.tasks)
         step = str(s.step) if s.source == "loop" else f"{s.step} {s.source}"  # input, update, fork
-        table.add_row(step, ", ".join(s.ran) or "—", ", ".join(s.next) + (" (interrupt)" if waiting else ""),
-                      at, "" if s.seconds is None else f"{s.seconds:.3f}")
+        table.add_row(
+            step,
+            ", ".join(s.ran) or "—",
+            ", ".join(s.next) + (" (interrupt)" if waiting else ""),
+            at,
+            "" if s.seconds is None else f"{s.seconds:.3f}",
+        )
     console.print(table)
 
 
@@ -116,15 +120,20 @@ def archive_cmd(
     store, state, saver = _state()
     result = archive_thread(store, saver, validate_thread_id(target), state=state)
     split = [a for a in result.attachments if a["split"]]
-    console.print(f"archived thread [cyan]{result.thread_id}[/] ({result.steps} checkpoints) to [bold]{result.uri}[/]",
-                  highlight=False)
+    console.print(
+        f"archived thread [cyan]{result.thread_id}[/] ({result.steps} checkpoints) to [bold]{result.uri}[/]",
+        highlight=False,
+    )
     for a in result.attachments:
-        console.print(f"  + {a['name']}" + (f"  (split into {a['parts']} parts + index)" if a["split"] else ""),
-                      highlight=False)
+        console.print(
+            f"  + {a['name']}" + (f"  (split into {a['parts']} parts + index)" if a["split"] else ""), highlight=False
+        )
     if result.omitted:
         console.print(f"  [yellow]left out (annotation limit):[/] {', '.join(result.omitted)}")
-    console.print(f"read it with: marginalia archive show {result.uri}" + (f"  ({len(split)} split)" if split else ""),
-                  highlight=False)
+    console.print(
+        f"read it with: marginalia archive show {result.uri}" + (f"  ({len(split)} split)" if split else ""),
+        highlight=False,
+    )
 
 
 def _show(uri: str, as_json: bool) -> None:
@@ -137,9 +146,11 @@ def _show(uri: str, as_json: bool) -> None:
     if as_json:
         console.print_json(json.dumps(story, ensure_ascii=False, default=str))
         return
-    head = (f"agent {story['agent']} · status {story['status']} · object {story['object_uri']}\n"
-            f"trace {story['trace_url']}\nstarted {story['created_at']} · last update {story['updated_at']} · "
-            f"archived {story['archived_at']}")
+    head = (
+        f"agent {story['agent']} · status {story['status']} · object {story['object_uri']}\n"
+        f"trace {story['trace_url']}\nstarted {story['created_at']} · last update {story['updated_at']} · "
+        f"archived {story['archived_at']}"
+    )
     console.print(Panel(head, title=f"[bold]thread {story['thread_id']}[/]"), highlight=False)
     table = Table(title="steps", expand=False)
     for col in ("step", "ran", "then"):
@@ -148,16 +159,27 @@ def _show(uri: str, as_json: bool) -> None:
     table.add_column("seconds", no_wrap=True, justify="right")
     for s, at in zip(story["steps"], clock_times(s["at"] for s in story["steps"])):
         waiting = any(t.get("interrupts") for t in s["tasks"])
-        table.add_row(str(s["step"]), ", ".join(s["ran"]) or s["source"], ", ".join(s["next"]) + (" ⏸ interrupt" if waiting else ""),
-                      at, "" if s["seconds"] is None else f"{s['seconds']:.3f}")
+        table.add_row(
+            str(s["step"]),
+            ", ".join(s["ran"]) or s["source"],
+            ", ".join(s["next"]) + (" ⏸ interrupt" if waiting else ""),
+            at,
+            "" if s["seconds"] is None else f"{s['seconds']:.3f}",
+        )
     console.print(table)
     nodes = Table(title="node timings", expand=False)
     for col in ("node", "runs", "seconds", "waited for review (s)", "errors"):
         nodes.add_column(col)
     nodes.add_column("retries")
     for name, t in story["nodes"].items():
-        nodes.add_row(name, str(t["runs"]), f"{t['seconds']:.3f}", f"{t['waited_s']:.3f}", str(t["errors"]),
-                      str(t.get("retries", 0)))
+        nodes.add_row(
+            name,
+            str(t["runs"]),
+            f"{t['seconds']:.3f}",
+            f"{t['waited_s']:.3f}",
+            str(t["errors"]),
+            str(t.get("retries", 0)),
+        )
     console.print(nodes)
     _print_model_calls(story.get("model_calls") or {}, story.get("retries") or [])
     for d in story["decisions"]:
@@ -189,11 +211,24 @@ def _print_model_calls(usage: dict, retries: list[dict]) -> None:
     else:
         table = Table(title=f"model calls ({len(calls)})", expand=False)
         for col in ("#", "step", "node", "attempt", "model", "input", "output", "total", "seconds", "error"):
-            table.add_column(col, overflow="fold", justify="right" if col in ("#", "step", "input", "output", "total", "seconds") else "left")
+            table.add_column(
+                col,
+                overflow="fold",
+                justify="right" if col in ("#", "step", "input", "output", "total", "seconds") else "left",
+            )
         for n, c in enumerate(calls, 1):
-            table.add_row(str(n), str(c.get("step", "")), str(c.get("node") or "?"), str(c.get("attempt", 1)), str(c.get("model")),
-                          f"{c.get('input_tokens', 0):,}", f"{c.get('output_tokens', 0):,}", f"{c.get('total_tokens', 0):,}",
-                          f"{c.get('latency_s') or 0:.3f}", c.get("error") or "")
+            table.add_row(
+                str(n),
+                str(c.get("step", "")),
+                str(c.get("node") or "?"),
+                str(c.get("attempt", 1)),
+                str(c.get("model")),
+                f"{c.get('input_tokens', 0):,}",
+                f"{c.get('output_tokens', 0):,}",
+                f"{c.get('total_tokens', 0):,}",
+                f"{c.get('latency_s') or 0:.3f}",
+                c.get("error") or "",
+            )
         console.print(table)
         totals = Table(title="model call totals", expand=False)
         for col in ("by", "name", "calls", "input", "output", "total", "seconds", "errors"):
@@ -202,9 +237,20 @@ def _print_model_calls(usage: dict, retries: list[dict]) -> None:
         rows += [("model", name, t) for name, t in (usage.get("by_model") or {}).items()]
         rows.append(("all", "total", usage.get("totals") or {}))
         for by, name, t in rows:
-            totals.add_row(by, name, str(t.get("calls", 0)), f"{t.get('input_tokens', 0):,}", f"{t.get('output_tokens', 0):,}",
-                           f"{t.get('total_tokens', 0):,}", f"{t.get('latency_s', 0):.3f}", str(t.get("errors", 0)))
+            totals.add_row(
+                by,
+                name,
+                str(t.get("calls", 0)),
+                f"{t.get('input_tokens', 0):,}",
+                f"{t.get('output_tokens', 0):,}",
+                f"{t.get('total_tokens', 0):,}",
+                f"{t.get('latency_s', 0):.3f}",
+                str(t.get("errors", 0)),
+            )
         console.print(totals)
     for r in retries:
-        console.print(f"retry: {r.get('node')} at step {r.get('step')}, attempt {r.get('attempt')} after "
-                      f"{r.get('failed_error')} (waited {r.get('waited_s')} s)", highlight=False)
+        console.print(
+            f"retry: {r.get('node')} at step {r.get('step')}, attempt {r.get('attempt')} after "
+            f"{r.get('failed_error')} (waited {r.get('waited_s')} s)",
+            highlight=False,
+        )

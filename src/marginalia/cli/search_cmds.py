@@ -16,7 +16,9 @@ from rich.table import Table
 from ..errors import InvalidInput, MarginaliaError
 from .app import app, console, err_console, fail
 
-tables_app = typer.Typer(help="S3 Metadata tables on AWS: turn the annotation table on, see its status.", no_args_is_help=True)
+tables_app = typer.Typer(
+    help="S3 Metadata tables on AWS: turn the annotation table on, see its status.", no_args_is_help=True
+)
 app.add_typer(tables_app, name="tables", rich_help_panel="Search")
 
 CELL_WIDTH = 80
@@ -63,7 +65,9 @@ def _show(result, *, as_json: bool, as_csv: bool) -> None:
             table.add_row(*(_cell(v) for v in row))
         console.print(table)
         count = f"{len(result.rows)} row{'s' if len(result.rows) != 1 else ''}"
-        err_console.print(f"{count}{' (more not shown: raise --limit)' if result.truncated else ''} · {result.engine}", style="dim")
+        err_console.print(
+            f"{count}{' (more not shown: raise --limit)' if result.truncated else ''} · {result.engine}", style="dim"
+        )
     for note in result.notes:
         _aside(f"note: {note}")
 
@@ -95,7 +99,9 @@ def search_cmd(
 def find_cmd(
     name: str | None = typer.Option(None, "--name", "-n", help="annotation name, e.g. meeting_minutes"),
     contains: str | None = typer.Option(None, "--contains", "-c", help="text anywhere in the payload (any case)"),
-    where: list[str] = typer.Option([], "--where", "-w", help="'field op value', op one of = != >= <= > < ~; 'items[].owner=Alice'"),
+    where: list[str] = typer.Option(
+        [], "--where", "-w", help="'field op value', op one of = != >= <= > < ~; 'items[].owner=Alice'"
+    ),
     bucket: str | None = BUCKET,
     prefix: str | None = typer.Option(None, "--prefix", help="only keys starting with this"),
     suffix: str | None = typer.Option(None, "--suffix", help="only keys ending with this (any case), e.g. .pdf"),
@@ -147,7 +153,10 @@ def ask_cmd(
         if state.get("error"):
             raise InvalidInput(state["error"])
         if as_json:
-            sys.stdout.write(json.dumps({k: state.get(k) for k in ("question", "sql", "answer", "matches")}, indent=2, default=str) + "\n")
+            sys.stdout.write(
+                json.dumps({k: state.get(k) for k in ("question", "sql", "answer", "matches")}, indent=2, default=str)
+                + "\n"
+            )
             return
         _aside(state["sql"])
         console.print(state["answer"], highlight=False)
@@ -161,7 +170,9 @@ def reindex_cmd() -> None:
     with _clean_errors():
         settings = Settings.from_env()
         if not settings.is_local:
-            raise InvalidInput("reindex works on the local store only: on AWS, S3 Metadata maintains the annotation table")
+            raise InvalidInput(
+                "reindex works on the local store only: on AWS, S3 Metadata maintains the annotation table"
+            )
         count = open_store(settings.store).reindex()
         console.print(f"annotation table rebuilt: {count} row{'s' if count != 1 else ''}")
 
@@ -175,17 +186,28 @@ def _s3_client():
 @tables_app.command("enable")
 def tables_enable_cmd(
     bucket: str = typer.Argument(..., help="the general purpose bucket"),
-    role: str | None = typer.Option(None, "--role", help="IAM role ARN S3 Metadata uses to read annotations (first time)"),
+    role: str | None = typer.Option(
+        None, "--role", help="IAM role ARN S3 Metadata uses to read annotations (first time)"
+    ),
     kms_key: str | None = typer.Option(None, "--kms-key", help="KMS key ARN to encrypt the annotation table"),
-    inventory: bool = typer.Option(False, "--inventory", help="also enable the inventory table (needed by `missing` without --has)"),
-    journal_days: int | None = typer.Option(None, "--journal-days", help="keep journal records this many days (default: forever)"),
+    inventory: bool = typer.Option(
+        False, "--inventory", help="also enable the inventory table (needed by `missing` without --has)"
+    ),
+    journal_days: int | None = typer.Option(
+        None, "--journal-days", help="keep journal records this many days (default: forever)"
+    ),
 ) -> None:
     """Turn on S3 Metadata's annotation table for BUCKET (AWS; starts a backfill that is charged)."""
     from ..search.tables import LAG_NOTE, enable_annotation_table
 
     with _clean_errors():
         status = enable_annotation_table(
-            _s3_client(), bucket, role=role, kms_key_arn=kms_key, inventory=inventory, journal_expiration_days=journal_days
+            _s3_client(),
+            bucket,
+            role=role,
+            kms_key_arn=kms_key,
+            inventory=inventory,
+            journal_expiration_days=journal_days,
         )
         console.print_json(json.dumps(status.as_dict()))
         _aside(f"note: {LAG_NOTE}")

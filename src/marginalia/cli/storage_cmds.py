@@ -206,7 +206,12 @@ def cp(
     directive = "EXCLUDE" if exclude_annotations else "COPY"
     with _store() as store:
         store.copy_object(
-            source.bucket, source.key, target.bucket, target.key, src_version_id=version_id, annotation_directive=directive
+            source.bucket,
+            source.key,
+            target.bucket,
+            target.key,
+            src_version_id=version_id,
+            annotation_directive=directive,
         )
         count = 0 if exclude_annotations else sum(1 for _ in store.list_annotations(target.bucket, target.key))
     _say(f"copied {source} to {target} with {count} annotation(s)")

@@ -43,7 +43,7 @@ def _bedrock(model_id: str, env: Any) -> Engine:
     return ChatModelEngine(ChatBedrockConverse(model=model_id, region_name=region), name="bedrock", model_id=model_id)
 
 
-def make_engine(spec: "str | Engine | BaseChatModel | None" = None, *, env: Any = None) -> Engine:
+def make_engine(spec: str | Engine | BaseChatModel | None = None, *, env: Any = None) -> Engine:
     """The engine named by ``spec`` (or ``MARGINALIA_ENGINE``, or ``offline``).
 
     ``env`` replaces ``os.environ`` for the lookups (tests, and callers holding a settings dict).
@@ -58,7 +58,7 @@ def make_engine(spec: "str | Engine | BaseChatModel | None" = None, *, env: Any 
 
             return OfflineEngine()
         if text.startswith("bedrock:"):
-            return _bedrock(text[len("bedrock:"):].strip(), env)
+            return _bedrock(text[len("bedrock:") :].strip(), env)
         raise ConfigurationError(f"engine {spec!r} is not understood; valid forms: {_FORMS}")
 
     from langchain_core.language_models import BaseChatModel

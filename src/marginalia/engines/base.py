@@ -36,10 +36,17 @@ class Engine(Protocol):
 
     def merge_summaries(self, parts: list[DocumentSummary], page_count: int) -> DocumentSummary: ...
 
-    def revise_summary(self, summary: DocumentSummary, feedback: str, pages: list[tuple[int, str]]) -> DocumentSummary: ...
+    def revise_summary(
+        self, summary: DocumentSummary, feedback: str, pages: list[tuple[int, str]]
+    ) -> DocumentSummary: ...
 
     def draft_outline(
-        self, request: str, *, slides: int | None, sources: list[SourceContext], feedback: str | None = None,
+        self,
+        request: str,
+        *,
+        slides: int | None,
+        sources: list[SourceContext],
+        feedback: str | None = None,
         previous: Outline | None = None,
     ) -> Outline: ...
 

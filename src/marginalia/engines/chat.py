@@ -118,8 +118,10 @@ class ChatModelEngine:
             if isinstance(parsed, schema):
                 return parsed
             error = result.get("parsing_error")
-            problem = f"its arguments did not match the schema ({_describe(error)})" if error else (
-                "it answered without calling the tool"
+            problem = (
+                f"its arguments did not match the schema ({_describe(error)})"
+                if error
+                else ("it answered without calling the tool")
             )
             reminder = (
                 f"\n\nYour previous reply could not be used: {problem}. Answer only by calling the tool "
@@ -213,7 +215,8 @@ class ChatModelEngine:
             return DocumentSummary(summary="", page_count=len(pages), status="no_text")
         numbers = [n for n, _ in pages]
         task = prompts.SUMMARIZE_PAGES.format(
-            first=numbers[0], last=numbers[-1],
+            first=numbers[0],
+            last=numbers[-1],
             abstract_rule=prompts.ABSTRACT_FIRST if first_page_abstract else prompts.ABSTRACT_NONE,
         )
         data = [prompts.document(prompts.format_pages(pages), kind="pages")]
@@ -249,7 +252,12 @@ class ChatModelEngine:
 
     # --- outlines ----------------------------------------------------------------------------
     def draft_outline(
-        self, request: str, *, slides: int | None, sources: list[SourceContext], feedback: str | None = None,
+        self,
+        request: str,
+        *,
+        slides: int | None,
+        sources: list[SourceContext],
+        feedback: str | None = None,
         previous: Outline | None = None,
     ) -> Outline:
         slides_note = f" in exactly {slides} slides" if slides else ""
@@ -280,7 +288,9 @@ def _describe(error: BaseException) -> str:
     """What was wrong with the arguments, by field, without echoing their values (which may
     carry document text) back outside the ``<document>`` wrapper."""
     if isinstance(error, ValidationError):
-        problems = [f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}" for e in error.errors(include_input=False)]
+        problems = [
+            f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}" for e in error.errors(include_input=False)
+        ]
         return "; ".join(problems[:8])
     return type(error).__name__
 

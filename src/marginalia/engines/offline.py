@@ -50,7 +50,46 @@ SPEECH_STOPWORDS = frozenset(
     wow huh hey hi hello bye thanks thank please sorry pretty quite""".split()
 )
 
-_FILLER_WORDS = SPEECH_STOPWORDS | {"i", "you", "we", "it", "that", "so", "and", "but", "the", "a", "is", "was", "to", "of", "in", "this", "do", "don't", "it's", "that's", "i'm", "what", "have", "be", "are", "there", "no", "not", "if", "or", "for", "on", "with", "they", "my", "me", "can", "would"}
+_FILLER_WORDS = SPEECH_STOPWORDS | {
+    "i",
+    "you",
+    "we",
+    "it",
+    "that",
+    "so",
+    "and",
+    "but",
+    "the",
+    "a",
+    "is",
+    "was",
+    "to",
+    "of",
+    "in",
+    "this",
+    "do",
+    "don't",
+    "it's",
+    "that's",
+    "i'm",
+    "what",
+    "have",
+    "be",
+    "are",
+    "there",
+    "no",
+    "not",
+    "if",
+    "or",
+    "for",
+    "on",
+    "with",
+    "they",
+    "my",
+    "me",
+    "can",
+    "would",
+}
 
 _DECISION_RE = re.compile(
     r"\b(?:we(?:'ve| have)?\s+(?:all\s+)?(?:decided|agreed|settled|chose|chosen|concluded)"
@@ -123,10 +162,14 @@ _TITLE_RE = re.compile(
     re.IGNORECASE,
 )
 #: A key phrase with one of these words is a fragment of a sentence or a date, not a topic.
-_TOPIC_JUNK = frozenset(
-    "on by at to for the a an with from into about and or but if than then was were is are be been "
-    "today tomorrow yesterday week month".split()
-) | {m.lower() for m in calendar.month_name if m} | {d.lower() for d in calendar.day_name}
+_TOPIC_JUNK = (
+    frozenset(
+        "on by at to for the a an with from into about and or but if than then was were is are be been "
+        "today tomorrow yesterday week month".split()
+    )
+    | {m.lower() for m in calendar.month_name if m}
+    | {d.lower() for d in calendar.day_name}
+)
 _BRACKETS_RE = re.compile(r"^[\[(]+|[\])]+$")
 
 
@@ -188,7 +231,9 @@ class OfflineEngine:
         self.language = language
 
     # --- minutes -----------------------------------------------------------------------------
-    def extract_minutes(self, transcript: Transcript, *, first_segment: int = 0, hint_date: str | None = None) -> Minutes:
+    def extract_minutes(
+        self, transcript: Transcript, *, first_segment: int = 0, hint_date: str | None = None
+    ) -> Minutes:
         if not transcript.segments:
             raise UnsupportedInput("extract_minutes: the transcript has no segments, there is nothing to minute")
         sentences = self._sentences(transcript, first_segment)
@@ -214,7 +259,11 @@ class OfflineEngine:
         speakers = self._speakers(transcript) or list(dict.fromkeys(a for p in parts for a in p.attendees))
         sample = transcript.model_copy(update={"segments": _evenly(transcript.segments, lambda seg: len(seg.text))})
         sentences = self._sentences(sample, 0) if sample.segments else []
-        topics = self._topics(sentences, speakers) if sentences else list(dict.fromkeys(t for p in parts for t in p.topics))[:MAX_TOPICS]
+        topics = (
+            self._topics(sentences, speakers)
+            if sentences
+            else list(dict.fromkeys(t for p in parts for t in p.topics))[:MAX_TOPICS]
+        )
         # The summary of the whole is ranked among the parts' own summary sentences.
         part_sentences = [s for p in parts for s in nlp.split_sentences(p.summary)[1:]]
         chosen = nlp.summarize_to_budget(part_sentences, self.summary_words - 25, language=self.language)
@@ -248,7 +297,9 @@ class OfflineEngine:
             if not self._apply(revised, instruction, transcript):
                 notes.append(instruction)
         if notes:
-            revised.summary = f"{revised.summary.rstrip()} Reviewer notes: {' '.join(_sentence_end(n) for n in notes)}".strip()
+            revised.summary = (
+                f"{revised.summary.rstrip()} Reviewer notes: {' '.join(_sentence_end(n) for n in notes)}".strip()
+            )
         return revised
 
     def _apply(self, minutes: Minutes, instruction: str, transcript: Transcript) -> bool:
@@ -264,7 +315,11 @@ class OfflineEngine:
             )
             return True
         if m := _REV_REMOVE_ACTION.match(text):
-            keep = [a for i, a in enumerate(minutes.action_items, 1) if not _matches(m.group("what"), f"{a.task} {a.owner or ''}", i)]
+            keep = [
+                a
+                for i, a in enumerate(minutes.action_items, 1)
+                if not _matches(m.group("what"), f"{a.task} {a.owner or ''}", i)
+            ]
             if len(keep) == len(minutes.action_items):
                 return False
             minutes.action_items = keep
@@ -335,12 +390,19 @@ class OfflineEngine:
         return offline_summary.revise_summary(summary, feedback, pages)
 
     def draft_outline(
-        self, request: str, *, slides: int | None, sources: list[SourceContext], feedback: str | None = None,
+        self,
+        request: str,
+        *,
+        slides: int | None,
+        sources: list[SourceContext],
+        feedback: str | None = None,
         previous: Outline | None = None,
     ) -> Outline:
         from . import offline_outline
 
-        return offline_outline.draft_outline(request, slides=slides, sources=sources, feedback=feedback, previous=previous)
+        return offline_outline.draft_outline(
+            request, slides=slides, sources=sources, feedback=feedback, previous=previous
+        )
 
     def question_to_sql(self, question: str, *, schema: str) -> str:
         from ..search import nl
@@ -555,7 +617,9 @@ def _evenly(items: list, size, budget: int = MAX_TOPIC_CHARS) -> list:
 
 
 def _singular(phrase: str) -> str:
-    return " ".join(w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in phrase.lower().split())
+    return " ".join(
+        w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in phrase.lower().split()
+    )
 
 
 def _capitalise(sentence: str) -> str:
@@ -566,19 +630,36 @@ def _capitalise(sentence: str) -> str:
 
 _ACTION_WORDS = r"(?:an?\s+|the\s+)?(?:action(?:\s+item)?|task|to-?do|follow-?up)s?"
 _REV_ADD_ACTION = re.compile(rf"^(?:please\s+)?add\s+{_ACTION_WORDS}\s*(?:[:\-]|that|to)?\s*(?P<body>.+)$", re.I)
-_REV_REMOVE_ACTION = re.compile(rf"^(?:please\s+)?(?:remove|delete|drop)\s+{_ACTION_WORDS}\s*(?:about|on|for|[:\-])?\s*(?P<what>.+)$", re.I)
+_REV_REMOVE_ACTION = re.compile(
+    rf"^(?:please\s+)?(?:remove|delete|drop)\s+{_ACTION_WORDS}\s*(?:about|on|for|[:\-])?\s*(?P<what>.+)$", re.I
+)
 _REV_ASSIGN = re.compile(r"^(?:please\s+)?(?:assign|give)\s+(?P<what>.+?)\s+to\s+(?P<owner>[^,;]+)$", re.I)
-_REV_OWNED = re.compile(r"^(?:the\s+)?(?:owner\s+of\s+)?(?P<what>.+?)\s+(?:is|should\s+be)\s+(?:owned\s+by|assigned\s+to|for)\s+(?P<owner>[^,;]+)$", re.I)
+_REV_OWNED = re.compile(
+    r"^(?:the\s+)?(?:owner\s+of\s+)?(?P<what>.+?)\s+(?:is|should\s+be)\s+(?:owned\s+by|assigned\s+to|for)\s+(?P<owner>[^,;]+)$",
+    re.I,
+)
 _REV_ADD_TOPIC = re.compile(r"^(?:please\s+)?add\s+(?:a\s+|the\s+)?topic\s*[:\-]?\s*(?P<what>.+)$", re.I)
-_REV_REMOVE_TOPIC = re.compile(r"^(?:please\s+)?(?:remove|delete|drop)\s+(?:the\s+)?topic\s*[:\-]?\s*(?P<what>.+)$", re.I)
+_REV_REMOVE_TOPIC = re.compile(
+    r"^(?:please\s+)?(?:remove|delete|drop)\s+(?:the\s+)?topic\s*[:\-]?\s*(?P<what>.+)$", re.I
+)
 _REV_ADD_DECISION = re.compile(r"^(?:please\s+)?add\s+(?:a\s+|the\s+)?decision\s*(?:[:\-]|that)?\s*(?P<what>.+)$", re.I)
-_REV_REMOVE_DECISION = re.compile(r"^(?:please\s+)?(?:remove|delete|drop)\s+(?:the\s+)?decision\s*(?:about|on|[:\-])?\s*(?P<what>.+)$", re.I)
-_REV_TITLE = re.compile(r"^(?:the\s+)?(?:title\s*(?:[:=]|is|should\s+be)|rename\s+(?:it\s+)?(?:to\s+)?|change\s+(?:the\s+)?title\s+to|call\s+it)\s*(?P<what>.+)$", re.I)
+_REV_REMOVE_DECISION = re.compile(
+    r"^(?:please\s+)?(?:remove|delete|drop)\s+(?:the\s+)?decision\s*(?:about|on|[:\-])?\s*(?P<what>.+)$", re.I
+)
+_REV_TITLE = re.compile(
+    r"^(?:the\s+)?(?:title\s*(?:[:=]|is|should\s+be)|rename\s+(?:it\s+)?(?:to\s+)?|change\s+(?:the\s+)?title\s+to|call\s+it)\s*(?P<what>.+)$",
+    re.I,
+)
 _REV_DATE = re.compile(r"^(?:the\s+)?(?:meeting\s+)?date\s*(?:[:=]|is|was|should\s+be)\s*(?P<what>.+)$", re.I)
 _REV_SHORTER = re.compile(r"\b(?:shorter|shorten|too\s+long|more\s+concise|concise|briefer|condense|trim)\b", re.I)
 _REV_LONGER = re.compile(r"\b(?:longer|too\s+short|more\s+detail(?:ed|s)?|expand|elaborate)\b", re.I)
-_REV_OWNER_PART = re.compile(r"[,;(]?\s*\b(?:owner|owned\s+by|assigned\s+to|assignee)\s*[:=]?\s*(?P<owner>[^,;()]+?)\s*(?=[,;)]|\bdue\b|\bby\b|$)\)?", re.I)
-_REV_DUE_PART = re.compile(r"[,;(]?\s*\b(?:due|deadline)\s*[:=]?\s*(?P<due>(?:[^,;()]|,\s*\d{4}\b)+)\s*(?=[,;)]|\bowner\b|$)\)?", re.I)
+_REV_OWNER_PART = re.compile(
+    r"[,;(]?\s*\b(?:owner|owned\s+by|assigned\s+to|assignee)\s*[:=]?\s*(?P<owner>[^,;()]+?)\s*(?=[,;)]|\bdue\b|\bby\b|$)\)?",
+    re.I,
+)
+_REV_DUE_PART = re.compile(
+    r"[,;(]?\s*\b(?:due|deadline)\s*[:=]?\s*(?P<due>(?:[^,;()]|,\s*\d{4}\b)+)\s*(?=[,;)]|\bowner\b|$)\)?", re.I
+)
 
 
 def _instructions(feedback: str) -> list[str]:
@@ -607,10 +688,10 @@ def _split_action(body: str, speakers: list[str], date: str | None) -> tuple[str
     owner = due = None
     if m := _REV_OWNER_PART.search(body):
         owner = _speaker_like(m.group("owner"), speakers)
-        body = body[: m.start()] + " " + body[m.end():]
+        body = body[: m.start()] + " " + body[m.end() :]
     if m := _REV_DUE_PART.search(body):
         due = nlp.due_date(m.group("due"), reference=date) or m.group("due").strip()
-        body = body[: m.start()] + " " + body[m.end():]
+        body = body[: m.start()] + " " + body[m.end() :]
     if owner is None and (m := re.search(r"\s+for\s+(?P<owner>[\w\[\] .'-]+)$", body)):
         candidate = _speaker_like(m.group("owner"), speakers)
         if candidate in speakers:

@@ -100,7 +100,11 @@ def _classify_span(span: str, authors: set[str], context_before: str) -> str:
         return "ORG"
     if any(t in _PLACE_WORDS for t in tokens):
         return "PLACE"
-    if span in authors or _INITIALLED_NAME.match(span) or (2 <= len(tokens) <= 3 and _PERSON_CUE.search(context_before[-20:])):
+    if (
+        span in authors
+        or _INITIALLED_NAME.match(span)
+        or (2 <= len(tokens) <= 3 and _PERSON_CUE.search(context_before[-20:]))
+    ):
         return "PERSON"
     return "OTHER"
 
@@ -134,7 +138,7 @@ def extract_entities(pages: Pages, *, authors: Iterable[str] = (), limit: int = 
             span = _trim_span(m.group(0))
             if span is None or re.fullmatch(r"\S+ and \S+", span):  # "Och and Ney": a citation
                 continue
-            bag.add(_classify_span(span, author_set, lined[max(0, m.start() - 20): m.start()]), span, number)
+            bag.add(_classify_span(span, author_set, lined[max(0, m.start() - 20) : m.start()]), span, number)
         for m in _PLACE_CUE.finditer(lined):
             span = m.group(1)
             first = span.split()[0]
@@ -148,8 +152,8 @@ def extract_entities(pages: Pages, *, authors: Iterable[str] = (), limit: int = 
 
 def _is_shouting(text: str, start: int, end: int) -> bool:
     """An all-caps word inside an all-caps run (a heading in capitals) is not an acronym."""
-    before = text[max(0, start - 12): start]
-    after = text[end: end + 12]
+    before = text[max(0, start - 12) : start]
+    after = text[end : end + 12]
     return bool(re.search(r"[A-Z]{3,}\s+$", before) and re.match(r"^\s+[A-Z]{3,}", after))
 
 
@@ -157,7 +161,9 @@ def _trim_span(span: str) -> str | None:
     tokens = span.split()
     while tokens and (tokens[0] in _NOT_NAMES or tokens[0] in _MONTHS or tokens[0].endswith(".")):
         tokens.pop(0)
-    while tokens and (tokens[-1] in {"of", "for", "and", "the", "de", "van", "von", "der", "du", "la"} or tokens[-1] in _MONTHS):
+    while tokens and (
+        tokens[-1] in {"of", "for", "and", "the", "de", "van", "von", "der", "du", "la"} or tokens[-1] in _MONTHS
+    ):
         tokens.pop()
     if len(tokens) < 2:
         return None

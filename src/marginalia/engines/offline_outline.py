@@ -39,9 +39,26 @@ BULLETS, FEWER_BULLETS, MORE_BULLETS = 4, 2, 6
 BULLET_WORDS = 24
 
 _NUMBER_WORDS = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
-    "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
-    "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
+    "twenty": 20,
 }
 _COUNT = r"(?P<n>\d{1,3}|" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True)) + r")"
 _SLIDE_COUNT = [
@@ -56,7 +73,9 @@ _TOPIC = re.compile(
     r"(?P<topic>.+?)(?=\s+(?:for|to|with|using|based on|from|in\s+\d|so that|that)\b|[.;!?\n]|$)",
     re.I,
 )
-_AUDIENCE = re.compile(r"\bfor\s+(?P<who>(?:the\s+|a\s+|an\s+|our\s+)?[\w\s-]{3,60}?)(?=[.;,!?\n]|$|\s+(?:on|about)\b)", re.I)
+_AUDIENCE = re.compile(
+    r"\bfor\s+(?P<who>(?:the\s+|a\s+|an\s+|our\s+)?[\w\s-]{3,60}?)(?=[.;,!?\n]|$|\s+(?:on|about)\b)", re.I
+)
 
 
 def parse_slide_count(text: str) -> int | None:
@@ -100,11 +119,23 @@ class _Candidate:
 
 
 _ARC_CUES = {
-    "problem": re.compile(r"\b(?:problem|challenge|lack|issue|overrun|increase|grew|cost|risk|difficult|however|gap|need)", re.I),
-    "approach": re.compile(r"\b(?:we (?:propose|present|introduce|use|apply|develop)|approach|method|model|framework|system|design|using|based on|algorithm)", re.I),
-    "results": re.compile(r"(?:\d+(?:\.\d+)?\s?%|\$\s?\d|\b(?:result|show|improve|outperform|achiev|accuracy|score|save|reduc|found|significant))", re.I),
-    "discussion": re.compile(r"\b(?:limitation|however|although|discuss|suggest|implication|trade-?off|future|caveat|depend)", re.I),
-    "conclusion": re.compile(r"\b(?:conclu|recommend|should|next|will|plan|propose|summary|overall|in short|due|owner|decision)", re.I),
+    "problem": re.compile(
+        r"\b(?:problem|challenge|lack|issue|overrun|increase|grew|cost|risk|difficult|however|gap|need)", re.I
+    ),
+    "approach": re.compile(
+        r"\b(?:we (?:propose|present|introduce|use|apply|develop)|approach|method|model|framework|system|design|using|based on|algorithm)",
+        re.I,
+    ),
+    "results": re.compile(
+        r"(?:\d+(?:\.\d+)?\s?%|\$\s?\d|\b(?:result|show|improve|outperform|achiev|accuracy|score|save|reduc|found|significant))",
+        re.I,
+    ),
+    "discussion": re.compile(
+        r"\b(?:limitation|however|although|discuss|suggest|implication|trade-?off|future|caveat|depend)", re.I
+    ),
+    "conclusion": re.compile(
+        r"\b(?:conclu|recommend|should|next|will|plan|propose|summary|overall|in short|due|owner|decision)", re.I
+    ),
 }
 _ARC_TITLES = {
     "agenda": "Agenda",
@@ -225,7 +256,12 @@ def draft_outline(
 
 
 def _build_outline(
-    request: str, count: int, sources: Sequence[SourceContext], *, focus: list[str], bullets: int,
+    request: str,
+    count: int,
+    sources: Sequence[SourceContext],
+    *,
+    focus: list[str],
+    bullets: int,
     title: str | None = None,
 ) -> Outline:
     topic = _parse_topic(request) or next((s.title for s in sources if s.title), None) or "Presentation"
@@ -249,7 +285,11 @@ def _build_outline(
     # Two greedy passes over (slide, candidate) pairs, best match first: first every slide gets
     # one bullet (so no slide is left empty while another has four), then slides fill up.
     pairs = sorted(
-        ((-_score(c, roles[i], titles[i], focus_words), ci, i) for ci, c in enumerate(candidates) for i in content_slots),
+        (
+            (-_score(c, roles[i], titles[i], focus_words), ci, i)
+            for ci, c in enumerate(candidates)
+            for i in content_slots
+        ),
     )
     used: set[int] = set()
     for room in (1, bullets):
@@ -306,19 +346,28 @@ def _notes(role: str, title: str, chosen: list[_Candidate], topic: str, audience
 
 
 # --- outline revision ------------------------------------------------------------------------
-_ADD_SLIDE = re.compile(r"\badd (?:a |an |one |another )?(?:new )?slides? (?:on|about|for|covering)\s+(?:the\s+)?(?P<topic>[^.;!?\n]+)", re.I)
+_ADD_SLIDE = re.compile(
+    r"\badd (?:a |an |one |another )?(?:new )?slides? (?:on|about|for|covering)\s+(?:the\s+)?(?P<topic>[^.;!?\n]+)",
+    re.I,
+)
 _REMOVE_SLIDE = re.compile(
-    r"\b(?:remove|drop|delete|cut) (?:the )?slides? (?:on|about|for|titled|called)\s+(?:the\s+)?[\"“']?(?P<topic>[^.;!?\n\"”']+)", re.I
+    r"\b(?:remove|drop|delete|cut) (?:the )?slides? (?:on|about|for|titled|called)\s+(?:the\s+)?[\"“']?(?P<topic>[^.;!?\n\"”']+)",
+    re.I,
 )
 _REMOVE_SLIDE_NUMBER = re.compile(r"\b(?:remove|drop|delete|cut) slide (?:number )?(?P<n>\d{1,2})\b", re.I)
 _RENAME_TITLE = re.compile(
     r"\b(?:rename (?:the )?(?:deck |presentation )?title to|change (?:the )?title to|(?:the )?title should be|call (?:it|the deck))\s*"
-    r"[:\"“']?(?P<title>[^\"”'\n]+?)[\"”']?\s*(?:[.;!?]|$)", re.I,
+    r"[:\"“']?(?P<title>[^\"”'\n]+?)[\"”']?\s*(?:[.;!?]|$)",
+    re.I,
 )
 _RENAME_SLIDE = re.compile(r"\brename slide (?P<n>\d{1,2}) to\s*[\"“']?(?P<title>[^\"”'\n.;!?]+)", re.I)
-_FEWER_BULLETS = re.compile(r"\b(?:fewer|less|shorter) (?:bullets?|bullet points|text|words)\b|\btoo (?:wordy|much text|many bullets)\b", re.I)
+_FEWER_BULLETS = re.compile(
+    r"\b(?:fewer|less|shorter) (?:bullets?|bullet points|text|words)\b|\btoo (?:wordy|much text|many bullets)\b", re.I
+)
 _MORE_BULLETS = re.compile(r"\bmore (?:bullets?|bullet points|detail|details|content)\b", re.I)
-_FEWER_SLIDES = re.compile(r"\b(?:fewer|less) slides\b|\btoo many slides\b|\bshorter (?:deck|talk|presentation)\b", re.I)
+_FEWER_SLIDES = re.compile(
+    r"\b(?:fewer|less) slides\b|\btoo many slides\b|\bshorter (?:deck|talk|presentation)\b", re.I
+)
 _MORE_SLIDES = re.compile(r"\bmore slides\b|\blonger (?:deck|talk|presentation)\b", re.I)
 
 
@@ -349,9 +398,13 @@ def _revise_outline(
         if not 1 <= requested <= MAX_SLIDES:
             from ..errors import InvalidInput
 
-            raise InvalidInput(f"a presentation of {requested} slides cannot be outlined: ask for 1 to {MAX_SLIDES} slides")
+            raise InvalidInput(
+                f"a presentation of {requested} slides cannot be outlined: ask for 1 to {MAX_SLIDES} slides"
+            )
         bullets = max((len(s.bullets) for s in slides), default=BULLETS)
-        rebuilt = _build_outline(request or title, requested, sources, focus=focus or topics, bullets=max(1, bullets), title=title)
+        rebuilt = _build_outline(
+            request or title, requested, sources, focus=focus or topics, bullets=max(1, bullets), title=title
+        )
         slides, handled = rebuilt.slides, True
 
     if match := _RENAME_TITLE.search(feedback):
@@ -410,14 +463,19 @@ def _revise_outline(
 
 
 def _overlap(a: str, b: str) -> int:
-    return len(({w.lower() for w in nlp.words(a)} - _FUNCTION_WORDS) & ({w.lower() for w in nlp.words(b)} - _FUNCTION_WORDS))
+    return len(
+        ({w.lower() for w in nlp.words(a)} - _FUNCTION_WORDS) & ({w.lower() for w in nlp.words(b)} - _FUNCTION_WORDS)
+    )
 
 
-def _best_candidates(topic: str, candidates: list[_Candidate], used: set[str], n: int, *, require_match: bool = False) -> list[str]:
+def _best_candidates(
+    topic: str, candidates: list[_Candidate], used: set[str], n: int, *, require_match: bool = False
+) -> list[str]:
     if n <= 0:
         return []
     scored = [
-        (-_overlap(c.text, topic), i, c) for i, c in enumerate(candidates)
+        (-_overlap(c.text, topic), i, c)
+        for i, c in enumerate(candidates)
         if _norm(c.text) not in used and (not require_match or _overlap(c.text, topic) > 0)
     ]
     return [c.text for _s, _i, c in sorted(scored)[:n]]

@@ -54,13 +54,17 @@ MAX_ABSTRACT_SUMMARY_WORDS = 320
 # =============================================================================================
 # Page text -> body sentences with pages
 # =============================================================================================
-_REFERENCES_HEADING = re.compile(r"^(?:\d{1,2}\.?\s+)?(?:references|bibliography|literature cited|works cited)\s*$", re.I)
+_REFERENCES_HEADING = re.compile(
+    r"^(?:\d{1,2}\.?\s+)?(?:references|bibliography|literature cited|works cited)\s*$", re.I
+)
 _FRONT_MATTER = re.compile(
     r"copyright|\u00a9|licen[cs]e[ds]?\b|creative commons|all rights reserved|doi[:.]|\bissn\b|\bisbn\b|"
     r"correspondence should|received \d|accepted \d|academic editor",
     re.I,
 )
-_REFERENCE_LIKE = re.compile(r"\bet al\.,? \(?\d{4}|\bpp\.\s*\d|\bIn Proceedings\b|\bvol\.\s*\d|\(\d{4}[a-z]?\)\.", re.I)
+_REFERENCE_LIKE = re.compile(
+    r"\bet al\.,? \(?\d{4}|\bpp\.\s*\d|\bIn Proceedings\b|\bvol\.\s*\d|\(\d{4}[a-z]?\)\.", re.I
+)
 _FUNCTION_WORDS = frozenset(
     "a an the of to in on for and or but is are was were be been has have had with by from that this "
     "these those it its as at we our they their which who not can will would should may".split()
@@ -135,7 +139,8 @@ def _prepare(pages: Pages, *, find_abstract: bool) -> _Document:
         abstract_range = doc.abstract_lines if number == doc.abstract_page else None
         front = doc.front_matter if position == 0 else 0
         body = [
-            line for index, line in kept
+            line
+            for index, line in kept
             if index >= front and not (abstract_range and abstract_range[0] <= index < abstract_range[1])
         ]
         doc.body_lines[number] = body
@@ -286,7 +291,9 @@ def _title_and_authors(doc: _Document, info: dict | None) -> tuple[str | None, l
     title = meta_title if _plausible_meta_title(meta_title) else page_title
     if title is None and doc.pages:
         first_lines = [line for line in doc.pages[0][1].split("\n") if line.strip()]
-        title = next((line for line in first_lines if len(nlp.words(line)) >= 3 and not _HEADER_LINE.search(line)), None)
+        title = next(
+            (line for line in first_lines if len(nlp.words(line)) >= 3 and not _HEADER_LINE.search(line)), None
+        )
     authors = meta_authors if len(meta_authors) >= len(page_authors) else page_authors
     return title, authors
 
@@ -295,8 +302,16 @@ def _title_and_authors(doc: _Document, info: dict | None) -> tuple[str | None, l
 def _stop_word_sets() -> dict[str, frozenset[str]]:
     from sumy.utils import get_stop_words
 
-    codes = {"english": "en", "german": "de", "french": "fr", "spanish": "es", "italian": "it",
-             "portuguese": "pt", "czech": "cs", "slovak": "sk"}
+    codes = {
+        "english": "en",
+        "german": "de",
+        "french": "fr",
+        "spanish": "es",
+        "italian": "it",
+        "portuguese": "pt",
+        "czech": "cs",
+        "slovak": "sk",
+    }
     sets = {}
     for name, code in codes.items():
         try:
@@ -326,9 +341,7 @@ def detect_language(text: str) -> str | None:
 # =============================================================================================
 # Summaries
 # =============================================================================================
-def summarize_pages(
-    pages: Pages, *, first_page_abstract: bool = True, info: dict | None = None
-) -> DocumentSummary:
+def summarize_pages(pages: Pages, *, first_page_abstract: bool = True, info: dict | None = None) -> DocumentSummary:
     """Summary of a chunk of pages ``[(page_number, text), ...]`` (numbers are 1-based, global).
 
     ``first_page_abstract``: the chunk starts the document, so look for its own abstract (and
@@ -338,8 +351,11 @@ def summarize_pages(
     pages = [(int(n), t or "") for n, t in pages]
     if not any(t.strip() for _, t in pages):
         return DocumentSummary(
-            title=(info or {}).get("title"), authors=list((info or {}).get("authors") or []),
-            summary="", page_count=len(pages), status="no_text",
+            title=(info or {}).get("title"),
+            authors=list((info or {}).get("authors") or []),
+            summary="",
+            page_count=len(pages),
+            status="no_text",
         )
     doc = _prepare(pages, find_abstract=first_page_abstract)
     language = detect_language(" ".join(t for _, t in pages[:5]))
@@ -412,8 +428,16 @@ def _stem(word: str) -> str:
     return word
 
 
-_SUMY_NAMES = {"en": "english", "de": "german", "fr": "french", "es": "spanish", "it": "italian",
-               "pt": "portuguese", "cs": "czech", "sk": "slovak"}
+_SUMY_NAMES = {
+    "en": "english",
+    "de": "german",
+    "fr": "french",
+    "es": "spanish",
+    "it": "italian",
+    "pt": "portuguese",
+    "cs": "czech",
+    "sk": "slovak",
+}
 
 
 def _condense(text: str, max_words: int, language: str) -> str:
@@ -502,7 +526,7 @@ def merge_summaries(parts: list[DocumentSummary], page_count: int) -> DocumentSu
         authors=list(authors),
         abstract=abstract,
         summary=summary,
-        key_points=sorted(key_points.values(), key=lambda k: (min(k.pages or [0]))),
+        key_points=sorted(key_points.values(), key=lambda k: min(k.pages or [0])),
         entities=merged_entities,
         keywords=_interleave([p.keywords for p in ok_parts], KEYWORDS + 5),
         page_count=page_count,
@@ -543,13 +567,17 @@ _SHORTER = re.compile(r"\b(?:shorter|more concise|too long|less detail|briefer|c
 _LONGER = re.compile(r"\b(?:longer|more detail(?:ed)?|too short|expand|elaborate|fuller)\b", re.I)
 _FOCUS = re.compile(
     r"\b(?:focus(?:es|ed)? on|more (?:about|on)|emphasi[sz]e|mention|include|cover|add(?: more)? (?:about|on)?|"
-    r"what about|missing)\s+(?:the\s+)?(?P<topic>[^.;,!?]+)", re.I,
+    r"what about|missing)\s+(?:the\s+)?(?P<topic>[^.;,!?]+)",
+    re.I,
 )
 _REMOVE = re.compile(
     r"\b(?:remove|drop|omit|leave out|don'?t mention|do not mention|without|no more|cut)\s+(?:the\s+)?(?P<topic>[^.;,!?]+)",
     re.I,
 )
-_RETITLE = re.compile(r"\b(?:title (?:should be|to|is)|rename (?:the )?title to|call it|retitle(?: it)?(?: to)?)\s*[:\"“']?(?P<title>[^\"”'\n]+)", re.I)
+_RETITLE = re.compile(
+    r"\b(?:title (?:should be|to|is)|rename (?:the )?title to|call it|retitle(?: it)?(?: to)?)\s*[:\"“']?(?P<title>[^\"”'\n]+)",
+    re.I,
+)
 _NO_ABSTRACT = re.compile(r"\b(?:not|don'?t|do not|without)\b.{0,20}\babstract\b", re.I)
 
 
@@ -588,7 +616,9 @@ def revise_summary(summary: DocumentSummary, feedback: str, pages: Pages) -> Doc
     removed = [m.group("topic").strip() for m in _REMOVE.finditer(feedback)]
     for topic in removed:
         text = " ".join(s for s in nlp.split_sentences(text) if not _mentions(s, topic))
-        updates["key_points"] = [k for k in updates.get("key_points", summary.key_points) if not _mentions(k.text, topic)]
+        updates["key_points"] = [
+            k for k in updates.get("key_points", summary.key_points) if not _mentions(k.text, topic)
+        ]
         updates["keywords"] = [k for k in summary.keywords if not _mentions(k, topic)]
     focus = [m.group("topic").strip() for m in _FOCUS.finditer(feedback)]
     if not focus and not removed and not updates and text == summary.summary:

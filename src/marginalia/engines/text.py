@@ -378,12 +378,28 @@ _MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_name) if m}
 _MONTHS.update({m.lower(): i for i, m in enumerate(calendar.month_abbr) if m})
 _MONTHS["sept"] = 9
 _WEEKDAYS = {d.lower(): i for i, d in enumerate(calendar.day_name)}
-_WEEKDAYS.update({"mon": 0, "tue": 1, "tues": 1, "wed": 2, "thu": 3, "thur": 3, "thurs": 3, "fri": 4, "sat": 5, "sun": 6})
+_WEEKDAYS.update(
+    {"mon": 0, "tue": 1, "tues": 1, "wed": 2, "thu": 3, "thur": 3, "thurs": 3, "fri": 4, "sat": 5, "sun": 6}
+)
 
 _MONTH_ALT = "|".join(sorted(_MONTHS, key=len, reverse=True))
 _WEEKDAY_ALT = "|".join(sorted(_WEEKDAYS, key=len, reverse=True))
 _ORD = r"(?:st|nd|rd|th)?"
-_NUMWORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10, "a": 1, "a couple of": 2, "couple of": 2}
+_NUMWORDS = {
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "a": 1,
+    "a couple of": 2,
+    "couple of": 2,
+}
 
 _DATE_RE = re.compile(
     rf"""
@@ -537,9 +553,7 @@ def find_date_mentions(
     return out
 
 
-def find_dates(
-    text: str, *, reference: dt.date | dt.datetime | str | None = None, dayfirst: bool = True
-) -> list[str]:
+def find_dates(text: str, *, reference: dt.date | dt.datetime | str | None = None, dayfirst: bool = True) -> list[str]:
     """ISO dates (``YYYY-MM-DD``) named in ``text``, in order of first appearance, no repeats.
 
     See :func:`find_date_mentions` for what is recognised; relative phrases and dates without

@@ -21,7 +21,13 @@ from ..runtime import AgentContext
 from ..tools.retry import LLM_RETRY, S3_RETRY
 
 __all__ = [
-    "LLM_RETRY", "S3_RETRY", "add_ingest", "add_review_loop", "agent_builder", "collect_partials", "compile_graph",
+    "LLM_RETRY",
+    "S3_RETRY",
+    "add_ingest",
+    "add_review_loop",
+    "agent_builder",
+    "collect_partials",
+    "compile_graph",
 ]
 
 

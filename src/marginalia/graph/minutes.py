@@ -64,15 +64,26 @@ def render_minutes(proposal: dict):
     if proposal.get("topics"):
         parts.append(Markdown("**Topics:** " + "; ".join(proposal["topics"])))
     if proposal.get("decisions"):
-        parts.append(Markdown("**Decisions**\n\n" + "\n".join(
-            f"- {d['text']}" + (f" _(segments {', '.join(map(str, d.get('evidence') or []))})_" if d.get("evidence") else "")
-            for d in proposal["decisions"])))
+        parts.append(
+            Markdown(
+                "**Decisions**\n\n"
+                + "\n".join(
+                    f"- {d['text']}"
+                    + (f" _(segments {', '.join(map(str, d.get('evidence') or []))})_" if d.get("evidence") else "")
+                    for d in proposal["decisions"]
+                )
+            )
+        )
     table = Table(title="Action items", show_lines=False, expand=True)
     for col in ("owner", "task", "due", "evidence"):
         table.add_column(col, overflow="fold")
     for item in proposal.get("action_items") or []:
-        table.add_row(item.get("owner") or "—", item.get("task") or "", item.get("due") or "—",
-                      ", ".join(map(str, item.get("evidence") or [])))
+        table.add_row(
+            item.get("owner") or "—",
+            item.get("task") or "",
+            item.get("due") or "—",
+            ", ".join(map(str, item.get("evidence") or [])),
+        )
     parts.append(table)
     return Group(*parts)
 

@@ -46,8 +46,7 @@ def build_pdf_summary_graph(checkpointer=None):
     builder.add_edge(after_ingest, "plan")
     builder.add_conditional_edges("plan", p.route_chunks, ["summarize_chunk"])
     builder.add_edge("summarize_chunk", "merge")
-    add_review_loop(builder, after="merge", agent=AGENT, document=DocumentSummary, revise=p.revise,
-                    payloads=p.payloads)
+    add_review_loop(builder, after="merge", agent=AGENT, document=DocumentSummary, revise=p.revise, payloads=p.payloads)
     return compile_graph(builder, name=AGENT, checkpointer=checkpointer)
 
 
@@ -58,24 +57,37 @@ def render_summary(proposal: dict):
     from rich.panel import Panel
 
     title = proposal.get("title") or "Summary"
-    meta = " · ".join(x for x in (
-        ", ".join(proposal.get("authors") or []),
-        f"{proposal.get('page_count', 0)} page(s)",
-        proposal.get("language") or "",
-        "NO TEXT LAYER" if proposal.get("status") == "no_text" else "",
-    ) if x)
+    meta = " · ".join(
+        x
+        for x in (
+            ", ".join(proposal.get("authors") or []),
+            f"{proposal.get('page_count', 0)} page(s)",
+            proposal.get("language") or "",
+            "NO TEXT LAYER" if proposal.get("status") == "no_text" else "",
+        )
+        if x
+    )
     parts = [Panel(proposal.get("summary") or "(no text to summarise)", title=f"[bold]{title}[/]", subtitle=meta)]
     points = proposal.get("key_points") or []
     if points:
-        parts.append(Markdown("**Key points**\n\n" + "\n".join(
-            f"- {k['text']}" + (f" _(p. {', '.join(map(str, k.get('pages') or []))})_" if k.get("pages") else "")
-            for k in points)))
+        parts.append(
+            Markdown(
+                "**Key points**\n\n"
+                + "\n".join(
+                    f"- {k['text']}"
+                    + (f" _(p. {', '.join(map(str, k.get('pages') or []))})_" if k.get("pages") else "")
+                    for k in points
+                )
+            )
+        )
     if proposal.get("keywords"):
         parts.append(Markdown("**Keywords:** " + "; ".join(proposal["keywords"])))
     entities = proposal.get("entities") or []
     if entities:
         shown = ", ".join(f"{e['text']} ({e['type']})" for e in entities[:15])
-        parts.append(Markdown(f"**Entities:** {shown}" + (f" … and {len(entities) - 15} more" if len(entities) > 15 else "")))
+        parts.append(
+            Markdown(f"**Entities:** {shown}" + (f" … and {len(entities) - 15} more" if len(entities) > 15 else ""))
+        )
     return Group(*parts)
 
 

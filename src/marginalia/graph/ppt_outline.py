@@ -51,7 +51,9 @@ def build_ppt_outline_graph(checkpointer=None):
     builder.add_edge(START, "gather")
     builder.add_edge("gather", "draft")
     builder.add_edge("draft", "review")
-    builder.add_conditional_edges("review", route_after_review, {"annotate": "render", "revise": "revise", "__end__": END})
+    builder.add_conditional_edges(
+        "review", route_after_review, {"annotate": "render", "revise": "revise", "__end__": END}
+    )
     builder.add_edge("revise", "review")
     builder.add_edge("render", "annotate")
     builder.add_edge("annotate", END)
@@ -67,8 +69,9 @@ def render_outline(proposal: dict):
     try:
         return Markdown(preview_text(Outline.model_validate(proposal)))
     except ValueError:
-        from rich.json import JSON
         import json
+
+        from rich.json import JSON
 
         return JSON(json.dumps(proposal, ensure_ascii=False))
 

@@ -105,7 +105,10 @@ def build_search_graph(engine=None, store=None):
             noun = "object" if len(matches) == 1 else "objects"
             return {"answer": f"{len(matches)} {noun} match:\n{shown}{more}"}
         first = rows[0]
-        return {"answer": f"{len(rows)} row{'s' if len(rows) != 1 else ''}; first: " + ", ".join(f"{k}={v}" for k, v in first.items())}
+        return {
+            "answer": f"{len(rows)} row{'s' if len(rows) != 1 else ''}; first: "
+            + ", ".join(f"{k}={v}" for k, v in first.items())
+        }
 
     def after_validate(state: SearchState) -> str:
         return "answer" if state.get("error") else "run"

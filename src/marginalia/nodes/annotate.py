@@ -69,8 +69,9 @@ def already_written(store, source: dict, name: str, payload: dict) -> dict | Non
         doc, parts = head.json(), 1
         if large_annotations.is_index(doc):
             parts = len(doc["part_names"])
-            doc = large_annotations.get_json(store, source["bucket"], source["key"], name,
-                                             version_id=source.get("version_id"))
+            doc = large_annotations.get_json(
+                store, source["bucket"], source["key"], name, version_id=source.get("version_id")
+            )
     except (MarginaliaError, ValueError):  # none yet, or unreadable: write it
         return None
     if _thread_of(doc) != thread_id or _comparable(doc) != _comparable(payload):
@@ -89,8 +90,13 @@ def write_json(store, source: dict, name: str, payload: dict) -> dict:
         return done
     try:
         infos = large_annotations.put_json(
-            store, source["bucket"], source["key"], name, payload,
-            version_id=source.get("version_id"), if_match=source["etag"],
+            store,
+            source["bucket"],
+            source["key"],
+            name,
+            payload,
+            version_id=source.get("version_id"),
+            if_match=source["etag"],
         )
     except (ObjectChanged, ObjectNotFound, AnnotationNotFound):
         check_unchanged(store, source)  # turns a lost race into the clear message

@@ -44,8 +44,10 @@ def hint_date(source: dict) -> str | None:
 def route_chunks(state: dict) -> list[Send]:
     """Fan out one ``extract_chunk`` per chunk of the transcript."""
     ranges = state["chunks"]
-    return [Send("extract_chunk", {"source": state["source"], "index": i, "start": a, "end": b})
-            for i, (a, b) in enumerate(ranges)]
+    return [
+        Send("extract_chunk", {"source": state["source"], "index": i, "start": a, "end": b})
+        for i, (a, b) in enumerate(ranges)
+    ]
 
 
 def plan(state: dict, runtime) -> dict:
@@ -60,7 +62,7 @@ def extract_chunk(task: dict, runtime) -> dict:
     part = Transcript(
         language=transcript.language,
         speakers=transcript.speakers,
-        segments=transcript.segments[task["start"]:task["end"]],
+        segments=transcript.segments[task["start"] : task["end"]],
         source_format=transcript.source_format,
     )
     with engine_turn(r.engine):

@@ -24,7 +24,14 @@ import zipfile
 from pathlib import PurePosixPath
 
 from ..engines.offline_outline import MAX_SLIDES
-from ..errors import AnnotationNotFound, BucketNotFound, InvalidInput, ObjectNotFound, PreconditionFailed, UnsupportedInput
+from ..errors import (
+    AnnotationNotFound,
+    BucketNotFound,
+    InvalidInput,
+    ObjectNotFound,
+    PreconditionFailed,
+    UnsupportedInput,
+)
 from ..runtime import rails
 from ..schemas import DocumentSummary, Minutes, Outline, SourceContext
 from ..tools import large_annotations
@@ -74,7 +81,9 @@ def validate_request(request: str, out: str, slides: int | None, sources: list[s
 # --- sources ----------------------------------------------------------------------------------
 def _annotation(store, source: dict, name: str) -> dict | None:
     try:
-        return large_annotations.get_json(store, source["bucket"], source["key"], name, version_id=source.get("version_id"))
+        return large_annotations.get_json(
+            store, source["bucket"], source["key"], name, version_id=source.get("version_id")
+        )
     except AnnotationNotFound:
         return None
 
@@ -82,17 +91,29 @@ def _annotation(store, source: dict, name: str) -> dict | None:
 def context_from_summary(uri: str, summary: dict) -> SourceContext:
     doc = DocumentSummary.model_validate({k: v for k, v in summary.items() if k in DocumentSummary.model_fields})
     return SourceContext(
-        uri=uri, kind="summary", title=doc.title, summary=doc.summary or doc.abstract,
-        key_points=[k.text for k in doc.key_points], keywords=list(doc.keywords),
+        uri=uri,
+        kind="summary",
+        title=doc.title,
+        summary=doc.summary or doc.abstract,
+        key_points=[k.text for k in doc.key_points],
+        keywords=list(doc.keywords),
     )
 
 
 def context_from_minutes(uri: str, minutes: dict) -> SourceContext:
     doc = Minutes.model_validate({k: v for k, v in minutes.items() if k in Minutes.model_fields})
     points = [f"Decision: {d.text}" for d in doc.decisions]
-    points += [f"Action ({a.owner or 'unassigned'}{', due ' + a.due if a.due else ''}): {a.task}" for a in doc.action_items]
-    return SourceContext(uri=uri, kind="meeting_minutes", title=doc.title, summary=doc.summary, key_points=points,
-                         keywords=list(doc.topics))
+    points += [
+        f"Action ({a.owner or 'unassigned'}{', due ' + a.due if a.due else ''}): {a.task}" for a in doc.action_items
+    ]
+    return SourceContext(
+        uri=uri,
+        kind="meeting_minutes",
+        title=doc.title,
+        summary=doc.summary,
+        key_points=points,
+        keywords=list(doc.topics),
+    )
 
 
 def _is_pdf(store, source: dict) -> bool:
@@ -117,15 +138,22 @@ def ground(store, engine, uri: str, *, config: dict, password: str | None) -> tu
             return {**record, "kind": name, "annotation": name, "origin": "annotation"}, make(uri, found)
     if _is_pdf(store, source):
         summary = summarize_document(store, engine, source, password=password)
-        payload = {**summary.model_dump(mode="json"),
-                   "provenance": provenance(config=config, engine=engine, agent="pdf_summary", source_etag=source["etag"])}
+        payload = {
+            **summary.model_dump(mode="json"),
+            "provenance": provenance(config=config, engine=engine, agent="pdf_summary", source_etag=source["etag"]),
+        }
         write_json(store, source, SUMMARY_ANNOTATION, payload)
-        return ({**record, "kind": SUMMARY_ANNOTATION, "annotation": SUMMARY_ANNOTATION, "origin": "summarised"},
-                context_from_summary(uri, payload))
+        return (
+            {**record, "kind": SUMMARY_ANNOTATION, "annotation": SUMMARY_ANNOTATION, "origin": "summarised"},
+            context_from_summary(uri, payload),
+        )
     if PurePosixPath(source["key"]).suffix.lower() in TEXT_SUFFIXES:
         if source["size"] > MAX_TEXT_SOURCE_BYTES:
-            raise UnsupportedInput(f"--source {uri}: a text source of {source['size']} bytes is over the "
-                                   f"{MAX_TEXT_SOURCE_BYTES} bytes read whole; save it as a PDF or split it", uri=uri)
+            raise UnsupportedInput(
+                f"--source {uri}: a text source of {source['size']} bytes is over the "
+                f"{MAX_TEXT_SOURCE_BYTES} bytes read whole; save it as a PDF or split it",
+                uri=uri,
+            )
         data, _ = store.get_object(source["bucket"], source["key"], version_id=source.get("version_id"))
         try:
             text = data.decode("utf-8")
@@ -138,7 +166,8 @@ def ground(store, engine, uri: str, *, config: dict, password: str | None) -> tu
         return {**record, "kind": "text", "annotation": None, "origin": "read"}, context
     raise UnsupportedInput(
         f"--source {uri} has no summary or meeting_minutes annotation and is neither a PDF nor a text file: "
-        f"run `marginalia summarize` or `marginalia minutes` on it first", uri=uri,
+        f"run `marginalia summarize` or `marginalia minutes` on it first",
+        uri=uri,
     )
 
 
@@ -176,13 +205,18 @@ def _counted(outline: Outline) -> dict:
 
 
 def draft(state: dict, runtime) -> dict:
-    outline = rails(runtime).engine.draft_outline(state["request"], slides=state.get("slides"), sources=_contexts(state))
+    outline = rails(runtime).engine.draft_outline(
+        state["request"], slides=state.get("slides"), sources=_contexts(state)
+    )
     return {"proposal": _counted(outline)}
 
 
 def revise(state: dict, runtime) -> dict:
     outline = rails(runtime).engine.draft_outline(
-        state["request"], slides=state.get("slides"), sources=_contexts(state), feedback=state["feedback"],
+        state["request"],
+        slides=state.get("slides"),
+        sources=_contexts(state),
+        feedback=state["feedback"],
         previous=Outline.model_validate(state["proposal"]),
     )
     return {"proposal": _counted(outline)}
@@ -220,23 +254,39 @@ def upload_deck(store, out: str, body: bytes, *, thread_id: str, overwrite: bool
     if ours and current.etag.strip('"') == md5:
         return current
     if current is not None and not (ours or overwrite):
-        raise InvalidInput(f"--out {out} appeared while the outline was reviewed: nothing was written; "
-                           "pass --overwrite to replace it, or choose another key")
+        raise InvalidInput(
+            f"--out {out} appeared while the outline was reviewed: nothing was written; "
+            "pass --overwrite to replace it, or choose another key"
+        )
     condition = {"if_match": current.etag} if current is not None else {"if_none_match": True}
     try:
-        return store.put_object(deck.bucket, deck.key, body, content_type=PPTX_CONTENT_TYPE,
-                                metadata={THREAD_METADATA: thread_id, "marginalia-agent": "ppt_outline"}, **condition)
+        return store.put_object(
+            deck.bucket,
+            deck.key,
+            body,
+            content_type=PPTX_CONTENT_TYPE,
+            metadata={THREAD_METADATA: thread_id, "marginalia-agent": "ppt_outline"},
+            **condition,
+        )
     except PreconditionFailed:
-        raise PreconditionFailed(f"{out} was written by someone else while the deck was uploaded: nothing was "
-                                 "annotated; run the outline again", uri=out) from None
+        raise PreconditionFailed(
+            f"{out} was written by someone else while the deck was uploaded: nothing was "
+            "annotated; run the outline again",
+            uri=out,
+        ) from None
 
 
 def render(state: dict, runtime, config) -> dict:
     """Render the approved outline as it will read in the deck, upload it, remember its ETag."""
     r = rails(runtime)
     deck = renderable(Outline.model_validate(state["approved"]))
-    info = upload_deck(r.store, state["object_uri"], deck_bytes(deck), thread_id=config["configurable"]["thread_id"],
-                       overwrite=bool(state.get("overwrite")))
+    info = upload_deck(
+        r.store,
+        state["object_uri"],
+        deck_bytes(deck),
+        thread_id=config["configurable"]["thread_id"],
+        overwrite=bool(state.get("overwrite")),
+    )
     return {"approved": _counted(deck), "source": source_of(info)}
 
 
@@ -244,16 +294,30 @@ def payloads(state: dict, prov: dict) -> dict[str, dict]:
     """``outline`` (what the deck says) and ``generation_context`` (how it came to say it)."""
     approved = state["approved"]
     iterations = [
-        {"outline": it.get("proposal"), "feedback": it.get("feedback"), "action": it.get("action"), "at": it.get("at"),
-         **({"approved": it["approved"]} if it.get("approved") else {}),
-         **({"reviewer": it["reviewer"]} if it.get("reviewer") else {})}
+        {
+            "outline": it.get("proposal"),
+            "feedback": it.get("feedback"),
+            "action": it.get("action"),
+            "at": it.get("at"),
+            **({"approved": it["approved"]} if it.get("approved") else {}),
+            **({"reviewer": it["reviewer"]} if it.get("reviewer") else {}),
+        }
         for it in state.get("iterations") or []
     ]
     return {
-        "outline": {"outline": approved, "topics": approved.get("topics", []), "slide_count": approved["slide_count"],
-                    "provenance": prov},
+        "outline": {
+            "outline": approved,
+            "topics": approved.get("topics", []),
+            "slide_count": approved["slide_count"],
+            "provenance": prov,
+        },
         "generation_context": {
-            "request": state["request"], "slides_requested": state.get("slides"), "sources": state.get("sources") or [],
-            "iterations": iterations, "engine": prov["engine"], "model": prov["model"], "provenance": prov,
+            "request": state["request"],
+            "slides_requested": state.get("slides"),
+            "sources": state.get("sources") or [],
+            "iterations": iterations,
+            "engine": prov["engine"],
+            "model": prov["model"],
+            "provenance": prov,
         },
     }

@@ -141,7 +141,9 @@ def _explain(exc: InvalidInput, password: str | None) -> InvalidInput:
     return exc
 
 
-def iter_page_range(handle: BinaryIO, first: int, last: int, *, password: str | None, name: str) -> Iterator[tuple[int, str]]:
+def iter_page_range(
+    handle: BinaryIO, first: int, last: int, *, password: str | None, name: str
+) -> Iterator[tuple[int, str]]:
     """``(page_number, text)`` for pages ``first..last`` (1-based, inclusive), one at a time.
 
     :func:`marginalia.tools.pdf.iter_pages` over the chunk's range, every page yielded (a chunk
@@ -191,12 +193,15 @@ def combine(
         if not allow_no_text:
             raise UnsupportedInput(
                 f"{uri}: no text layer on any of its {page_count} page(s) (a scanned PDF?): OCR it first, "
-                "or pass --allow-no-text to record a summary with status \"no_text\"",
+                'or pass --allow-no-text to record a summary with status "no_text"',
                 uri=uri,
             )
         return DocumentSummary(
-            title=document.get("title"), authors=list(document.get("authors") or []), summary="",
-            page_count=page_count, status="no_text",
+            title=document.get("title"),
+            authors=list(document.get("authors") or []),
+            summary="",
+            page_count=page_count,
+            status="no_text",
         )
     if len(readable) == 1:
         summary = readable[0].model_copy(update={"page_count": page_count})
@@ -226,8 +231,10 @@ def plan(state: dict, runtime) -> dict:
 
 def route_chunks(state: dict) -> list[Send]:
     """Fan out one ``summarize_chunk`` per page range (only numbers travel, never text)."""
-    return [Send("summarize_chunk", {"source": state["source"], "index": i, "first": a, "last": b})
-            for i, (a, b) in enumerate(state["chunks"])]
+    return [
+        Send("summarize_chunk", {"source": state["source"], "index": i, "first": a, "last": b})
+        for i, (a, b) in enumerate(state["chunks"])
+    ]
 
 
 def summarize_chunk(task: dict, runtime) -> dict:
@@ -235,21 +242,33 @@ def summarize_chunk(task: dict, runtime) -> dict:
     with open_copy(r.store, source) as handle:
         pages = list(iter_page_range(handle, task["first"], task["last"], password=password, name=source["uri"]))
     summary = summarize_pages_once(r.engine, pages)
-    return {"partials": [{"index": task["index"], "pages": [task["first"], task["last"]],
-                          "summary": summary.model_dump(mode="json") if summary else None}]}
+    return {
+        "partials": [
+            {
+                "index": task["index"],
+                "pages": [task["first"], task["last"]],
+                "summary": summary.model_dump(mode="json") if summary else None,
+            }
+        ]
+    }
 
 
 def merge(state: dict, runtime) -> dict:
     r = rails(runtime)
     ordered = sorted(state.get("partials") or [], key=lambda p: p["index"])
     parts = [DocumentSummary.model_validate(p["summary"]) if p["summary"] else None for p in ordered]
-    summary = combine(r.engine, parts, state["document"], allow_no_text=bool(state.get("allow_no_text")),
-                      uri=state["source"]["uri"])
+    summary = combine(
+        r.engine, parts, state["document"], allow_no_text=bool(state.get("allow_no_text")), uri=state["source"]["uri"]
+    )
     return {"proposal": summary.model_dump(mode="json"), "partials": None}
 
 
 def _cited_pages(summary: dict) -> set[int]:
-    return {p for item in (summary.get("key_points") or []) + (summary.get("entities") or []) for p in item.get("pages") or []}
+    return {
+        p
+        for item in (summary.get("key_points") or []) + (summary.get("entities") or [])
+        for p in item.get("pages") or []
+    }
 
 
 def _pages_for_revision(store, source: dict, state: dict, password: str | None) -> list[tuple[int, str]]:
@@ -275,8 +294,11 @@ def revise(state: dict, runtime) -> dict:
         # A review answered in another process has no password unless MARGINALIA_PDF_PASSWORD
         # is set. Failing here would strand the thread past its interrupt, so the engine
         # revises from the summary and the feedback alone, and the log says why.
-        _log.warning("%s is encrypted and no password was given (%s): revising from the summary alone",
-                     source["uri"], PASSWORD_ENV)
+        _log.warning(
+            "%s is encrypted and no password was given (%s): revising from the summary alone",
+            source["uri"],
+            PASSWORD_ENV,
+        )
         kept = []
     else:
         kept = _pages_for_revision(r.store, source, state, password)
@@ -291,7 +313,12 @@ def payloads(state: dict, provenance: dict) -> dict[str, dict]:
 
 # --- the same steps in one call ----------------------------------------------------------------
 def summarize_document(
-    store, engine: Engine, source: dict, *, password: str | None = None, chunk_pages: int = DEFAULT_CHUNK_PAGES,
+    store,
+    engine: Engine,
+    source: dict,
+    *,
+    password: str | None = None,
+    chunk_pages: int = DEFAULT_CHUNK_PAGES,
     allow_no_text: bool = False,
 ) -> DocumentSummary:
     """Summary of the PDF ``source`` (an ingest ``source`` dict), chunk after chunk, no review."""

@@ -104,7 +104,13 @@ def make_review_node(*, agent: str, document: type[BaseModel]):
         approved = apply_review(proposal, answer, document)
         if answer.action == "edit":
             record["approved"] = approved
-        return {"iterations": [record], "decision": "approve", "approved": approved, "approved_at": at, "feedback": None}
+        return {
+            "iterations": [record],
+            "decision": "approve",
+            "approved": approved,
+            "approved_at": at,
+            "feedback": None,
+        }
 
     review.__name__ = f"review_{agent}"
     return review

@@ -53,8 +53,10 @@ def _transcribe(store, source: dict, clients) -> tuple[Transcript, str]:
     from ..tools.transcribe import transcribe_object
 
     transcript = transcribe_object(
-        source["bucket"], source["key"],
-        client=clients.get("transcribe"), s3_client=clients.get("s3") or getattr(store, "client", None),
+        source["bucket"],
+        source["key"],
+        client=clients.get("transcribe"),
+        s3_client=clients.get("s3") or getattr(store, "client", None),
     )
     return transcript, "amazon-transcribe"
 
@@ -79,7 +81,8 @@ def locate_transcript(store, source: dict, named: str | None) -> tuple[str, str 
     if suffix not in MEDIA_EXTENSIONS:
         raise UnsupportedInput(
             f"{source['uri']} is neither a recording ({', '.join(sorted(MEDIA_EXTENSIONS))}) nor a transcript "
-            f"({', '.join(TRANSCRIPT_EXTENSIONS)}): pass --transcript FILE", uri=source["uri"]
+            f"({', '.join(TRANSCRIPT_EXTENSIONS)}): pass --transcript FILE",
+            uri=source["uri"],
         )
     if store.kind == "s3":
         return "transcribe", None
@@ -89,7 +92,8 @@ def locate_transcript(store, source: dict, named: str | None) -> tuple[str, str 
         raise UnsupportedInput(
             f"{source['uri']} is a recording and no transcript was found beside it "
             f"({', '.join(stem + e for e in TRANSCRIPT_EXTENSIONS)}): pass --transcript FILE, or use "
-            "MARGINALIA_STORE=s3 to transcribe it with Amazon Transcribe", uri=source["uri"]
+            "MARGINALIA_STORE=s3 to transcribe it with Amazon Transcribe",
+            uri=source["uri"],
         )
     return "beside", beside
 
@@ -116,8 +120,7 @@ def transcript_node(state: dict, runtime, config) -> dict:
     transcript, origin = obtain_transcript(r.store, source, state.get("transcript_input"), r.clients)
     payload = transcript.model_dump(mode="json")
     payload["origin"] = origin
-    payload["provenance"] = provenance(config=config, engine=r.engine, agent="minutes",
-                                       source_etag=source["etag"])
+    payload["provenance"] = provenance(config=config, engine=r.engine, agent="minutes", source_etag=source["etag"])
     written = write_json(r.store, source, TRANSCRIPT_ANNOTATION, payload)
     return {
         "transcript": {

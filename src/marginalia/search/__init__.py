@@ -53,6 +53,8 @@ def find(backend: SearchBackend, *, bucket: str | None = None, limit: int | None
     return backend.run(friendly.find_sql(**form), bucket=bucket, limit=limit)
 
 
-def missing(backend: SearchBackend, name: str, *, bucket: str | None = None, limit: int | None = None, **form) -> SearchResult:
+def missing(
+    backend: SearchBackend, name: str, *, bucket: str | None = None, limit: int | None = None, **form
+) -> SearchResult:
     """``has=, prefix=, suffix=`` compiled by :func:`friendly.missing_sql`."""
     return backend.run(friendly.missing_sql(name, **form), bucket=bucket, limit=limit)

@@ -91,7 +91,9 @@ class AthenaSearch:
         execution_id = self._start(statement)
         self._wait(execution_id)
         columns, rows, truncated = self._results(execution_id, limit)
-        return SearchResult(columns=columns, rows=rows, engine=self.engine, sql=statement, truncated=truncated, notes=[LAG_NOTE])
+        return SearchResult(
+            columns=columns, rows=rows, engine=self.engine, sql=statement, truncated=truncated, notes=[LAG_NOTE]
+        )
 
     # --- the three steps ---------------------------------------------------------------------------
     def _call(self, operation: str, **kwargs):
@@ -122,11 +124,17 @@ class AthenaSearch:
             if state == "SUCCEEDED":
                 return
             if state in ("FAILED", "CANCELLED"):
-                reason = status.get("AthenaError", {}).get("ErrorMessage") or status.get("StateChangeReason") or "no reason given"
+                reason = (
+                    status.get("AthenaError", {}).get("ErrorMessage")
+                    or status.get("StateChangeReason")
+                    or "no reason given"
+                )
                 raise QueryError(f"Athena query {execution_id} {state.lower()}: {reason}")
             if time.monotonic() + interval > deadline:
                 self._call("stop_query_execution", QueryExecutionId=execution_id)
-                raise QueryError(f"Athena query {execution_id} did not finish within {self.timeout:g} s and was stopped")
+                raise QueryError(
+                    f"Athena query {execution_id} did not finish within {self.timeout:g} s and was stopped"
+                )
             self.sleep(interval)
             interval = min(interval * 2, self.max_poll_interval)
 

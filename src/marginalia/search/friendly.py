@@ -61,7 +61,9 @@ def parse_condition(text: str) -> Condition:
         steps.append((segment["key"], bool(segment["any"])))
     value = match["value"]
     if value[:1] in ("=", "<", ">", "!", "~"):
-        raise InvalidInput(f"cannot read condition {text!r}: one operator only (quote a value that starts with {value[0]!r})")
+        raise InvalidInput(
+            f"cannot read condition {text!r}: one operator only (quote a value that starts with {value[0]!r})"
+        )
     if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
         value = value[1:-1]
     if value == "":
@@ -89,7 +91,11 @@ def condition_sql(condition: Condition, document: str = "text_value", depth: int
         if any_element:
             var = f"x{depth}"
             rest = Condition(condition.steps[index + 1 :], condition.op, condition.value)
-            inner = condition_sql(rest, var, depth + 1) if rest.steps else _compare(f"json_extract_scalar({var}, '$')", condition.op, condition.value)
+            inner = (
+                condition_sql(rest, var, depth + 1)
+                if rest.steps
+                else _compare(f"json_extract_scalar({var}, '$')", condition.op, condition.value)
+            )
             array = f"TRY_CAST(json_extract({document}, '{_path(keys)}') AS ARRAY(JSON))"
             return f"any_match({array}, {var} -> {inner})"
     return _compare(f"json_extract_scalar({document}, '{_path(keys)}')", condition.op, condition.value)

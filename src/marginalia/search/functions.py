@@ -188,7 +188,11 @@ def json_array_contains(document, needle):
     for element in value:
         if isinstance(needle, str) and isinstance(element, str) and element == needle:
             return 1
-        if isinstance(needle, (int, float)) and not isinstance(element, bool) and isinstance(element, (int, float, decimal.Decimal)):
+        if (
+            isinstance(needle, (int, float))
+            and not isinstance(element, bool)
+            and isinstance(element, (int, float, decimal.Decimal))
+        ):
             if element == needle:
                 return 1
     return 0

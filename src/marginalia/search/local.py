@@ -36,7 +36,11 @@ _ALLOWED_ACTIONS = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_F
 
 
 def _authorize(action, arg1, arg2, db_name, trigger):
-    if action == sqlite3.SQLITE_UPDATE and arg1 == "sqlite_master" and arg2 in ("type", "name", "tbl_name", "rootpage", "sql"):
+    if (
+        action == sqlite3.SQLITE_UPDATE
+        and arg1 == "sqlite_master"
+        and arg2 in ("type", "name", "tbl_name", "rootpage", "sql")
+    ):
         # SQLite checks this while declaring the json_each virtual table; nothing is written
         # (the parser refused every UPDATE, and the connection is read-only and query_only).
         return sqlite3.SQLITE_OK
@@ -114,8 +118,11 @@ class LocalSearch:
                 raise self._error(exc) from None
         truncated = limit is not None and len(rows) > limit
         return SearchResult(
-            columns=columns, rows=rows[:limit] if truncated else rows,
-            engine=self.engine, sql=statement, truncated=truncated,
+            columns=columns,
+            rows=rows[:limit] if truncated else rows,
+            engine=self.engine,
+            sql=statement,
+            truncated=truncated,
         )
 
     def _error(self, exc: sqlite3.Error) -> QueryError:

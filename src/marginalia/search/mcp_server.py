@@ -56,7 +56,12 @@ def build_server(store=None) -> MCPServer:
         return state["backend"]
 
     def rows(result) -> dict[str, Any]:
-        return {"columns": result.columns, "rows": result.as_dicts(), "truncated": result.truncated, "notes": result.notes}
+        return {
+            "columns": result.columns,
+            "rows": result.as_dicts(),
+            "truncated": result.truncated,
+            "notes": result.notes,
+        }
 
     server = MCPServer("marginalia", instructions=INSTRUCTIONS)
 
@@ -65,7 +70,9 @@ def build_server(store=None) -> MCPServer:
     def search(sql: str, bucket: str | None = None, limit: int = 100) -> dict[str, Any]:
         return rows(backend().run(sql, bucket=bucket, limit=max(1, min(limit, ROW_LIMIT))))
 
-    @server.tool(description="Find annotations by name, text and JSON field conditions like 'date>=2026-06-09' or 'action_items[].owner=Alice'.")
+    @server.tool(
+        description="Find annotations by name, text and JSON field conditions like 'date>=2026-06-09' or 'action_items[].owner=Alice'."
+    )
     @_tool_errors
     def find(
         name: str | None = None,
@@ -114,7 +121,8 @@ def build_server(store=None) -> MCPServer:
         return {
             "uri": str(target),
             "annotations": [
-                {"name": a.name, "size": a.size, "etag": a.etag, "last_modified": a.last_modified.isoformat()} for a in entries
+                {"name": a.name, "size": a.size, "etag": a.etag, "last_modified": a.last_modified.isoformat()}
+                for a in entries
             ],
         }
 

@@ -95,7 +95,10 @@ def json_extract_scalar(document: exp.Expression, path: exp.Expression) -> exp.E
 
 def _number_parts(type_name: str, strict: bool) -> tuple[str, dict[str, exp.Expression]] | None:
     """How a value proven to be an SQLite integer ``:v`` becomes ``type_name``; None if not a number type."""
-    parts: dict[str, exp.Expression] = {"type": exp.Literal.string(type_name), "strict": exp.Literal.number(int(strict))}
+    parts: dict[str, exp.Expression] = {
+        "type": exp.Literal.string(type_name),
+        "strict": exp.Literal.number(int(strict)),
+    }
     if type_name in INTEGER_RANGES:
         low, high, _ = INTEGER_RANGES[type_name]
         parts |= {"low": _literal_int(low), "high": _literal_int(high)}
@@ -105,7 +108,9 @@ def _number_parts(type_name: str, strict: bool) -> tuple[str, dict[str, exp.Expr
     return None
 
 
-def cast_json_scalar(document: exp.Expression, path: exp.Expression, type_name: str, strict: bool) -> exp.Expression | None:
+def cast_json_scalar(
+    document: exp.Expression, path: exp.Expression, type_name: str, strict: bool
+) -> exp.Expression | None:
     """``CAST(json_extract_scalar(doc, path) AS <integer or double>)`` natively for JSON integers.
 
     A JSON integer in range is the answer as it stands; JSON null, objects, arrays, misses and
@@ -147,7 +152,10 @@ def cast_column(column: exp.Expression, type_name: str, strict: bool) -> exp.Exp
     )  # fmt: skip
     return _fill(
         "CASE typeof(:v) WHEN 'null' THEN NULL WHEN 'integer' THEN :as_number WHEN 'text' THEN :text ELSE :fallback END",
-        v=column, as_number=as_number, text=text, fallback=fallback,
+        v=column,
+        as_number=as_number,
+        text=text,
+        fallback=fallback,
     )
 
 

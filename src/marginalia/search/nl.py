@@ -105,7 +105,9 @@ def _names_in(question: str) -> list[tuple[int, str, bool]]:
     for name, pattern in NAMES.items():
         for m in re.finditer(rf"\b(?:{pattern})\b", question, re.I):
             before = question[max(0, m.start() - 40) : m.start()]
-            negated = bool(re.search(rf"\b{_NEGATION}\b[^,;]*$", before, re.I)) and not re.search(r"\bbut\s+(?:a|an|with)?\s*$", before, re.I)
+            negated = bool(re.search(rf"\b{_NEGATION}\b[^,;]*$", before, re.I)) and not re.search(
+                r"\bbut\s+(?:a|an|with)?\s*$", before, re.I
+            )
             found.append((m.start(), name, negated))
     found.sort()
     return found
@@ -123,7 +125,9 @@ def _person(question: str) -> str | None:
 
 
 def _topic_words(question: str) -> list[str]:
-    m = re.search(r"\b(?:about|on|mentioning|mention|regarding|discussing|containing|with the word|re)\s+(.+)$", question, re.I)
+    m = re.search(
+        r"\b(?:about|on|mentioning|mention|regarding|discussing|containing|with the word|re)\s+(.+)$", question, re.I
+    )
     text = m[1] if m else question
     words = re.findall(r"[\w][\w.+#/-]*", text)
     return [w for w in words if w.lower() not in _STOP and len(w) > 1 and not w.isdigit()]
@@ -133,7 +137,7 @@ def question_to_sql(question: str, *, schema: str | None = None, today: dt.date 
     """A validated read-only Athena query answering ``question`` (``schema`` is accepted for the
     Engine protocol; the offline templates know the annotation table already)."""
     if not question or not question.strip():
-        raise QueryError("ask a question, e.g. \"which PDFs haven't been summarised yet?\"")
+        raise QueryError('ask a question, e.g. "which PDFs haven\'t been summarised yet?"')
     today = _today(today)
     text = " ".join(question.split())
     lowered = text.lower()
@@ -158,7 +162,9 @@ def _template(text: str, lowered: str, today: dt.date) -> str:
         clauses = ["a.name = 'meeting_minutes'"]
         if person:
             clauses.append(f"strpos(lower(json_extract_scalar(item, '$.owner')), {friendly.quote(person.lower())}) > 0")
-        clauses += [f"json_extract_scalar(a.text_value, '$.date') {op} {friendly.quote(d.isoformat())}" for op, d in bounds]
+        clauses += [
+            f"json_extract_scalar(a.text_value, '$.date') {op} {friendly.quote(d.isoformat())}" for op, d in bounds
+        ]
         return (
             "SELECT a.bucket, a.object_key, json_extract_scalar(a.text_value, '$.date') AS meeting_date,\n"
             "       json_extract_scalar(item, '$.owner') AS owner, json_extract_scalar(item, '$.task') AS task,\n"
@@ -172,7 +178,11 @@ def _template(text: str, lowered: str, today: dt.date) -> str:
     present = [n for _, n, neg in names if not neg and n not in negated]
     if negated:  # "X with a transcript but no minutes", "PDFs not summarised"
         has = next((n for n in present if n != negated[0]), None)
-        if has is None and re.search(r"\brecordings?\b|\baudio\b|\bvideos?\b", lowered) and negated[0] == "meeting_minutes":
+        if (
+            has is None
+            and re.search(r"\brecordings?\b|\baudio\b|\bvideos?\b", lowered)
+            and negated[0] == "meeting_minutes"
+        ):
             has = "transcript"
         return friendly.missing_sql(negated[0], has=has, suffix=suffix)
 

@@ -26,7 +26,12 @@ from . import native
 from .tables import CATALOG, namespace
 
 DIALECT = "athena"
-TABLE_ALIASES = {"annotation": "annotation", "annotation_table": "annotation", "journal": "journal", "inventory": "inventory"}
+TABLE_ALIASES = {
+    "annotation": "annotation",
+    "annotation_table": "annotation",
+    "journal": "journal",
+    "inventory": "inventory",
+}
 
 # Statement kinds that change something or reach outside the tables; any of them anywhere in the
 # tree (a CTE, a subquery) refuses the query.
@@ -216,11 +221,17 @@ def _path_literal(path: exp.Expression) -> exp.Expression:
             text += "$"
         elif isinstance(part, exp.JSONPathKey) and isinstance(part.this, str):
             key = part.this
-            text += f".{key}" if key.replace("_", "a").replace(":", "a").isalnum() else '["' + key.replace("\\", "\\\\").replace('"', '\\"') + '"]'
+            text += (
+                f".{key}"
+                if key.replace("_", "a").replace(":", "a").isalnum()
+                else '["' + key.replace("\\", "\\\\").replace('"', '\\"') + '"]'
+            )
         elif isinstance(part, exp.JSONPathSubscript) and isinstance(part.this, int):
             text += f"[{part.this}]"
         else:
-            raise QueryError(f"JSON path {path.sql(dialect=DIALECT)} is not supported: use '.key', '[0]' or '[\"key\"]'")
+            raise QueryError(
+                f"JSON path {path.sql(dialect=DIALECT)} is not supported: use '.key', '[0]' or '[\"key\"]'"
+            )
     return exp.Literal.string(text)
 
 
@@ -254,7 +265,9 @@ def _native_cast(node: exp.Cast, translate) -> exp.Expression | None:
             return native.cast_json_array(value.this.transform(translate), _path_literal(value.expression), strict)
         return None
     if isinstance(value, exp.JSONExtractScalar):
-        return native.cast_json_scalar(value.this.transform(translate), _path_literal(value.expression), _type_name(to), strict)
+        return native.cast_json_scalar(
+            value.this.transform(translate), _path_literal(value.expression), _type_name(to), strict
+        )
     return native.cast_column(value.transform(translate), _type_name(to), strict)
 
 
@@ -302,7 +315,11 @@ def _lambda_match(node: exp.Anonymous, counter: list[int]) -> exp.Expression:
         # sqlglot leaves a lambda's parameter as a bare Identifier (or a Column when qualified-less)
         if isinstance(n, exp.Column) and not n.table and n.name.lower() == name:
             return native.json_element(alias)
-        if type(n) is exp.Identifier and n.name.lower() == name and not isinstance(n.parent, (exp.Column, exp.Table, exp.TableAlias, exp.Alias)):
+        if (
+            type(n) is exp.Identifier
+            and n.name.lower() == name
+            and not isinstance(n.parent, (exp.Column, exp.Table, exp.TableAlias, exp.Alias))
+        ):
             return native.json_element(alias)
         return n
 
@@ -312,7 +329,9 @@ def _lambda_match(node: exp.Anonymous, counter: list[int]) -> exp.Expression:
     source = exp.Table(this=_call("json_each", array.copy()), alias=exp.TableAlias(this=exp.to_identifier(alias)))
     exists = exp.Exists(this=exp.select("1").from_(source).where(predicate))
     result: exp.Expression = exp.Not(this=exists) if kind in ("all_match", "none_match") else exists
-    return exp.Case(ifs=[exp.If(this=exp.Is(this=array.copy(), expression=exp.Null()), true=exp.Null())], default=result)
+    return exp.Case(
+        ifs=[exp.If(this=exp.Is(this=array.copy(), expression=exp.Null()), true=exp.Null())], default=result
+    )
 
 
 def _unnest_joins(tree: exp.Expression, counter: list[int]) -> None:
@@ -331,7 +350,11 @@ def _unnest_joins(tree: exp.Expression, counter: list[int]) -> None:
             column = columns[0]
 
             def bind(n: exp.Expression, column=column, alias=alias) -> exp.Expression:
-                if isinstance(n, exp.Column) and n.name.lower() == column and (not n.table or n.table.lower() == alias.lower()):
+                if (
+                    isinstance(n, exp.Column)
+                    and n.name.lower() == column
+                    and (not n.table or n.table.lower() == alias.lower())
+                ):
                     return native.json_element(alias)
                 return n
 
@@ -347,7 +370,9 @@ def _unnest_joins(tree: exp.Expression, counter: list[int]) -> None:
                             on.replace(on.transform(bind))
                         continue
                     item.replace(item.transform(bind))
-        source = exp.Table(this=_call("json_each", unnest.expressions[0].copy()), alias=exp.TableAlias(this=exp.to_identifier(alias)))
+        source = exp.Table(
+            this=_call("json_each", unnest.expressions[0].copy()), alias=exp.TableAlias(this=exp.to_identifier(alias))
+        )
         unnest.replace(source)
 
 
@@ -389,7 +414,9 @@ def to_sqlite(query: Query, *, bucket: str | None = None) -> str:
         # journal.annotation is a STRUCT(name) on AWS and JSON text {"name": ...} locally (R17.9).
         if isinstance(node, exp.Column) and journal_aliases and node.table.lower() == "annotation":
             owner = node.args.get("db")
-            if (owner is not None and owner.name.lower() in journal_aliases) or (owner is None and "annotation" not in sources):
+            if (owner is not None and owner.name.lower() in journal_aliases) or (
+                owner is None and "annotation" not in sources
+            ):
                 column = exp.column("annotation", table=owner.name if owner is not None else None)
                 # the catalogue writes this column itself, always valid JSON or NULL: SQLite's own function
                 value = exp.Anonymous(this="json_extract", expressions=[column, exp.Literal.string(f'$."{node.name}"')])
@@ -423,13 +450,17 @@ def to_sqlite(query: Query, *, bucket: str | None = None) -> str:
         if isinstance(node, (exp.Lower, exp.Upper)):
             value = node.this.transform(rewrite_deep)
             upper = isinstance(node, exp.Upper)
-            return native.change_case(value, upper) or _finished(_call("trino_upper" if upper else "trino_lower", value))
+            return native.change_case(value, upper) or _finished(
+                _call("trino_upper" if upper else "trino_lower", value)
+            )
         if isinstance(node, exp.Cast):
             return _native_cast(node, rewrite_deep) or _cast(node)
         if isinstance(node, (exp.Add, exp.Sub)):
             return _interval(node) or node
         if isinstance(node, exp.Interval):
-            raise QueryError(f"{node.sql(dialect=DIALECT)}: an interval must be added to or subtracted from a date/timestamp")
+            raise QueryError(
+                f"{node.sql(dialect=DIALECT)}: an interval must be added to or subtracted from a date/timestamp"
+            )
         if isinstance(node, exp.CurrentTimestamp):
             return _call("trino_current_timestamp")
         if isinstance(node, exp.Try):

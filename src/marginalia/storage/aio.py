@@ -66,12 +66,16 @@ class AsyncStore:
         locals()[_name] = _async_twin(_name)
     del _name
 
-    async def open_object(self, bucket: str, key: str, *, version_id: str | None = None) -> tuple[AsyncIterator[bytes], ObjectInfo]:
+    async def open_object(
+        self, bucket: str, key: str, *, version_id: str | None = None
+    ) -> tuple[AsyncIterator[bytes], ObjectInfo]:
         """Stream an object: each chunk is read in a worker thread."""
         chunks, info = await asyncio.to_thread(self.store.open_object, bucket, key, version_id=version_id)
         return _aiter_in_thread(chunks), info
 
-    async def list_objects(self, bucket: str, prefix: str = "", *, start_after: str | None = None) -> AsyncIterator[ObjectInfo]:
+    async def list_objects(
+        self, bucket: str, prefix: str = "", *, start_after: str | None = None
+    ) -> AsyncIterator[ObjectInfo]:
         token = None
         while True:
             page = await asyncio.to_thread(

@@ -125,7 +125,9 @@ class Store(abc.ABC):
         return b"".join(chunks), info
 
     @abc.abstractmethod
-    def open_object(self, bucket: str, key: str, *, version_id: str | None = None) -> tuple[Iterator[bytes], ObjectInfo]:
+    def open_object(
+        self, bucket: str, key: str, *, version_id: str | None = None
+    ) -> tuple[Iterator[bytes], ObjectInfo]:
         """Stream an object as chunks."""
 
     def download(self, bucket: str, key: str, path: Path, *, version_id: str | None = None) -> ObjectInfo:

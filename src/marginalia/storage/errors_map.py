@@ -79,7 +79,12 @@ _BY_STATUS: dict[int, type[StorageError]] = {
     412: PreconditionFailed,
     429: TransientError,
 }
-_ANNOTATION_OPERATIONS = {"PutObjectAnnotation", "GetObjectAnnotation", "ListObjectAnnotations", "DeleteObjectAnnotation"}
+_ANNOTATION_OPERATIONS = {
+    "PutObjectAnnotation",
+    "GetObjectAnnotation",
+    "ListObjectAnnotations",
+    "DeleteObjectAnnotation",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,11 +124,17 @@ def map_client_error(exc: ClientError, target: Target) -> StorageError:
     status = error_status(exc)
     server_message = exc.response.get("Error", {}).get("Message") or ""
     code_for_message = code if code and not code.isdigit() else _default_code(status)
-    detail = f"{server_message} ({code_for_message}, HTTP {status})" if server_message else f"{code_for_message} (HTTP {status})"
+    detail = (
+        f"{server_message} ({code_for_message}, HTTP {status})"
+        if server_message
+        else f"{code_for_message} (HTTP {status})"
+    )
     message = f"{target.describe()}: {detail}"
 
     if code == "InvalidRequest" and target.operation in _ANNOTATION_OPERATIONS and "encrypt" in server_message.lower():
-        return Unsupported(f"{message}: objects encrypted with SSE-C cannot have annotations (R10.2)", code=code, uri=target.uri)
+        return Unsupported(
+            f"{message}: objects encrypted with SSE-C cannot have annotations (R10.2)", code=code, uri=target.uri
+        )
     if code == "AccessDenied" or status == 403:
         return BackendError(
             f"{message}: the credentials in use may not perform {target.operation} here", code=code or "AccessDenied",
@@ -139,7 +150,9 @@ def map_client_error(exc: ClientError, target: Target) -> StorageError:
 
 
 def _default_code(status: int | None) -> str:
-    return {404: "NotFound", 405: "MethodNotAllowed", 409: "Conflict", 412: "PreconditionFailed"}.get(status or 0, "Error")
+    return {404: "NotFound", 405: "MethodNotAllowed", 409: "Conflict", 412: "PreconditionFailed"}.get(
+        status or 0, "Error"
+    )
 
 
 def map_botocore_error(exc: BotoCoreError, target: Target) -> StorageError | ConfigurationError:
@@ -151,7 +164,10 @@ def map_botocore_error(exc: BotoCoreError, target: Target) -> StorageError | Con
         )
     if isinstance(exc, NoRegionError):
         return ConfigurationError(f"{target.describe()}: no AWS region configured; set AWS_REGION")
-    if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError, ResponseStreamingError)):
+    if isinstance(
+        exc,
+        (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError, ResponseStreamingError),
+    ):
         return TransientError(f"{target.describe()}: network error talking to S3: {exc}", uri=target.uri)
     return BackendError(f"{target.describe()}: {exc}", code=type(exc).__name__, uri=target.uri)
 

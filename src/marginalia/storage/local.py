@@ -212,7 +212,9 @@ def _body_chunks(body: Body, uri: str) -> Iterator[bytes]:
                 raise InvalidInput(f"cannot upload to {uri}: the file object is open in text mode; open it with 'rb'")
             yield bytes(chunk)
         return
-    raise InvalidInput(f"cannot upload to {uri}: body must be bytes, a binary file object or a Path, not {type(body).__name__}")
+    raise InvalidInput(
+        f"cannot upload to {uri}: body must be bytes, a binary file object or a Path, not {type(body).__name__}"
+    )
 
 
 @dataclass
@@ -491,16 +493,23 @@ class LocalStore(Store):
         uri = rules.object_uri(bucket, key)
         exists = self._versioning(conn, bucket) is not None
         if version_id is None:
-            row = exists and conn.execute(
-                "SELECT * FROM object_version WHERE bucket = ? AND key = ? AND is_latest = 1", (bucket, key)
-            ).fetchone()
+            row = (
+                exists
+                and conn.execute(
+                    "SELECT * FROM object_version WHERE bucket = ? AND key = ? AND is_latest = 1", (bucket, key)
+                ).fetchone()
+            )
             if not row or row["is_delete_marker"]:
                 why = " (its current version is a delete marker)" if row else ""
                 raise ObjectNotFound(f"no such object {uri}{why}", uri=uri)
             return row
-        row = exists and conn.execute(
-            "SELECT * FROM object_version WHERE bucket = ? AND key = ? AND version_id = ?", (bucket, key, version_id)
-        ).fetchone()
+        row = (
+            exists
+            and conn.execute(
+                "SELECT * FROM object_version WHERE bucket = ? AND key = ? AND version_id = ?",
+                (bucket, key, version_id),
+            ).fetchone()
+        )
         if not row:
             raise ObjectNotFound(f"no such version {version_id!r} of {uri} (R11.7)", code="NoSuchVersion", uri=uri)
         if row["is_delete_marker"]:
@@ -540,11 +549,14 @@ class LocalStore(Store):
         else:
             version_id = NULL_VERSION
             old_null = conn.execute(
-                "SELECT * FROM object_version WHERE bucket = ? AND key = ? AND version_id = ?", (bucket, key, NULL_VERSION)
+                "SELECT * FROM object_version WHERE bucket = ? AND key = ? AND version_id = ?",
+                (bucket, key, NULL_VERSION),
             ).fetchone()
             if old_null is not None:
                 self._drop_version(tx, old_null)
-        conn.execute("UPDATE object_version SET is_latest = 0 WHERE bucket = ? AND key = ? AND is_latest = 1", (bucket, key))
+        conn.execute(
+            "UPDATE object_version SET is_latest = 0 WHERE bucket = ? AND key = ? AND is_latest = 1", (bucket, key)
+        )
         when = format_timestamp(_now())
         row = conn.execute(
             """INSERT INTO object_version (bucket, key, version_id, is_latest, is_delete_marker, blob, size, etag,
@@ -626,9 +638,12 @@ class LocalStore(Store):
     ) -> None:
         """If-None-Match: * and If-Match on PutObject (a missing object fails If-Match with NoSuchKey)."""
         uri = rules.object_uri(bucket, key)
-        current = self._versioning(conn, bucket) is not None and conn.execute(
-            "SELECT * FROM object_version WHERE bucket = ? AND key = ? AND is_latest = 1", (bucket, key)
-        ).fetchone()
+        current = (
+            self._versioning(conn, bucket) is not None
+            and conn.execute(
+                "SELECT * FROM object_version WHERE bucket = ? AND key = ? AND is_latest = 1", (bucket, key)
+            ).fetchone()
+        )
         exists = bool(current) and not current["is_delete_marker"]
         if if_none_match and exists:
             raise PreconditionFailed(f"{uri} already exists (If-None-Match: *)", uri=uri)
@@ -637,7 +652,8 @@ class LocalStore(Store):
                 raise ObjectNotFound(f"no such object {uri} (If-Match needs an existing object)", uri=uri)
             if current["etag"] != expected:
                 raise PreconditionFailed(
-                    f"{uri} has ETag {current['etag']}, not {expected} (If-Match): it changed since it was read", uri=uri
+                    f"{uri} has ETag {current['etag']}, not {expected} (If-Match): it changed since it was read",
+                    uri=uri,
                 )
 
     def head_object(self, bucket: str, key: str, *, version_id: str | None = None) -> ObjectInfo:
@@ -645,7 +661,9 @@ class LocalStore(Store):
         with self._read() as conn:
             return self._info(self._resolve(conn, bucket, key, version_id))
 
-    def open_object(self, bucket: str, key: str, *, version_id: str | None = None) -> tuple[Iterator[bytes], ObjectInfo]:
+    def open_object(
+        self, bucket: str, key: str, *, version_id: str | None = None
+    ) -> tuple[Iterator[bytes], ObjectInfo]:
         version_id = rules.validate_object_address(bucket, key, version_id)
         for _attempt in range(5):
             with self._read() as conn:
@@ -732,7 +750,8 @@ class LocalStore(Store):
             return
         if version_id is not None:
             row = conn.execute(
-                "SELECT * FROM object_version WHERE bucket = ? AND key = ? AND version_id = ?", (bucket, key, version_id)
+                "SELECT * FROM object_version WHERE bucket = ? AND key = ? AND version_id = ?",
+                (bucket, key, version_id),
             ).fetchone()
             if row is None:
                 return  # idempotent
@@ -743,7 +762,8 @@ class LocalStore(Store):
             return
         if versioning == "Disabled":
             row = conn.execute(
-                "SELECT * FROM object_version WHERE bucket = ? AND key = ? AND version_id = ?", (bucket, key, NULL_VERSION)
+                "SELECT * FROM object_version WHERE bucket = ? AND key = ? AND version_id = ?",
+                (bucket, key, NULL_VERSION),
             ).fetchone()
             if row is None:
                 return
@@ -774,7 +794,9 @@ class LocalStore(Store):
         src_version_id: str | None = None,
         annotation_directive: AnnotationDirective = "COPY",
     ) -> ObjectInfo:
-        src_version_id = rules.validate_copy(src_bucket, src_key, dst_bucket, dst_key, src_version_id, annotation_directive)
+        src_version_id = rules.validate_copy(
+            src_bucket, src_key, dst_bucket, dst_key, src_version_id, annotation_directive
+        )
         with self._write() as tx:
             source = self._resolve(tx.conn, src_bucket, src_key, src_version_id)
             if (src_bucket, src_key) == (dst_bucket, dst_key) and self._versioning(tx.conn, dst_bucket) != "Enabled":

@@ -93,7 +93,9 @@ def validate_annotation_prefix(prefix: str | None, *, bucket: str, key: str) -> 
     try:
         size = len(prefix.encode("utf-8"))
     except UnicodeEncodeError:
-        raise InvalidArgument(f"annotation prefix {prefix!r} on {uri} is not valid UTF-8 (R4.4)", code="InvalidPrefix", uri=uri) from None
+        raise InvalidArgument(
+            f"annotation prefix {prefix!r} on {uri} is not valid UTF-8 (R4.4)", code="InvalidPrefix", uri=uri
+        ) from None
     if size > MAX_NAME_BYTES:
         raise InvalidArgument(
             f"annotation prefix on {uri} is longer than a name can be ({MAX_NAME_BYTES} bytes) (R4.4)",
@@ -122,10 +124,14 @@ def payload_bytes(payload: bytes | bytearray | memoryview | str, *, bucket: str,
         data = bytes(payload)
     else:
         raise InvalidPayload(
-            f"payload of {where} must be bytes or str, not {type(payload).__name__} (R7.2)", code="InvalidRequest", uri=uri
+            f"payload of {where} must be bytes or str, not {type(payload).__name__} (R7.2)",
+            code="InvalidRequest",
+            uri=uri,
         )
     if not data:
-        raise InvalidPayload(f"payload of {where} is empty: at least 1 byte is required (R7.3)", code="EntityTooSmall", uri=uri)
+        raise InvalidPayload(
+            f"payload of {where} is empty: at least 1 byte is required (R7.3)", code="EntityTooSmall", uri=uri
+        )
     if len(data) > MAX_PAYLOAD_BYTES:
         raise PayloadTooLarge(
             f"payload of {where} is {len(data):,} bytes: at most {MAX_PAYLOAD_BYTES:,} (1 MiB) allowed (R7.1)", uri=uri
@@ -214,7 +220,8 @@ def self_copy_refused(bucket: str, key: str) -> InvalidArgument:
     return InvalidArgument(
         f"copying {object_uri(bucket, key)} onto itself changes nothing, and S3 refuses it: copy it to another "
         "key, or, in a versioned bucket, give the version id of an older version to restore it",
-        code="InvalidRequest", uri=object_uri(bucket, key),
+        code="InvalidRequest",
+        uri=object_uri(bucket, key),
     )
 
 

@@ -61,7 +61,18 @@ DEFAULT_MULTIPART_THRESHOLD = 8 * 1024 * 1024  # boto3's own default
 MAX_SINGLE_PUT_BYTES = 5 * 1024**3  # S3's limit for PutObject and CopyObject
 DELETE_BATCH = 1000  # DeleteObjects' limit
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"
-_CHECKSUM_FIELDS = ("CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256", "SHA512", "MD5", "XXHASH64", "XXHASH3", "XXHASH128")
+_CHECKSUM_FIELDS = (
+    "CRC32",
+    "CRC32C",
+    "CRC64NVME",
+    "SHA1",
+    "SHA256",
+    "SHA512",
+    "MD5",
+    "XXHASH64",
+    "XXHASH3",
+    "XXHASH128",
+)
 
 
 def _is_aws_endpoint(url: str | None) -> bool:
@@ -131,7 +142,9 @@ class S3Store(Store):
             client = self._make_client(endpoint_url, region_name, max_attempts)
         self.client = client
         self.multipart_threshold = multipart_threshold
-        self.transfer_config = TransferConfig(multipart_threshold=multipart_threshold, multipart_chunksize=multipart_threshold)
+        self.transfer_config = TransferConfig(
+            multipart_threshold=multipart_threshold, multipart_chunksize=multipart_threshold
+        )
 
     @staticmethod
     def _make_client(endpoint_url: str | None, region_name: str | None, max_attempts: int):
@@ -237,7 +250,9 @@ class S3Store(Store):
                 return self._put_stream(target, f, args, conditions, metadata)
         if hasattr(body, "read"):
             return self._put_stream(target, body, args, conditions, metadata)
-        raise InvalidInput(f"cannot upload to {uri}: body must be bytes, a binary file object or a Path, not {type(body).__name__}")
+        raise InvalidInput(
+            f"cannot upload to {uri}: body must be bytes, a binary file object or a Path, not {type(body).__name__}"
+        )
 
     def _put_stream(self, target: Target, f, args: dict, conditions: dict, metadata: dict) -> ObjectInfo:
         size = _remaining_size(f)
@@ -255,7 +270,9 @@ class S3Store(Store):
                 )
             return self._single_put(target, _NoClose(f), size, {**args, **conditions}, metadata)
         with translate_errors(Target("UploadFileobj", target.bucket, target.key)):
-            self.client.upload_fileobj(_NoClose(f), target.bucket, target.key, ExtraArgs=args, Config=self.transfer_config)
+            self.client.upload_fileobj(
+                _NoClose(f), target.bucket, target.key, ExtraArgs=args, Config=self.transfer_config
+            )
         return self.head_object(target.bucket, target.key)
 
     def _single_put(self, target: Target, body, size: int, args: dict, metadata: dict) -> ObjectInfo:
@@ -304,7 +321,11 @@ class S3Store(Store):
         """HEAD answers carry no error code: a 404 may mean the bucket, or the object, is missing;
         a 400/405 on a versioned HEAD means a delete marker or a malformed version id."""
         error = map_client_error(exc, target)
-        if error_status(exc) == 404 and error_code(exc) in ("404", "NotFound", "") and not self.bucket_exists(target.bucket):
+        if (
+            error_status(exc) == 404
+            and error_code(exc) in ("404", "NotFound", "")
+            and not self.bucket_exists(target.bucket)
+        ):
             return map_client_error(
                 ClientError({"Error": {"Code": "NoSuchBucket", "Message": "The specified bucket does not exist"},
                              "ResponseMetadata": {"HTTPStatusCode": 404}}, target.operation),
@@ -312,7 +333,9 @@ class S3Store(Store):
             )  # fmt: skip
         return error
 
-    def open_object(self, bucket: str, key: str, *, version_id: str | None = None) -> tuple[Iterator[bytes], ObjectInfo]:
+    def open_object(
+        self, bucket: str, key: str, *, version_id: str | None = None
+    ) -> tuple[Iterator[bytes], ObjectInfo]:
         target, version_id = self._object_target("GetObject", bucket, key, version_id)
         extra = {"VersionId": version_id} if version_id else {}
         with translate_errors(target):
@@ -380,7 +403,9 @@ class S3Store(Store):
                 )
             errors = response.get("Errors") or []
             if errors:
-                shown = "; ".join(f"s3://{bucket}/{e.get('Key')}: {e.get('Code')} {e.get('Message', '')}".strip() for e in errors[:5])
+                shown = "; ".join(
+                    f"s3://{bucket}/{e.get('Key')}: {e.get('Code')} {e.get('Message', '')}".strip() for e in errors[:5]
+                )
                 more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
                 raise BackendError(
                     f"DeleteObjects could not delete {len(errors)} of {len(batch)} keys: {shown}{more}",
@@ -398,7 +423,9 @@ class S3Store(Store):
         src_version_id: str | None = None,
         annotation_directive: AnnotationDirective = "COPY",
     ) -> ObjectInfo:
-        src_version_id = rules.validate_copy(src_bucket, src_key, dst_bucket, dst_key, src_version_id, annotation_directive)
+        src_version_id = rules.validate_copy(
+            src_bucket, src_key, dst_bucket, dst_key, src_version_id, annotation_directive
+        )
         source = {"Bucket": src_bucket, "Key": src_key, **({"VersionId": src_version_id} if src_version_id else {})}
         target = Target(f"CopyObject from {rules.object_uri(src_bucket, src_key)} to", dst_bucket, dst_key)
         try:
@@ -416,7 +443,9 @@ class S3Store(Store):
                     )  # fmt: skip
                 return self.head_object(dst_bucket, dst_key)
             if error_status(exc) == 404 and error_code(exc) == "NoSuchKey":
-                raise map_client_error(exc, Target("CopyObject", src_bucket, src_key, version_id=src_version_id)) from exc
+                raise map_client_error(
+                    exc, Target("CopyObject", src_bucket, src_key, version_id=src_version_id)
+                ) from exc
             raise map_client_error(exc, target) from exc
         except BotoCoreError as exc:
             raise map_botocore_error(exc, target) from exc
@@ -498,7 +527,9 @@ class S3Store(Store):
                 raise InvalidArgument(f"the continuation token provided for {target.uri} is incorrect (R4.10)")
             extra["ContinuationToken"] = continuation_token
         with translate_errors(target):
-            response = self.client.list_object_annotations(Bucket=bucket, Key=key, MaxAnnotationResults=max_results, **extra)
+            response = self.client.list_object_annotations(
+                Bucket=bucket, Key=key, MaxAnnotationResults=max_results, **extra
+            )
         version = _version(response.get("ObjectVersionId"))
         entries = [
             AnnotationInfo(

@@ -153,7 +153,8 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        call = RecordedCall(messages=list(messages), tools=list(kwargs.get("tools") or []),
-                            tool_choice=kwargs.get("tool_choice"))
+        call = RecordedCall(
+            messages=list(messages), tools=list(kwargs.get("tools") or []), tool_choice=kwargs.get("tool_choice")
+        )
         message = self._message_for(self._next_reply(call), call)
         return ChatResult(generations=[ChatGeneration(message=message)])

@@ -87,7 +87,13 @@ class S3ErrorResponse(Exception):
 
 def error_document(code: str, message: str, request_id: str, **fields: str) -> bytes:
     root = ET.Element("Error")
-    for tag, text in (("Code", code), ("Message", message), *fields.items(), ("RequestId", request_id), ("HostId", request_id)):
+    for tag, text in (
+        ("Code", code),
+        ("Message", message),
+        *fields.items(),
+        ("RequestId", request_id),
+        ("HostId", request_id),
+    ):
         ET.SubElement(root, tag).text = text
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
@@ -402,7 +408,9 @@ class AnnotationMiddleware:
             return None
         version_id = req.query["versionId"]
         if not version_id:
-            raise S3ErrorResponse("InvalidArgument", "Invalid version id specified", ArgumentName="versionId", ArgumentValue="")
+            raise S3ErrorResponse(
+                "InvalidArgument", "Invalid version id specified", ArgumentName="versionId", ArgumentValue=""
+            )
         return version_id
 
     def _target(self, req: _Req, *, check_name: bool) -> tuple[Any, str]:
@@ -438,7 +446,8 @@ class AnnotationMiddleware:
             declared = req.headers.get("x-amz-decoded-content-length")
             if declared is not None and declared.isdigit() and int(declared) != len(data):
                 raise S3ErrorResponse(
-                    "IncompleteBody", f"x-amz-decoded-content-length is {declared} but the body decoded to {len(data)} bytes"
+                    "IncompleteBody",
+                    f"x-amz-decoded-content-length is {declared} but the body decoded to {len(data)} bytes",
                 )
         uri = rules.object_uri(req.bucket, req.key)
         content_md5 = req.headers.get("Content-MD5")
@@ -478,7 +487,10 @@ class AnnotationMiddleware:
         record = self.state.annotations(req.bucket, obj).get(name)
         if record is None:
             raise S3ErrorResponse(
-                "NoSuchAnnotation", "The specified annotation does not exist on this object.", Key=req.key, AnnotationName=name
+                "NoSuchAnnotation",
+                "The specified annotation does not exist on this object.",
+                Key=req.key,
+                AnnotationName=name,
             )
         headers = {
             "ETag": record.etag,
@@ -510,7 +522,9 @@ class AnnotationMiddleware:
                     ArgumentValue=token,
                 ) from None
         annotations = self.state.annotations(req.bucket, obj)
-        names = sorted((n for n in annotations if prefix is None or n.startswith(prefix)), key=lambda n: n.encode("utf-8"))
+        names = sorted(
+            (n for n in annotations if prefix is None or n.startswith(prefix)), key=lambda n: n.encode("utf-8")
+        )
         if after is not None:
             names = [n for n in names if n.encode("utf-8") > after]
         page, more = names[:page_size], len(names) > page_size
@@ -702,7 +716,11 @@ class TestS3Server:
 
     def __init__(self) -> None:
         try:
-            from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+            from moto.moto_server.werkzeug_app import (
+                DomainDispatcherApplication,
+                MotoRequestHandler,
+                create_backend_app,
+            )
             from werkzeug.serving import make_server
         except ImportError as exc:  # pragma: no cover - depends on the installed extras
             raise ConfigurationError(

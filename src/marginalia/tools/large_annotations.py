@@ -103,7 +103,8 @@ def put_json(
     for n in names:
         if (problem := annotation_name_error(n)) is not None:
             raise InvalidAnnotationName(
-                f"cannot split annotation {name!r} on {uri} into parts: part name {n[:60]!r}... is invalid: {problem[1]}", uri=uri
+                f"cannot split annotation {name!r} on {uri} into parts: part name {n[:60]!r}... is invalid: {problem[1]}",
+                uri=uri,
             )
     new_names = ({name, *names}) - existing
     if len(existing) + len(new_names) > MAX_ANNOTATIONS_PER_VERSION:
@@ -133,7 +134,7 @@ def _limit_error(uri: str, name: str, needed: int, existing: set[str]) -> Annota
 
 def _delete_stale(store, bucket, key, existing: set[str], prefix: str, *, keep: set[str], version_id, if_match) -> None:
     for n in sorted(existing):
-        if n.startswith(prefix) and n not in keep and n[len(prefix):].isdigit():
+        if n.startswith(prefix) and n not in keep and n[len(prefix) :].isdigit():
             store.delete_annotation(bucket, key, n, version_id=version_id, if_match=if_match)
 
 
@@ -150,7 +151,9 @@ def get_json(store, bucket: str, key: str, name: str, *, version_id: str | None 
         if not is_index(doc):
             return doc
         try:
-            data = b"".join(store.get_annotation(bucket, key, n, version_id=version_id).payload for n in doc["part_names"])
+            data = b"".join(
+                store.get_annotation(bucket, key, n, version_id=version_id).payload for n in doc["part_names"]
+            )
         except AnnotationNotFound as exc:
             problem = f"a part is missing ({exc})"
             continue

@@ -51,10 +51,22 @@ DEFAULT_TIME_BUDGET = 120.0
 #: How far into a file the ``%PDF-`` header may sit (readers tolerate leading junk up to 1 KiB).
 _HEADER_WINDOW = 1024
 
-_LIGATURES = str.maketrans({
-    "\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl", "\ufb05": "st",
-    "\ufb06": "st", "\u00ad": "", "\u00a0": " ", "\u2009": " ", "\u202f": " ", "\u200b": "",
-})
+_LIGATURES = str.maketrans(
+    {
+        "\ufb00": "ff",
+        "\ufb01": "fi",
+        "\ufb02": "fl",
+        "\ufb03": "ffi",
+        "\ufb04": "ffl",
+        "\ufb05": "st",
+        "\ufb06": "st",
+        "\u00ad": "",
+        "\u00a0": " ",
+        "\u2009": " ",
+        "\u202f": " ",
+        "\u200b": "",
+    }
+)
 _SPACES = re.compile(r"[ \t\f\v\r]+")
 _HYPHEN_END = re.compile(r"(?<![A-Za-z])([A-Za-z]+)-$")  # whole word: linear on a long line
 _LOWER_START = re.compile(r"^([a-z]+)")
@@ -233,7 +245,9 @@ def _page_text(reader: pypdf.PdfReader, index: int, name: str) -> str:
     except MarginaliaError:
         raise
     except Exception as exc:
-        raise InvalidInput(f"{name}: page {index + 1} is corrupt, its text cannot be extracted ({_reason(exc)})") from exc
+        raise InvalidInput(
+            f"{name}: page {index + 1} is corrupt, its text cannot be extracted ({_reason(exc)})"
+        ) from exc
     finally:
         _forget_page(reader, index)
     return normalize_text(raw)
@@ -396,7 +410,7 @@ def abstract_text(text: str) -> str | None:
     span = abstract_span(text)
     if span is None:
         return None
-    lines = text.split("\n")[span[0]: span[1]]
+    lines = text.split("\n")[span[0] : span[1]]
     first = _ABSTRACT_HEADING.match(lines[0])
     if first:  # the heading word itself is not part of the abstract
         lines[0] = first.group("rest") or ""
@@ -415,6 +429,6 @@ def remove_abstract(pages: Iterable[tuple[int, str]], *, search_pages: int = 2) 
         span = abstract_span(text)
         if span is not None:
             lines = text.split("\n")
-            out[i] = (number, "\n".join(lines[: span[0]] + lines[span[1]:]))
+            out[i] = (number, "\n".join(lines[: span[0]] + lines[span[1] :]))
             break
     return out

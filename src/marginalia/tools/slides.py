@@ -108,7 +108,9 @@ def read_pptx(path_or_file: str | Path | BinaryIO, *, name: str | None = None) -
     Decks made elsewhere are read the same way: a slide's title placeholder is its title and
     every other text on it (placeholders, text boxes, in order) becomes its bullets.
     """
-    label = name or (str(path_or_file) if isinstance(path_or_file, (str, Path)) else getattr(path_or_file, "name", "<pptx stream>"))
+    label = name or (
+        str(path_or_file) if isinstance(path_or_file, (str, Path)) else getattr(path_or_file, "name", "<pptx stream>")
+    )
     try:
         deck = Presentation(path_or_file)
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
@@ -123,7 +125,9 @@ def read_pptx(path_or_file: str | Path | BinaryIO, *, name: str | None = None) -
         Slide(
             title=page.shapes.title.text_frame.text if page.shapes.title is not None else "",
             bullets=[line for line in _other_text(page) if line],
-            notes=page.notes_slide.notes_text_frame.text if page.has_notes_slide and page.notes_slide.notes_text_frame else "",
+            notes=page.notes_slide.notes_text_frame.text
+            if page.has_notes_slide and page.notes_slide.notes_text_frame
+            else "",
         )
         for page in rest
     ]

@@ -46,8 +46,15 @@ __all__ = [
 #: File extensions of the formats Amazon Transcribe accepts (its ``MediaFormat`` values:
 #: amr, flac, m4a, mp3, mp4, ogg, webm, wav; Opus audio comes in an Ogg container).
 SUPPORTED_MEDIA = {
-    ".amr": "amr", ".flac": "flac", ".m4a": "m4a", ".mp3": "mp3", ".mp4": "mp4",
-    ".ogg": "ogg", ".opus": "ogg", ".webm": "webm", ".wav": "wav",
+    ".amr": "amr",
+    ".flac": "flac",
+    ".m4a": "m4a",
+    ".mp3": "mp3",
+    ".mp4": "mp4",
+    ".ogg": "ogg",
+    ".opus": "ogg",
+    ".webm": "webm",
+    ".wav": "wav",
 }
 DEFAULT_OUTPUT_PREFIX = ".marginalia/transcribe/"
 #: Transcribe accepts 2-30 speakers for diarisation.
@@ -106,7 +113,11 @@ def _output_prefix(prefix: str | None) -> str:
 
 def _error(exc: ClientError) -> tuple[str, str, int | None]:
     err = exc.response.get("Error", {})
-    return str(err.get("Code", "")), str(err.get("Message", "")), exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return (
+        str(err.get("Code", "")),
+        str(err.get("Message", "")),
+        exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode"),
+    )
 
 
 def _clients(client: Any, s3_client: Any) -> tuple[Any, Any]:
@@ -166,15 +177,29 @@ def transcribe_object(
         raise UnsupportedInput(f"{uri}: max_speakers must be between {low} and {high}, got {max_speakers}", uri=uri)
     transcribe, s3 = _clients(client, s3_client)
     try:
-        return _run(uri, bucket, key, transcribe, s3, language_code, speakers, max_speakers,
-                    _output_prefix(output_prefix), poll, timeout, sleep)
+        return _run(
+            uri,
+            bucket,
+            key,
+            transcribe,
+            s3,
+            language_code,
+            speakers,
+            max_speakers,
+            _output_prefix(output_prefix),
+            poll,
+            timeout,
+            sleep,
+        )
     except NoCredentialsError:
         raise ConfigurationError(
             f"{uri}: no AWS credentials for Amazon Transcribe (set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)"
         ) from None
 
 
-def _run(uri, bucket, key, transcribe, s3, language_code, speakers, max_speakers, prefix, poll, timeout, sleep) -> Transcript:
+def _run(
+    uri, bucket, key, transcribe, s3, language_code, speakers, max_speakers, prefix, poll, timeout, sleep
+) -> Transcript:
     etag = _head_etag(s3, bucket, key, uri)
     job_name = transcription_job_name(bucket, key, etag)
     output_key = f"{prefix}{job_name}.json"

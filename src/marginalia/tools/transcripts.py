@@ -38,7 +38,9 @@ __all__ = [
 ]
 
 #: Recordings a transcript may sit beside (or that Amazon Transcribe accepts).
-MEDIA_EXTENSIONS = frozenset({".mp3", ".mp4", ".m4a", ".wav", ".flac", ".ogg", ".oga", ".opus", ".webm", ".amr", ".mov", ".mkv", ".aac"})
+MEDIA_EXTENSIONS = frozenset(
+    {".mp3", ".mp4", ".m4a", ".wav", ".flac", ".ogg", ".oga", ".opus", ".webm", ".amr", ".mov", ".mkv", ".aac"}
+)
 #: Transcript files, in the order :func:`find_transcript_beside` looks for them.
 TRANSCRIPT_EXTENSIONS = (".vtt", ".srt", ".json", ".txt")
 #: Larger than any real meeting transcript (a 10-hour meeting is ~1 MB of text).
@@ -55,12 +57,35 @@ _SPEAKER_LINE_RE = re.compile(
     r"^\s*(?:\[?(?P<ts>(?:\d{1,2}:)?\d{1,2}:\d{2}(?:[.,]\d{1,3})?)\]?\s*[-–]?\s*)?"
     r"(?P<speaker>[^\W\d_][\w .'’()@&/-]{0,%d}?)\s*:\s+(?P<text>\S.*)$" % (_MAX_SPEAKER_CHARS - 1)
 )
-_CUE_SPEAKER_RE = re.compile(r"^(?P<speaker>[^\W\d_][\w .'’-]{0,%d}?)\s*:\s+(?P<text>\S.*)$" % (_MAX_SPEAKER_CHARS - 1), re.S)
+_CUE_SPEAKER_RE = re.compile(
+    r"^(?P<speaker>[^\W\d_][\w .'’-]{0,%d}?)\s*:\s+(?P<text>\S.*)$" % (_MAX_SPEAKER_CHARS - 1), re.S
+)
 _ELITR_LINE_RE = re.compile(r"^\((?P<speaker>[^()\n]{1,%d})\)\s*(?P<text>.*)$" % _MAX_SPEAKER_CHARS)
 _SRT_SNIFF_RE = re.compile(r"^\s*\d+\s*\r?\n\s*\d{1,2}:\d{2}:\d{2}[,.]\d{1,3}\s*-->", re.S)
 _TIMESTAMP_RE = re.compile(r"^(?:(?P<h>\d{1,2}):)?(?P<m>\d{1,2}):(?P<s>\d{2})(?:[.,](?P<f>\d{1,3}))?$")
 #: Words that end in a colon at the start of a line but name no one ("Note: ...").
-_NOT_SPEAKERS = frozenset({"note", "notes", "agenda", "action", "action items", "todo", "re", "subject", "date", "time", "http", "https", "summary", "decision", "decisions", "attendees", "location", "topic"})
+_NOT_SPEAKERS = frozenset(
+    {
+        "note",
+        "notes",
+        "agenda",
+        "action",
+        "action items",
+        "todo",
+        "re",
+        "subject",
+        "date",
+        "time",
+        "http",
+        "https",
+        "summary",
+        "decision",
+        "decisions",
+        "attendees",
+        "location",
+        "topic",
+    }
+)
 
 
 # --- public API ------------------------------------------------------------------------------
@@ -125,7 +150,9 @@ def _decode(data: bytes | str, filename: str) -> str:
     if isinstance(data, (bytes, bytearray, memoryview)):
         raw = bytes(data)
         if len(raw) > MAX_TRANSCRIPT_BYTES:
-            raise InvalidInput(f"{filename}: transcript is {len(raw)} bytes, more than the {MAX_TRANSCRIPT_BYTES} allowed")
+            raise InvalidInput(
+                f"{filename}: transcript is {len(raw)} bytes, more than the {MAX_TRANSCRIPT_BYTES} allowed"
+            )
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
@@ -238,7 +265,11 @@ def _bounded_pieces(
 
 def _split_speaker(text: str, pattern: re.Pattern[str] = _CUE_SPEAKER_RE) -> tuple[str | None, str]:
     m = pattern.match(text)
-    if m and m.group("speaker").strip().lower() not in _NOT_SPEAKERS and not m.group("speaker").lower().startswith("http"):
+    if (
+        m
+        and m.group("speaker").strip().lower() not in _NOT_SPEAKERS
+        and not m.group("speaker").lower().startswith("http")
+    ):
         return m.group("speaker").strip(), m.group("text")
     return None, text
 
@@ -356,7 +387,9 @@ def _parse_json(text: str, filename: str) -> Transcript:
         return _from_elitr(doc["transcript_text"])
     for field in ("transcript", "meeting_transcripts", "turns", "utterances"):
         if field in doc:
-            return _from_turn_list(doc[field], filename, "qmsum-json" if field in ("transcript", "meeting_transcripts") else "json-turns")
+            return _from_turn_list(
+                doc[field], filename, "qmsum-json" if field in ("transcript", "meeting_transcripts") else "json-turns"
+            )
     raise InvalidInput(
         f"{filename}: JSON with no transcript in a known layout (expected 'segments', 'results' "
         "(Amazon Transcribe), 'transcript' (QMSum) or 'transcript_text' (ELITR))"
@@ -392,7 +425,12 @@ def _from_turn_list(turns: Any, filename: str, fmt: str) -> Transcript:
             if not isinstance(turn, dict):
                 raise InvalidInput(f"{filename}: turn {i} must be an object, got {type(turn).__name__}")
             speaker = turn.get("speaker", turn.get("speaker_label", turn.get("name")))
-            yield speaker, _seconds(turn.get("start", turn.get("start_time"))), _seconds(turn.get("end", turn.get("end_time"))), _text_of(turn, filename, i)
+            yield (
+                speaker,
+                _seconds(turn.get("start", turn.get("start_time"))),
+                _seconds(turn.get("end", turn.get("end_time"))),
+                _text_of(turn, filename, i),
+            )
 
     return _build(rows(), source_format=fmt)
 
@@ -426,11 +464,17 @@ def _from_transcribe(results: dict, filename: str) -> Transcript:
     language = results.get("language_code") if isinstance(results.get("language_code"), str) else None
     audio_segments = results.get("audio_segments")
     if isinstance(audio_segments, list) and audio_segments:
+
         def rows():
             for i, seg in enumerate(audio_segments):
                 if not isinstance(seg, dict):
                     raise InvalidInput(f"{filename}: audio_segments[{i}] must be an object")
-                yield seg.get("speaker_label"), _seconds(seg.get("start_time")), _seconds(seg.get("end_time")), _text_of(seg, filename, i)
+                yield (
+                    seg.get("speaker_label"),
+                    _seconds(seg.get("start_time")),
+                    _seconds(seg.get("end_time")),
+                    _text_of(seg, filename, i),
+                )
 
         return _build(rows(), source_format="transcribe-json", language=language)
 
@@ -478,7 +522,13 @@ def _speaker_lookup(labels: Any, filename: str) -> Callable[[float], str | None]
                 continue
             for item in seg.get("items") or [seg]:
                 if isinstance(item, dict) and item.get("start_time") is not None:
-                    spans.append((_seconds(item["start_time"]), _seconds(item.get("end_time", item["start_time"])), str(seg["speaker_label"])))
+                    spans.append(
+                        (
+                            _seconds(item["start_time"]),
+                            _seconds(item.get("end_time", item["start_time"])),
+                            str(seg["speaker_label"]),
+                        )
+                    )
     spans.sort()
     starts = [s for s, _, _ in spans]
 
