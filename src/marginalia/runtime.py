@@ -268,6 +268,8 @@ class RunResult:
     annotations: tuple[WrittenAnnotation, ...]
     trace_id: str
     iterations: int
+    #: waiting: the approval payload's ``draft`` (``{engine, label, flags}``, see nodes.review)
+    draft: dict | None = None
 
 
 # --- runs ----------------------------------------------------------------------------------
@@ -341,6 +343,7 @@ class Run:
             annotations=annotations,
             trace_id=self.record.trace_id or tracing.trace_id_for(self.record.thread_id),
             iterations=iterations,
+            draft=(self.interrupt or {}).get("draft") if status == "waiting" else None,
         )
 
 

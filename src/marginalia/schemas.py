@@ -44,11 +44,15 @@ class ActionItem(BaseModel):
     task: str
     due: str | None = Field(default=None, description="ISO date or the phrase used, e.g. 'next week'")
     evidence: list[int] = Field(default_factory=list, description="ids of the transcript segments it came from")
+    confidence: float | None = Field(
+        default=None, ge=0, le=1, description="how sure the engine is (0-1); low ones are flagged at review"
+    )
 
 
 class Decision(BaseModel):
     text: str
     evidence: list[int] = Field(default_factory=list)
+    confidence: float | None = Field(default=None, ge=0, le=1, description="how sure the engine is (0-1)")
 
 
 class Minutes(BaseModel):

@@ -86,10 +86,23 @@ def _deck_lines(result) -> list[str]:
 register_result_view("ppt_outline", _deck_lines)
 
 
+def show_draft(draft: dict | None) -> None:
+    """Who wrote the proposal and what to check first (the approval payload's ``draft``)."""
+    if not draft:
+        return
+    flags = draft.get("flags") or []
+    console.print(f"\n[bold yellow]{draft.get('label')}[/]: read it before approving", highlight=False)
+    if flags:
+        console.print(f"  check first ({len(flags)}):", highlight=False)
+    for flag in flags:
+        console.print(f"  {flag['path']}  {flag['reason']}", highlight=False, markup=False)
+
+
 def show_result(result) -> None:
     """The proposal and what to do next (waiting), or where the annotations are (done)."""
     if result.status == "waiting":
         console.print(render_proposal(result.agent, result.proposal))
+        show_draft(result.draft)
         console.print(
             f"\n[bold]Waiting for approval[/] (iteration {result.iterations + 1}) — thread [cyan]{result.thread_id}[/]"
         )

@@ -10,6 +10,13 @@ process may exit there. The answer (a :class:`~marginalia.schemas.Review`) resum
   comes back here; without feedback the thread ends as rejected, nothing written.
 
 Every round is appended to ``iterations`` in state, so the history of a document is kept.
+
+"Say what it is": the interrupt payload also carries ``draft`` = ``{engine, label, flags}``
+(:func:`draft_notice`): who wrote the proposal ("offline extractive draft", or "model draft
+(<model>)") and what a reviewer should check first. Flags are found generically, for any agent,
+by walking the proposal: every object whose ``confidence`` is below :data:`LOW_CONFIDENCE`, and
+every object marked ``"thin": true`` (little source material behind it), each named by its JSON
+pointer (RFC 6901), e.g. ``{"path": "/action_items/3", "reason": "confidence 0.40 < 0.6"}``.
 """
 
 from __future__ import annotations
@@ -23,10 +30,14 @@ from langgraph.types import interrupt
 from pydantic import BaseModel, ValidationError
 
 from ..errors import InvalidInput
+from ..runtime import rails
 from ..schemas import Review
 from ..threads import utcnow
 
 Decision = Literal["approve", "reject", "discard"]
+
+#: An object of a proposal whose ``confidence`` is below this is flagged for the reviewer.
+LOW_CONFIDENCE = 0.6
 
 
 class ReviewState(TypedDict, total=False):
@@ -73,10 +84,59 @@ def apply_review(document: dict, review: Review, schema: type[BaseModel]) -> dic
         ) from None
 
 
+def _pointer_token(key: Any) -> str:
+    return str(key).replace("~", "~0").replace("/", "~1")
+
+
+def review_flags(document: Any, threshold: float = LOW_CONFIDENCE) -> list[dict]:
+    """``[{path, reason}]``: the objects in ``document`` a reviewer should check first.
+
+    An object is flagged when its ``confidence`` is a number below ``threshold`` or when it says
+    ``"thin": true``; ``path`` is its JSON pointer. Depth-first, in document order.
+    """
+    flags: list[dict] = []
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            reasons = []
+            confidence = node.get("confidence")
+            if isinstance(confidence, int | float) and not isinstance(confidence, bool) and confidence < threshold:
+                reasons.append(f"confidence {confidence:.2f} < {threshold}")
+            if node.get("thin") is True:
+                reasons.append("thin: little in the source backs it")
+            if reasons:
+                flags.append({"path": path, "reason": "; ".join(reasons)})
+            for key, value in node.items():
+                walk(value, f"{path}/{_pointer_token(key)}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{path}/{i}")
+
+    walk(document, "")
+    return flags
+
+
+def draft_label(engine: Any) -> str:
+    """``offline extractive draft`` for the offline engine, else ``model draft (<model>)``."""
+    name = getattr(engine, "name", None) or "unknown"
+    if name == "offline":
+        return "offline extractive draft"
+    return f"model draft ({getattr(engine, 'model', None) or name})"
+
+
+def draft_notice(proposal: dict, engine: Any) -> dict:
+    """What the approval payload says about the proposal: ``{engine, label, flags}``."""
+    return {
+        "engine": getattr(engine, "name", None) or "unknown",
+        "label": draft_label(engine),
+        "flags": review_flags(proposal),
+    }
+
+
 def make_review_node(*, agent: str, document: type[BaseModel]):
     """A review node for ``agent`` whose proposals are ``document`` instances (as dicts)."""
 
-    def review(state: dict) -> dict:
+    def review(state: dict, runtime) -> dict:
         proposal = state["proposal"]
         n = len(state.get("iterations") or []) + 1
         if state.get("auto_approve"):
@@ -89,6 +149,7 @@ def make_review_node(*, agent: str, document: type[BaseModel]):
                         "object_uri": state.get("object_uri"),
                         "iteration": n,
                         "proposal": proposal,
+                        "draft": draft_notice(proposal, rails(runtime).engine),
                         "actions": ["approve", "edit", "reject"],
                     }
                 )
