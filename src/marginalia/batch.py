@@ -4,7 +4,8 @@
 skips those that already carry the agent's annotation (unless ``force``), and runs the agent on
 the rest in a thread pool (the stores and engines are thread-safe; the offline engine's calls
 take turns, see :class:`_TakingTurns`). Each object gets one row: ``done``, ``skipped``,
-``waiting`` (for approval) or ``failed`` with the reason; a failure never stops the batch.
+``waiting`` (for approval), ``elsewhere`` (another worker holds the thread's lease: it is being
+run, not broken) or ``failed`` with the reason; a failure never stops the batch.
 
 A batch survives being killed and re-run: the thread id of an object is derived from the agent,
 the object and its ETag (:func:`thread_id_for`), so a re-run finds the same threads and
@@ -12,8 +13,8 @@ the object and its ETag (:func:`thread_id_for`), so a re-run finds the same thre
 one up where its checkpoints left it — a crashed run goes on from its last completed node, a
 thread waiting for approval is reported (not restarted), a finished thread is not run again.
 The runtime runs every thread under its lease (:func:`marginalia.lease.thread_lease`), so two
-batches over the same prefix never run the same object at once (the loser's row says the
-thread is being run elsewhere).
+batches over the same prefix never run the same object at once (the loser's row is
+``elsewhere``, naming the holder; a later run picks up whatever that worker left).
 """
 
 from __future__ import annotations
@@ -25,14 +26,25 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, Literal
 
-from .errors import AnnotationNotFound, InvalidInput, MarginaliaError, ObjectNotFound
+from .errors import AnnotationNotFound, InvalidInput, MarginaliaError, ObjectNotFound, ThreadBusy
 from .runtime import Run, RunResult, drive, engine_turn, get_agent, resolve_engine, resolve_store, start_or_continue
 from .storage.base import ObjectInfo, Store
 from .uri import parse_uri
 
-__all__ = ["BATCH_AGENTS", "BatchAgent", "BatchRow", "batch", "prepare_continue", "run_object", "thread_id_for"]
+__all__ = [
+    "BATCH_AGENTS",
+    "SETTLED",
+    "BatchAgent",
+    "BatchRow",
+    "batch",
+    "prepare_continue",
+    "run_object",
+    "thread_id_for",
+]
 
-Status = Literal["done", "skipped", "waiting", "failed"]
+Status = Literal["done", "skipped", "waiting", "elsewhere", "failed"]
+#: Statuses of a batch that ended well: nothing is left for this batch to do or report as broken.
+SETTLED: frozenset[str] = frozenset({"done", "skipped", "waiting", "elsewhere"})
 
 
 # --- what a batch can run ------------------------------------------------------------------
@@ -186,6 +198,8 @@ def run_object(
                 agent, uri, thread_id=thread_id, store=store, engine=engine, approve=approve, fresh=True
             )
         result = run if isinstance(run, RunResult) else drive(run)
+    except ThreadBusy as exc:  # another worker holds the thread (its lease, or it advanced the head first)
+        return BatchRow(uri, "elsewhere", thread_id, _reason(exc))
     except Exception as exc:  # one object's failure is reported; the batch goes on
         return BatchRow(uri, "failed", thread_id, _reason(exc))
     if result.status == "waiting":

@@ -227,3 +227,27 @@ def test_summary_agent_in_batch(tmp_path):
     assert rows["cut.pdf"].status == "failed" and "cut.pdf" in rows["cut.pdf"].detail
     assert json.loads(store.get_annotation("docs", "r/a.pdf", "summary").payload)["summary"]
     assert BATCH_AGENTS["summary"].annotation == "summary"
+
+
+def test_an_object_another_worker_is_running_is_elsewhere_and_the_batch_exits_0(meetings):
+    """While another worker holds the lease of one object's thread, a batch reports that object
+    ``elsewhere`` (naming the holder), finishes the rest and exits 0: nothing failed."""
+    from marginalia.lease import thread_lease
+    from marginalia.runtime import state_location
+    from marginalia.testing.cli import run_cli
+
+    busy = meetings.head_object("meet", "m/0.vtt")
+    with thread_lease(meetings, state_location(meetings), thread_id_for("minutes", busy)) as held:
+        code, out, err = run_cli("batch", "s3://meet/m/", "--suffix", ".vtt", "--yes", "--workers", "1")
+        rows = rows_by_uri(
+            batch("s3://meet/m/", agent="minutes", workers=1, approve=True, store=meetings, engine="offline")
+        )
+    assert rows["0.vtt"].status == "elsewhere" and held.holder in rows["0.vtt"].detail
+    assert [rows[f"{i}.vtt"].status for i in (1, 2, 3)] == ["skipped"] * 3  # the CLI batch did them
+    assert "elsewhere: 1" in out and "failed: 1" in out  # broken.vtt
+    assert code == 1  # broken.vtt failed; without it the batch exits 0:
+    meetings.delete_object("meet", "m/broken.vtt")
+    with thread_lease(meetings, state_location(meetings), thread_id_for("minutes", busy)):
+        code, out, err = run_cli("batch", "s3://meet/m/", "--suffix", ".vtt", "--yes", "--workers", "1")
+    assert code == 0, out + err
+    assert "elsewhere: 1" in out and "failed: 0" in out

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from .app import app, console
 
-_STYLE = {"done": "green", "skipped": "dim", "waiting": "yellow", "failed": "red"}
+_STYLE = {"done": "green", "skipped": "dim", "waiting": "yellow", "elsewhere": "cyan", "failed": "red"}
 
 
 @app.command("batch", rich_help_panel="Agents")
@@ -25,10 +25,11 @@ def batch_command(
 ) -> None:
     """Run an agent over every matching object under a prefix, WORKERS at a time.
 
-    Objects that already carry the agent's annotation are skipped (unless --force). Killed and
-    run again, a batch continues where it stopped. Exit status 1 if any object failed.
+        Objects that already carry the agent's annotation are skipped (unless --force). Killed and
+        run again, a batch continues where it stopped. Objects another worker is running are
+    reported ``elsewhere``. Exit status 1 if any object failed.
     """
-    from ..batch import batch, batch_agent
+    from ..batch import SETTLED, batch, batch_agent
     from ..uri import parse_uri
 
     parse_uri(prefix, require_key=False)
@@ -74,5 +75,5 @@ def batch_command(
     console.print("  ".join(f"[{_STYLE[s]}]{s}: {n}[/]" for s, n in counts.items()), highlight=False)
     if not rows:
         console.print(f"no matching objects under {prefix}")
-    if counts["failed"]:
+    if any(r.status not in SETTLED for r in rows):
         raise typer.Exit(1)
