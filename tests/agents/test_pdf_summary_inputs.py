@@ -7,6 +7,7 @@ overwritten with garbage, encrypted, with no pages, with pages but no text layer
 from __future__ import annotations
 
 import io
+import json
 import random
 
 import pytest
@@ -166,3 +167,80 @@ def test_cli_bad_pdf_is_one_line_exit_2(local_env):
     ok = CliRunner().invoke(app, ["summarize", uri, "--allow-no-text"])  # in-process: flags reach the API
     assert ok.exit_code == 0 and "wrote summary" in ok.output, ok.output
     assert local_env.annotation("bad/scan.pdf", "summary")["status"] == "no_text"
+
+
+# --- a text layer that is not valid Unicode ---------------------------------------------------
+#: Byte codes of the font below whose ToUnicode map gives UTF-16 surrogate HALVES, as real
+#: producers do for mathematical alphabets: 0x81 0x82 are the two halves of 𝒜 (U+1D49C) in two
+#: entries, 0x80 is a high half with no partner, 0x83 is 𝓁 (U+1D4C1) written as a whole pair.
+_SURROGATE_CMAP = b"""/CIDInit /ProcSet findresource begin 12 dict begin begincmap
+/CMapName /MathHalves def
+1 begincodespacerange <00> <FF> endcodespacerange
+1 beginbfrange <20> <7E> <0020> endbfrange
+4 beginbfchar <80> <D835> <81> <D835> <82> <DC9C> <83> <D835DCC1> endbfchar
+endcmap CMapName currentdict /CMap defineresource pop end end"""
+
+_MATH_PARAGRAPHS = [
+    b"Learning a feature set \x81\x82 from large corpora is the problem we study in this paper.",
+    b"The loss \x83 combines a data term and a sparse penalty \x80 over all feature weights.",
+    b"We show that joint selection over distributed shards keeps the useful features of \x81\x82.",
+    b"Experiments on a large corpus show that the selected model improves translation quality.",
+    b"The penalty \x83 removes most features while the accuracy of the model stays the same.",
+]
+
+
+def math_alphabet_pdf(pages: int = 2) -> bytes:
+    """A real PDF whose text layer makes pypdf return lone and split UTF-16 surrogates."""
+    from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
+
+    writer = PdfWriter()
+    cmap = DecodedStreamObject()
+    cmap.set_data(_SURROGATE_CMAP)
+    font = DictionaryObject(
+        {
+            NameObject("/Type"): NameObject("/Font"),
+            NameObject("/Subtype"): NameObject("/Type1"),
+            NameObject("/BaseFont"): NameObject("/Helvetica"),
+            NameObject("/ToUnicode"): writer._add_object(cmap),
+        }
+    )
+    for number in range(pages):
+        page = writer.add_blank_page(612, 792)
+        page[NameObject("/Resources")] = DictionaryObject(
+            {NameObject("/Font"): DictionaryObject({NameObject("/F1"): font})}
+        )
+        lines = [b"BT /F1 16 Tf 72 720 Td (Sparse Features for \x81\x82 Models) Tj ET"] if number == 0 else []
+        for i, paragraph in enumerate(_MATH_PARAGRAPHS):
+            lines.append(b"BT /F1 10 Tf 72 %d Td (%s) Tj ET" % (680 - 20 * i, paragraph))
+        content = DecodedStreamObject()
+        content.set_data(b"\n".join(lines))
+        page.replace_contents(content)
+    return _write(writer)
+
+
+def test_math_alphabet_text_layer_is_read_as_valid_text():
+    from marginalia.tools.pdf import read_pages
+
+    raw = PdfReader(io.BytesIO(math_alphabet_pdf())).pages[0].extract_text()
+    with pytest.raises(UnicodeEncodeError):  # what pypdf gives: not storable as it is
+        raw.encode("utf-8")
+    pages = read_pages(io.BytesIO(math_alphabet_pdf()))
+    text = "\n".join(t for _, t in pages)
+    text.encode("utf-8")
+    assert "feature set A from" in text and "The loss l combines" in text  # pairs joined, letters plain
+    assert "sparse penalty over" in text  # the half with no partner names no character: dropped
+
+
+def test_math_alphabet_pdf_is_summarised_approved_and_annotated(local_env):
+    """The crash of issue 13: summarize -> approve -> annotation, one process each, no traceback."""
+    uri = local_env.put("papers/math.pdf", math_alphabet_pdf())
+    proc = local_env.run("summarize", uri, "--review")
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    thread = next(line.split("approve ", 1)[1].split()[0] for line in proc.stdout.splitlines() if "approve " in line)
+    approved = local_env.run("approve", thread)
+    assert approved.returncode == 0 and "Traceback" not in approved.stderr, approved.stderr
+    summary = local_env.annotation("papers/math.pdf", "summary")
+    blob = json.dumps(summary, ensure_ascii=False)
+    blob.encode("utf-8")
+    assert "\\ud835" not in json.dumps(summary) and summary["page_count"] == 2
+    assert "Sparse Features for A Models" in blob

@@ -342,3 +342,13 @@ def test_blank_first_page_is_kept_in_order():
 def test_time_budget():
     message = _error(UnsupportedInput, SAMPLE.read_bytes(), time_budget=0)
     assert "budget" in message
+
+
+def test_valid_text_pairs_drops_and_maps_surrogates():
+    from marginalia.tools.pdf import valid_text
+
+    assert valid_text("set \ud835\udc9c of") == "set A of"  # a pair split in two code points: joined, mapped
+    assert valid_text("loss \ud835 and \udc9c.") == "loss  and ."  # halves with no partner: dropped
+    assert valid_text("\U0001d4c1\u2081/\U0001d4c1\u2082 norm") == "l\u2081/l\u2082 norm"  # only math letters
+    assert valid_text("na\u00efve caf\u00e9") == "na\u00efve caf\u00e9"
+    assert normalize_text("a \ud835b").encode("utf-8") == b"a b"

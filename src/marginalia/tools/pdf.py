@@ -11,8 +11,9 @@ it can), and anything it still cannot read becomes :class:`~marginalia.errors.In
 :class:`~marginalia.errors.UnsupportedInput` (no text layer, i.e. scanned; or over the time
 budget). The message names the file and the rule broken; a pypdf traceback never escapes.
 
-Text is normalised the way the summariser and the search index want it: ligatures expanded,
-whitespace collapsed, one line per extracted line, and line-end hyphenation re-joined
+Text is normalised the way the summariser and the search index want it: valid Unicode (see
+:func:`valid_text`), ligatures expanded, whitespace collapsed, one line per extracted line, and
+line-end hyphenation re-joined
 ("discrimi-" + "native" -> "discriminative") unless the hyphenated form is a real compound.
 """
 
@@ -23,6 +24,7 @@ import logging
 import re
 import threading
 import time
+import unicodedata
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,6 +45,7 @@ __all__ = [
     "read_pages",
     "remove_abstract",
     "split_authors",
+    "valid_text",
 ]
 
 #: Seconds one file may take to extract, all pages together (guards pathological files).
@@ -68,6 +71,9 @@ _LIGATURES = str.maketrans(
     }
 )
 _SPACES = re.compile(r"[ \t\f\v\r]+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+#: Mathematical Alphanumeric Symbols (U+1D400-U+1D7FF): styled letters and digits of formulas.
+_MATH_ALPHANUMERIC = re.compile("[\U0001d400-\U0001d7ff]")
 _HYPHEN_END = re.compile(r"(?<![A-Za-z])([A-Za-z]+)-$")  # whole word: linear on a long line
 _LOWER_START = re.compile(r"^([a-z]+)")
 
@@ -301,7 +307,7 @@ def pdf_info(source: Path | str | BinaryIO, *, password: str | None = None, name
 def _clean_meta(value) -> str | None:
     if value is None:
         return None
-    text = _SPACES.sub(" ", str(value).translate(_LIGATURES)).strip()
+    text = _SPACES.sub(" ", valid_text(str(value)).translate(_LIGATURES)).strip()
     return text or None
 
 
@@ -317,9 +323,27 @@ def split_authors(value: str) -> list[str]:
 
 
 # --- normalisation ---------------------------------------------------------------------------
+def valid_text(raw: str) -> str:
+    """``raw`` as text that encodes to UTF-8: what a PDF's text layer gives, made safe to store.
+
+    A font's ToUnicode map may give half of a UTF-16 surrogate pair per glyph (papers set in
+    mathematical alphabets do: ``\\ud835`` then ``\\udc9c`` for 𝒜), and pypdf returns each half as
+    its own code point; one unpaired half is enough for every JSON write of the text to fail.
+    Adjacent halves are joined into the character they encode, halves left alone are dropped
+    (they name no character), and mathematical alphanumerics become the plain letters and
+    digits they style (𝒜 -> A, 𝓁 -> l), which is how the text reads and is searched.
+    """
+    if _SURROGATE.search(raw):
+        paired = raw.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+        raw = paired.replace("\ufffd", "")
+    if _MATH_ALPHANUMERIC.search(raw):
+        raw = _MATH_ALPHANUMERIC.sub(lambda m: unicodedata.normalize("NFKC", m.group()), raw)
+    return raw
+
+
 def normalize_text(raw: str) -> str:
-    """Expand ligatures, collapse spaces, drop empty lines, re-join line-end hyphenation."""
-    text = raw.translate(_LIGATURES)
+    """Valid Unicode, ligatures expanded, spaces collapsed, no empty lines, hyphenation re-joined."""
+    text = valid_text(raw).translate(_LIGATURES)
     lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
     lines = [line for line in lines if line]
     if not lines:
