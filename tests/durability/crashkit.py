@@ -35,7 +35,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -145,7 +145,7 @@ def current_task() -> dict[str, Any]:
 class CountingEngine:
     """An engine wrapper: logs every call (method, node, task) and may kill after the Nth."""
 
-    def __init__(self, inner: Any, log: EventLog, kill: KillSwitch):
+    def __init__(self, inner: Any, log: Callable[..., None], kill: KillSwitch):
         self._inner, self._log, self._kill = inner, log, kill
         self.name, self.model = inner.name, inner.model
 

@@ -67,13 +67,12 @@ def test_a_node_that_failed_after_the_review_answer_is_continued(env):
     with pytest.raises(InvalidInput, match="not waiting for approval.*marginalia resume"):
         marginalia.resume(waiting.thread_id, action="approve", store=env)
 
-    engine = crashkit.CountingEngine(
+    calls: list[str] = []
+    engine = crashkit.CountingEngine(  # every engine call the resumed run makes lands in `calls`
         __import__("marginalia.engines.offline", fromlist=["x"]).OfflineEngine(),
-        crashkit.EventLog(None),
+        lambda **event: calls.append(event.get("method")),
         crashkit.KillSwitch(None),
     )
-    calls: list[str] = []
-    engine.log = lambda **e: calls.append(e.get("method"))
     counting = crashkit.RecordingStore(LocalStore(env.root))
     done = marginalia.resume(waiting.thread_id, store=counting, engine=engine)
     assert done.status == "done" and {a.name for a in done.annotations} == {"meeting_minutes", "action_items"}
