@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import journal, tracing
-from .errors import AnnotationNotFound, InvalidInput, MarginaliaError, ObjectNotFound
+from .errors import AnnotationNotFound, InvalidInput, MarginaliaError, ObjectNotFound, ThreadNotFound
 from .storage.base import Store
 from .storage.rules import MAX_ANNOTATIONS_PER_VERSION, MAX_PAYLOAD_BYTES
 from .threads import ThreadIndex, ThreadRecord, utcnow, validate_thread_id
@@ -90,14 +90,14 @@ class Step:
 
 
 def thread_record(store: Store, saver: Any, index: ThreadIndex, thread_id: str) -> ThreadRecord:
-    """The index record of ``thread_id``, or one rebuilt from checkpoint metadata; InvalidInput if neither."""
+    """The index record of ``thread_id``, or one rebuilt from checkpoint metadata; ThreadNotFound if neither."""
     record = index.get(thread_id)
     if record is not None:
         return record
     found = saver.get_tuple({"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}})
     meta = (found.metadata or {}) if found else {}
     if found is None:
-        raise InvalidInput(
+        raise ThreadNotFound(
             f"no thread {thread_id!r} in {index.bucket}/{index.prefix} nor in the checkpointer at {saver!r}"
         )
     values = found.checkpoint.get("channel_values") or {}  # a thread run by the API server has no index record
@@ -468,7 +468,7 @@ def read_archive(store: Store, uri: str) -> dict:
     try:
         data, _ = store.get_object(where.bucket, where.key)
     except ObjectNotFound:
-        raise InvalidInput(f"no archive at {uri}: run `marginalia archive THREAD` first") from None
+        raise ObjectNotFound(f"no archive at {uri}: run `marginalia archive THREAD` first", uri=uri) from None
     try:
         story = json.loads(data)
     except ValueError:

@@ -1,8 +1,9 @@
 """One error hierarchy for all of Marginalia (storage, checkpointer, agents, search).
 
 Every error carries a message that names the object (``s3://bucket/key``) or file and the
-rule that was broken. The CLI turns any :class:`MarginaliaError` into one line on stderr and
-exit status 2; nothing else is ever shown as a traceback for bad input.
+rule that was broken. The CLI turns any :class:`MarginaliaError` into one line on stderr and the
+exit status :func:`exit_status` gives it (2 bad input, 3 not found, 4 conflict or busy, 5 remote
+failure); nothing else is ever shown as a traceback for bad input.
 """
 
 from __future__ import annotations
@@ -138,3 +139,27 @@ class UnsupportedInput(AgentError, InvalidInput):
 
 class QueryError(MarginaliaError):
     """A search query that is not valid or not read-only."""
+
+
+class ThreadNotFound(InvalidInput):
+    """No agent thread by that id in the thread index nor in the checkpointer."""
+
+
+# --- exit statuses -----------------------------------------------------------------------------
+#: The command line's exit status per kind of error: the only place that decides it. The first
+#: row whose classes match wins; any other MarginaliaError is bad input (2).
+EXIT_STATUSES: tuple[tuple[int, tuple[type[BaseException], ...]], ...] = (
+    (3, (BucketNotFound, ObjectNotFound, AnnotationNotFound, ThreadNotFound)),  # not found
+    (4, (PreconditionFailed, ConflictRetry, ThreadBusy, ThreadDeleted)),  # conflict / busy
+    (5, (BackendError, TransientError)),  # the remote service failed
+)
+BAD_INPUT = 2
+REMOTE_FAILURE = 5
+
+
+def exit_status(exc: BaseException) -> int:
+    """The exit status the CLI ends with for ``exc`` (see :data:`EXIT_STATUSES`)."""
+    for status, kinds in EXIT_STATUSES:
+        if isinstance(exc, kinds):
+            return status
+    return BAD_INPUT

@@ -46,7 +46,7 @@ from langgraph.types import Command
 from . import tracing
 from .config import Settings, open_store
 from .engines.base import Engine
-from .errors import ConfigurationError, InvalidInput, MarginaliaError
+from .errors import ConfigurationError, InvalidInput, MarginaliaError, ThreadNotFound
 from .schemas import Review
 from .storage.base import ObjectInfo, Store
 from .threads import ThreadIndex, ThreadRecord, utcnow, validate_thread_id
@@ -474,7 +474,7 @@ def _find_thread(index: ThreadIndex, saver: Any, thread_id: str) -> ThreadRecord
     found = saver.get_tuple({"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}})
     meta = (found.metadata or {}) if found else {}
     if not meta.get("agent"):
-        raise InvalidInput(f"no thread {thread_id!r} in {index.bucket}/{index.prefix} (see `marginalia threads`)")
+        raise ThreadNotFound(f"no thread {thread_id!r} in {index.bucket}/{index.prefix} (see `marginalia threads`)")
     return index.put(
         ThreadRecord(
             thread_id=thread_id,

@@ -107,7 +107,7 @@ def test_missing_object_is_named_and_nothing_is_written(agent_env):
     assert agent_env.all_annotations() == []
     assert agent_env.state_objects() == state_before
     code, _, err = agent_env.cli("minutes", f"s3://{agent_env.bucket}/nope.mp4")
-    assert code == 2 and "nope.mp4" in err
+    assert code == 3 and "nope.mp4" in err  # not found
     assert agent_env.state_objects() == state_before and agent_env.index().list() == []
 
 
@@ -118,14 +118,14 @@ def test_cli_bad_input_is_one_line_exit_2(local_env):
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and "empty.vtt" in lines[0]
     assert "Traceback" not in proc.stderr and local_env.all_annotations() == []
-    for args, words in [
-        (("approve", "no-such-thread"), "no thread 'no-such-thread'"),
-        (("reject", "no-such-thread", "--feedback", " "), "--feedback must say what to change"),
-        (("minutes", "not-a-uri"), "expected s3://bucket/key"),
-        (("minutes", f"s3://{local_env.bucket}/missing.vtt"), "missing.vtt"),
+    for args, words, status in [
+        (("approve", "no-such-thread"), "no thread 'no-such-thread'", 3),
+        (("reject", "no-such-thread", "--feedback", " "), "--feedback must say what to change", 2),
+        (("minutes", "not-a-uri"), "expected s3://bucket/key", 2),
+        (("minutes", f"s3://{local_env.bucket}/missing.vtt"), "missing.vtt", 3),
     ]:
         code, _, err = local_env.cli(*args)
-        assert code == 2 and words in err and len(err.strip().splitlines()) == 1, (args, err)
+        assert code == status and words in err and len(err.strip().splitlines()) == 1, (args, err)
 
 
 # --- write safety -------------------------------------------------------------------------------

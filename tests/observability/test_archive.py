@@ -182,7 +182,7 @@ def test_unknown_thread_and_non_archive_are_clear_errors(obs_env):
     with pytest.raises(InvalidInput, match="not a Marginalia archive"):
         archive.read_archive(obs_env.store, uri)
     proc = obs_env.run("archive", "show", "s3://meetings/missing.json")
-    assert proc.returncode == 2 and "no archive at s3://meetings/missing.json" in proc.stderr
+    assert proc.returncode == 3 and "no archive at s3://meetings/missing.json" in proc.stderr  # not found
     assert "Traceback" not in proc.stderr
 
 
@@ -201,7 +201,7 @@ def test_trace_from_an_annotation_and_from_a_thread(obs_env, reviewed_thread, mo
     assert by_thread.exit_code == 0, by_thread.output
     assert f"trace: {trace_id}" in by_thread.output and "/trace/" not in by_thread.output
     proc = obs_env.run("trace", "minutes-unknown")
-    assert proc.returncode == 2 and "no thread 'minutes-unknown'" in proc.stderr
+    assert proc.returncode == 3 and "no thread 'minutes-unknown'" in proc.stderr  # not found
 
 
 def test_archive_run_is_the_end_of_thread_hook(obs_env):

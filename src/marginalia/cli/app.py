@@ -1,23 +1,82 @@
-"""The typer application every command module registers on, and its error handling."""
+"""The typer application every command module registers on, and its error handling.
+
+Exit statuses (documented in the README's "Exit codes"): 0 success, 2 bad input (including a
+usage error), 3 not found, 4 conflict or busy, 5 remote failure, 130 interrupted. Which error
+gets which status is decided in one place, :func:`marginalia.errors.exit_status`.
+"""
 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
+import click
 import typer
 from rich.console import Console
 from rich.text import Text
+from typer.core import TyperArgument, TyperCommand, TyperOption
 
-from ..errors import MarginaliaError
+from ..errors import MarginaliaError, exit_status
 from ..redact import redact
 
-app = typer.Typer(
+
+class Command(TyperCommand):
+    """Every ``marginalia`` command: its help shows a flag as a flag (``--review``, not
+    ``--review <bool>``, which the parser would refuse) and arguments in the usual upper case
+    (``URI``, ``[FILE]``) rather than typer's ``{uri}``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if isinstance(param, TyperOption):
+                _as_flag(param)
+            elif isinstance(param, TyperArgument) and param.name:
+                param.metavar = param.metavar or param.name.upper()
+                param._usage_display_name = _usage_name(param)  # type: ignore[method-assign]
+
+    def get_help_option(self, ctx: click.Context) -> click.Option | None:
+        option = super().get_help_option(ctx)
+        if isinstance(option, TyperOption):
+            _as_flag(option)
+        return option
+
+
+def _as_flag(option: TyperOption) -> None:
+    if option.is_flag or option.count:
+        option.display_type_rich = _no_type  # type: ignore[method-assign]
+
+
+def _no_type(ctx: click.Context) -> None:
+    return None
+
+
+def _usage_name(param: TyperArgument):
+    def name() -> str:
+        shown = str(param.metavar)
+        if not param.required and not shown.startswith("["):
+            shown = f"[{shown}]"
+        elif param.required and " " in shown:  # a choice: ``{THREAD | show}``
+            shown = f"{{{shown}}}"
+        return shown + ("..." if param.nargs != 1 else "")
+
+    return name
+
+
+class Typer(typer.Typer):
+    """typer.Typer whose commands are :class:`Command` unless they ask for another class."""
+
+    def command(self, *args: Any, cls: type[TyperCommand] | None = None, **kwargs: Any):  # type: ignore[override]
+        return super().command(*args, cls=cls or Command, **kwargs)
+
+
+app = Typer(
     name="marginalia",
     help="Agents whose results live on the files they describe, as S3 Annotations.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 console = Console()
 err_console = Console(stderr=True)
@@ -58,7 +117,7 @@ def run() -> None:
         app()
     except MarginaliaError as exc:
         error_line(exc)
-        sys.exit(2)
+        sys.exit(exit_status(exc))
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)
