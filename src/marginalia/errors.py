@@ -111,6 +111,11 @@ class BackendError(StorageError):
         self.status = status
 
 
+class StoreUnusable(StorageError, InvalidInput):
+    """The store cannot do what was asked as it stands: disk full, read-only, a damaged or lost
+    catalogue. The message names the store and what to do (free space, ``marginalia store repair``)."""
+
+
 class TransientError(StorageError):
     """Throttling, timeouts, 5xx: retry with backoff."""
 

@@ -28,6 +28,7 @@ addressed explicitly as ``"null"``.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime as dt
 import hashlib
@@ -39,6 +40,7 @@ import tempfile
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,10 +53,11 @@ from ..errors import (
     ObjectNotFound,
     PreconditionFailed,
     StorageError,
+    StoreUnusable,
     TransientError,
 )
 from ..uri import validate_bucket, validate_key
-from . import rules
+from . import catalogue, rules
 from .base import (
     Annotation,
     AnnotationDirective,
@@ -84,77 +87,16 @@ _ANNOTATION_ROW_SELECT = """
     FROM annotation_store a JOIN object_version o ON o.id = a.object_id
 """
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-INSERT OR IGNORE INTO meta (name, value) VALUES ('sequence', 0), ('schema_version', 1);
 
-CREATE TABLE IF NOT EXISTS bucket (
-    name TEXT PRIMARY KEY,
-    versioning TEXT NOT NULL CHECK (versioning IN ('Disabled', 'Enabled', 'Suspended')),
-    created TEXT NOT NULL
-);
+#: Stores of this process, closed at exit so each folds its WAL into the catalogue (see catalogue.checkpoint).
+_OPEN_STORES: weakref.WeakSet[LocalStore] = weakref.WeakSet()
 
--- One row per object version or delete marker, version_id 'null' being the null version.
-CREATE TABLE IF NOT EXISTS object_version (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    bucket TEXT NOT NULL,
-    key TEXT NOT NULL,
-    version_id TEXT NOT NULL,
-    is_latest INTEGER NOT NULL,
-    is_delete_marker INTEGER NOT NULL,
-    blob TEXT,
-    size INTEGER NOT NULL DEFAULT 0,
-    etag TEXT,
-    last_modified TEXT NOT NULL,
-    content_type TEXT,
-    metadata TEXT NOT NULL DEFAULT '{}',
-    join_key TEXT NOT NULL UNIQUE
-);
-CREATE UNIQUE INDEX IF NOT EXISTS object_version_identity ON object_version (bucket, key, version_id);
-CREATE UNIQUE INDEX IF NOT EXISTS object_version_latest ON object_version (bucket, key) WHERE is_latest = 1;
 
--- The annotations themselves, the source of truth (payloads are valid UTF-8, so stored as TEXT).
-CREATE TABLE IF NOT EXISTS annotation_store (
-    object_id INTEGER NOT NULL,
-    name TEXT NOT NULL,
-    sequence_number TEXT NOT NULL,
-    last_modified TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    etag TEXT NOT NULL,
-    checksum_algorithm TEXT,
-    checksum TEXT,
-    payload TEXT NOT NULL,
-    PRIMARY KEY (object_id, name)
-);
-
--- Spec R17.5: the annotation table, one row per live annotation, exactly these 12 columns.
-CREATE TABLE IF NOT EXISTS annotation (
-    bucket TEXT NOT NULL, object_key TEXT NOT NULL, object_version_id TEXT,
-    object_join_key TEXT NOT NULL, name TEXT NOT NULL, sequence_number TEXT NOT NULL,
-    last_modified_date TEXT, size INTEGER, e_tag TEXT, checksum_algorithm TEXT,
-    replication_status TEXT, text_value TEXT
-);
-CREATE UNIQUE INDEX IF NOT EXISTS annotation_identity ON annotation (object_join_key, name);
-CREATE INDEX IF NOT EXISTS annotation_bucket_name ON annotation (bucket, name);
-CREATE INDEX IF NOT EXISTS annotation_bucket_key ON annotation (bucket, object_key);
--- Covers "objects with annotation X (but not Y)" without reading rows: the name scan, the NOT EXISTS
--- probe by (name, bucket, object_key) and its version check. Name first, so that a query scoped by
--- bucket only keeps annotation_bucket_key (rows of one object are adjacent there). Created on open
--- for older catalogues, and a short-lived (bucket, name, ...) variant is dropped.
-DROP INDEX IF EXISTS annotation_bucket_name_key;
-CREATE INDEX IF NOT EXISTS annotation_name_bucket_key ON annotation (name, bucket, object_key, object_version_id);
-
--- Spec R17.9: the journal, with object_tags/user_metadata as JSON objects and annotation as {"name": ...}.
-CREATE TABLE IF NOT EXISTS journal (
-    bucket TEXT NOT NULL, key TEXT NOT NULL, sequence_number TEXT NOT NULL,
-    record_type TEXT NOT NULL, record_timestamp TEXT NOT NULL, version_id TEXT,
-    is_delete_marker INTEGER, size INTEGER, last_modified_date TEXT, e_tag TEXT,
-    storage_class TEXT, is_multipart INTEGER, encryption_status TEXT, is_bucket_key_enabled INTEGER,
-    kms_key_arn TEXT, checksum_algorithm TEXT, object_tags TEXT, user_metadata TEXT,
-    requester TEXT, source_ip_address TEXT, request_id TEXT, annotation TEXT
-);
-CREATE INDEX IF NOT EXISTS journal_sequence ON journal (sequence_number);
-"""
+@atexit.register
+def _close_open_stores() -> None:
+    for store in list(_OPEN_STORES):
+        with contextlib.suppress(Exception):
+            store.close()
 
 
 def format_timestamp(when: dt.datetime) -> str:
@@ -247,32 +189,42 @@ class LocalStore(Store):
         self.auto_create_buckets = auto_create_buckets
         self._durable = durable
         self._blob_root = self.root / "blobs"
-        try:
-            self._blob_root.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise InvalidInput(f"cannot use {str(self.root)!r} as a local store: {exc.strerror}") from None
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         self._write_lock = threading.Lock()
+        #: Why writes are refused: a read-only filesystem or permission (reads still work), or None.
+        self.read_only: str | None = catalogue.read_only_reason(self.root)
+        #: What the integrity check found wrong with the catalogue (reads work, writes refused), or None.
+        self.damaged: str | None = None
+        if not self.read_only:
+            try:
+                self._blob_root.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise InvalidInput(f"cannot use {str(self.root)!r} as a local store: {exc.strerror}") from None
+        elif not self.root.is_dir():
+            raise InvalidInput(f"cannot use {str(self.root)!r} as a local store: it does not exist ({self.read_only})")
         try:
-            self._init_schema()
-        except sqlite3.DatabaseError as exc:
+            self._open_catalogue()
+        except sqlite3.Error as exc:
             self.close()
-            raise StorageError(f"{str(self.catalog_path)!r} is not a usable Marginalia catalogue: {exc}") from None
+            known = catalogue.translate(exc, self.root)
+            if known is not None and "damaged" not in str(known):
+                raise known from None
+            raise StoreUnusable(
+                f"{str(self.catalog_path)!r} is not a usable Marginalia catalogue ({exc}): "
+                f"see `marginalia store check {self.root}`"
+            ) from None
+        except BaseException:
+            self.close()
+            raise
+        _OPEN_STORES.add(self)
 
     # --- catalogue plumbing ------------------------------------------------------------------
     @property
     def catalog_path(self) -> Path:
         """The SQLite catalogue holding the ``annotation`` and ``journal`` tables."""
-        return self.root / "catalog.sqlite3"
-
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.catalog_path, isolation_level=None, timeout=60.0, check_same_thread=False)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA busy_timeout = 60000")
-        conn.execute(f"PRAGMA synchronous = {'FULL' if self._durable else 'NORMAL'}")
-        return conn
+        return self.root / catalogue.CATALOG_NAME
 
     def _conn(self) -> sqlite3.Connection:
         """This thread's connection (a new one after a fork: SQLite handles must not cross processes)."""
@@ -280,14 +232,32 @@ class LocalStore(Store):
         held = getattr(self._local, "conn", None)
         if held is not None and held[0] == pid:
             return held[1]
-        conn = self._connect()
+        conn = catalogue.connect(self.catalog_path, read_only=bool(self.read_only), durable=self._durable)
         self._local.conn = (pid, conn)
         with self._connections_lock:
             self._connections.append(conn)
         return conn
 
-    def _init_schema(self) -> None:
+    def _open_catalogue(self) -> None:
+        """Open without the write lock when the schema is current (see :mod:`.catalogue`)."""
         conn = self._conn()
+        state = catalogue.schema_state(conn)
+        if state == "missing" and catalogue.has_blobs(self._blob_root):
+            raise StoreUnusable(
+                f"the local store {str(self.root)!r} holds object bodies but its catalogue "
+                f"{catalogue.CATALOG_NAME} is missing or empty: refusing to start an empty one beside them; "
+                f"rebuild it with `marginalia store repair {self.root}`"
+            )
+        if self.read_only:
+            if state != "current":
+                raise StoreUnusable(
+                    f"the local store {str(self.root)!r} is read-only ({self.read_only}) and its catalogue "
+                    f"{'does not exist' if state == 'missing' else 'needs an upgrade'}: open it where it can be written"
+                )
+            return
+        if state == "current":
+            self.damaged = catalogue.integrity_problem(conn)
+            return
         for attempt in range(50):  # switching to WAL needs a moment without other writers
             try:
                 conn.execute("PRAGMA journal_mode = WAL")
@@ -295,50 +265,85 @@ class LocalStore(Store):
             except sqlite3.OperationalError:
                 time.sleep(0.05 * (attempt + 1))
         with self._write() as tx:
-            for statement in _SCHEMA.split(";"):  # no ';' inside the schema's comments
-                if statement.strip():
-                    tx.conn.execute(statement)
+            for statement in catalogue.schema_statements():
+                tx.conn.execute(statement)
 
     def close(self) -> None:
+        """Close every connection; the WAL is folded into the catalogue first (nothing left beside it)."""
         with self._connections_lock:
             conns, self._connections = self._connections, []
+        mine = getattr(self._local, "conn", None)
+        if mine is not None and mine[0] == os.getpid() and not self.read_only and mine[1] in conns:
+            catalogue.checkpoint(mine[1])
         for conn in conns:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
         self._local = threading.local()
 
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise StoreUnusable(
+                f"the local store {str(self.root)!r} is read-only ({self.read_only}): writes are refused, reads work"
+            )
+        if self.damaged:
+            raise StoreUnusable(
+                f"the local store catalogue {str(self.catalog_path)!r} is damaged ({self.damaged}): writes are "
+                f"refused; see `marginalia store check {self.root}` and `marginalia store repair {self.root}`"
+            )
+
+    @contextlib.contextmanager
+    def _translated(self) -> Iterator[None]:
+        """Catalogue failures (disk full, read-only, damaged) as one-line :class:`StoreUnusable` errors."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            error = catalogue.translate(exc, self.root)
+            if error is None:
+                raise
+            raise error from None
+        except OSError as exc:
+            if catalogue.is_disk_full(exc):
+                raise catalogue.disk_full(str(self.root)) from None
+            raise
+
     @contextlib.contextmanager
     def _write(self) -> Iterator[_Transaction]:
         """A ``BEGIN IMMEDIATE`` transaction; blobs made garbage are unlinked only after commit."""
+        self._check_writable()
         conn = self._conn()
         # Threads of this process queue on a lock (fair, no polling); other processes are kept
         # out by BEGIN IMMEDIATE + busy_timeout.
-        with self._write_lock:
+        with self._write_lock, self._translated():
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:  # still locked after busy_timeout
+                if catalogue.translate(exc, self.root) is not None:
+                    raise
                 raise TransientError(
                     f"the local store catalogue {str(self.catalog_path)!r} is busy ({exc}); retry"
                 ) from None
             tx = _Transaction(conn)
             try:
                 yield tx
+                conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
                 self._unlink_blobs(tx.new_blobs)
                 raise
-            conn.execute("COMMIT")
         self._unlink_blobs(tx.garbage_blobs)
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        """A read transaction: one consistent snapshot for several SELECTs."""
+        """A read transaction: one consistent snapshot for several SELECTs (never waits for a writer)."""
         conn = self._conn()
-        conn.execute("BEGIN")
-        try:
-            yield conn
-        finally:
-            conn.execute("COMMIT")
+        with self._translated():
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("COMMIT")
 
     # --- blobs -------------------------------------------------------------------------------
     def _blob_path(self, name: str) -> Path:
@@ -350,14 +355,16 @@ class LocalStore(Store):
 
     def _write_blob(self, body: Body, uri: str) -> tuple[str, int, str]:
         """Stream ``body`` into a new immutable blob; return (name, size, quoted md5 ETag)."""
+        self._check_writable()
         name = self._new_blob_name()
         final = self._blob_path(name)
-        final.parent.mkdir(exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=".tmp-")
+        with self._translated():
+            final.parent.mkdir(exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=".tmp-")
         md5 = hashlib.md5()
         size = 0
         try:
-            with os.fdopen(fd, "wb") as f:
+            with self._translated(), os.fdopen(fd, "wb") as f:
                 for chunk in _body_chunks(body, uri):
                     f.write(chunk)
                     md5.update(chunk)
