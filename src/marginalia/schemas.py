@@ -77,6 +77,13 @@ class Entity(BaseModel):
     pages: list[int] = Field(default_factory=list)
 
 
+class Section(BaseModel):
+    """A top-level section of a document as its layout shows it (heading and the pages it spans)."""
+
+    title: str
+    pages: list[int] = Field(default_factory=list, description="1-based page numbers")
+
+
 class DocumentSummary(BaseModel):
     title: str | None = None
     authors: list[str] = Field(default_factory=list)
@@ -85,6 +92,7 @@ class DocumentSummary(BaseModel):
     key_points: list[KeyPoint] = Field(default_factory=list)
     entities: list[Entity] = Field(default_factory=list)
     keywords: list[str] = Field(default_factory=list)
+    sections: list[Section] = Field(default_factory=list)
     page_count: int = 0
     language: str | None = None
     status: Literal["ok", "no_text"] = "ok"
@@ -95,6 +103,7 @@ class Slide(BaseModel):
     title: str
     bullets: list[str] = Field(default_factory=list)
     notes: str = ""
+    thin: bool = Field(default=False, description="the sources had too little on this slide's subject")
 
 
 class Outline(BaseModel):
@@ -102,6 +111,13 @@ class Outline(BaseModel):
     slides: list[Slide]
     topics: list[str] = Field(default_factory=list)
     slide_count: int = 0
+
+
+class SourceSection(BaseModel):
+    """A section of a source, in order, with the key sentences the source has on it."""
+
+    title: str
+    points: list[str] = Field(default_factory=list)
 
 
 class SourceContext(BaseModel):
@@ -113,6 +129,7 @@ class SourceContext(BaseModel):
     summary: str | None = None
     key_points: list[str] = Field(default_factory=list)
     keywords: list[str] = Field(default_factory=list)
+    sections: list[SourceSection] = Field(default_factory=list)
 
 
 # --- human review ----------------------------------------------------------------------------

@@ -214,12 +214,13 @@ def test_iter_pages_memory_does_not_grow_with_the_pages_read(tmp_path):
     path = tmp_path / "240.pdf"
     path.write_bytes(_numbered_pdf(240))
     probe = (
-        "import json, sys, tracemalloc\n"
+        "import gc, json, sys, tracemalloc\n"
         "from marginalia.tools.pdf import iter_pages\n"
         "tracemalloc.start()\n"
         "marks = {}\n"
         "for number, _text in iter_pages(sys.argv[1]):\n"
         "    if number in (40, 240):\n"
+        "        gc.collect()\n"  # what is kept, not cyclic garbage a later collection frees
         "        marks[number] = tracemalloc.get_traced_memory()[0]\n"
         "print(json.dumps(marks))\n"
     )
@@ -352,3 +353,42 @@ def test_valid_text_pairs_drops_and_maps_surrogates():
     assert valid_text("\U0001d4c1\u2081/\U0001d4c1\u2082 norm") == "l\u2081/l\u2082 norm"  # only math letters
     assert valid_text("na\u00efve caf\u00e9") == "na\u00efve caf\u00e9"
     assert normalize_text("a \ud835b").encode("utf-8") == b"a b"
+
+
+#: Title and authors as printed on the first page of each CC BY fixture (read by a person).
+FRONT_PAGES = {
+    "CERMINE__example2.pdf": (
+        "Understanding the barriers to setting up a healthcare quality improvement process in resource-limited "
+        "settings: a situational analysis at the Medical Department of Kamuzu Central Hospital in Lilongwe, Malawi",
+        ["Josephine Nana Afrakoma Agyeman-Duah", "Antje Theurer", "Charles Munthali", "Noor Alide", "Florian Neuhann"],
+    ),
+    "CERMINE__test2.pdf": (
+        "Patient Experiences of Structured Heart Failure Programmes",
+        ["Nuala E. Tully", "Karen M. Morgan", "Helen M. Burke", "Hannah M. McGee"],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FRONT_PAGES))
+def test_title_and_authors_from_metadata_and_first_page_layout(name):
+    """example2's metadata title is a job number ("6489122611071476 1..10"), test2's author is
+    "Nuala E. Tully {et al.}": both are refused and the first page's layout is read instead."""
+    title, authors = FRONT_PAGES[name]
+    info = pdf_info(FIXTURES / name)
+    assert (info["title"], info["authors"]) == (title, authors)
+
+
+def test_sections_from_layout_headings():
+    from marginalia.tools.pdf import headings, sections
+
+    found = headings(FIXTURES / "CERMINE__test2.pdf")
+    listed = sections(found, 6)
+    assert [s["title"] for s in listed] == [
+        "1. Introduction", "2. Methods", "3. Results", "4. Experience of Programmes", "5. Maintenance",
+        "6. Improvements", "7. GP Services", "8. Quality of Care", "9. Labelling the Condition “Heart Failure”",
+        "10. Medication", "11. Discussion",
+    ]  # fmt: skip
+    assert listed[0]["pages"] == [1, 2] and listed[-1]["pages"] == [4, 5]  # Discussion ends at Acknowledgments
+    assert {"title": "References", "page": 5} in found  # a boundary, not a section
+    bmc = [s["title"] for s in sections(headings(FIXTURES / "CERMINE__example2.pdf"), 10)]
+    assert bmc[:3] == ["Background", "Methods", "Results"] and "Conclusions" in bmc and "Additional file" not in bmc

@@ -35,7 +35,7 @@ from langgraph.types import Send
 from ..engines.base import Engine
 from ..errors import InvalidInput, ObjectChanged, UnsupportedInput
 from ..runtime import AgentContext, rails
-from ..schemas import DocumentSummary
+from ..schemas import DocumentSummary, Section
 from ..tools import pdf as pdftools
 from .annotate import changed_message
 
@@ -179,13 +179,28 @@ def summarize_pages_once(engine: Engine, pages: list[tuple[int, str]]) -> Docume
     return engine.summarize_pages(pages, first_page_abstract=pages[0][0] == 1)
 
 
+def chunk_headings(handle: BinaryIO, first: int, last: int, *, password: str | None) -> list[dict]:
+    """Section headings ``[{title, page}]`` of one chunk's pages, from the layout (may be [])."""
+    handle.seek(0)
+    return pdftools.headings(handle, first=first, last=last, password=password)
+
+
 def combine(
-    engine: Engine, parts: list[DocumentSummary | None], document: dict, *, allow_no_text: bool, uri: str
+    engine: Engine,
+    parts: list[DocumentSummary | None],
+    document: dict,
+    *,
+    allow_no_text: bool,
+    uri: str,
+    headings: list[dict] | None = None,
 ) -> DocumentSummary:
     """Reduce the chunk summaries (in page order) into the document's summary.
 
     No text on any page means a scanned PDF: an error, unless ``allow_no_text``, when the
     summary says so (``status: "no_text"``) and carries only what the metadata knows.
+    Title and authors are the document's (metadata weighed against the first page's layout,
+    :func:`marginalia.tools.pdf.pdf_info`) when it has them, the engine's otherwise;
+    ``sections`` come from the layout's ``headings`` of every chunk.
     """
     page_count = int(document["page_count"])
     readable = [p for p in parts if p is not None]
@@ -208,10 +223,13 @@ def combine(
     else:
         summary = engine.merge_summaries(readable, page_count)
     updates: dict = {"page_count": page_count}
-    if not summary.title and document.get("title"):
+    if document.get("title"):
         updates["title"] = document["title"]
-    if not summary.authors and document.get("authors"):
+    if document.get("authors"):
         updates["authors"] = list(document["authors"])
+    found = pdftools.sections(headings or [], page_count)
+    if found:
+        updates["sections"] = [Section.model_validate(s) for s in found]
     return summary.model_copy(update=updates)
 
 
@@ -241,6 +259,7 @@ def summarize_chunk(task: dict, runtime) -> dict:
     r, source, password = _source_and_password(task, runtime)
     with open_copy(r.store, source) as handle:
         pages = list(iter_page_range(handle, task["first"], task["last"], password=password, name=source["uri"]))
+        headings = chunk_headings(handle, task["first"], task["last"], password=password)
     summary = summarize_pages_once(r.engine, pages)
     return {
         "partials": [
@@ -248,6 +267,7 @@ def summarize_chunk(task: dict, runtime) -> dict:
                 "index": task["index"],
                 "pages": [task["first"], task["last"]],
                 "summary": summary.model_dump(mode="json") if summary else None,
+                "headings": headings,
             }
         ]
     }
@@ -257,8 +277,14 @@ def merge(state: dict, runtime) -> dict:
     r = rails(runtime)
     ordered = sorted(state.get("partials") or [], key=lambda p: p["index"])
     parts = [DocumentSummary.model_validate(p["summary"]) if p["summary"] else None for p in ordered]
+    headings = [h for p in ordered for h in p.get("headings") or []]
     summary = combine(
-        r.engine, parts, state["document"], allow_no_text=bool(state.get("allow_no_text")), uri=state["source"]["uri"]
+        r.engine,
+        parts,
+        state["document"],
+        allow_no_text=bool(state.get("allow_no_text")),
+        uri=state["source"]["uri"],
+        headings=headings,
     )
     return {"proposal": summary.model_dump(mode="json"), "partials": None}
 
@@ -324,9 +350,10 @@ def summarize_document(
     """Summary of the PDF ``source`` (an ingest ``source`` dict), chunk after chunk, no review."""
     with open_copy(store, source) as handle:
         info = document_info(handle, password=password, name=source["uri"])
-        parts = []
+        parts, headings = [], []
         for first, last in plan_page_chunks(info["page_count"], chunk_pages):
             handle.seek(0)
             pages = list(iter_page_range(handle, first, last, password=password, name=source["uri"]))
+            headings += chunk_headings(handle, first, last, password=password)
             parts.append(summarize_pages_once(engine, pages))
-    return combine(engine, parts, info, allow_no_text=allow_no_text, uri=source["uri"])
+    return combine(engine, parts, info, allow_no_text=allow_no_text, uri=source["uri"], headings=headings)

@@ -34,16 +34,19 @@ import pypdf
 from pypdf import PasswordType
 
 from ..errors import InvalidInput, MarginaliaError, UnsupportedInput
+from . import pdf_layout
 
 __all__ = [
     "DEFAULT_TIME_BUDGET",
     "abstract_span",
     "abstract_text",
+    "headings",
     "iter_pages",
     "normalize_text",
     "pdf_info",
     "read_pages",
     "remove_abstract",
+    "sections",
     "split_authors",
     "valid_text",
 ]
@@ -282,26 +285,56 @@ def read_pages(source: Path | str | BinaryIO, **options) -> list[tuple[int, str]
 
 # --- metadata --------------------------------------------------------------------------------
 def pdf_info(source: Path | str | BinaryIO, *, password: str | None = None, name: str | None = None) -> dict:
-    """``{page_count, title, authors, encrypted}`` from the document information dictionary.
+    """``{page_count, title, authors, encrypted}``: the document information dictionary weighed
+    against the first page's layout (:func:`marginalia.tools.pdf_layout.title_and_authors`).
 
-    Title and authors are what the producer wrote (often empty or junk such as a job number);
-    the summariser weighs them against the first page.
+    Metadata is often empty or junk (a job number, "Nuala E. Tully {et al.}"); it is used only
+    when it is sane, else the largest-font lines at the top of page 1 and the names under them.
     """
     name = _display_name(source, name)
     with _quiet_pypdf(), _binary(source, name) as stream:
         reader = _open_reader(stream, name, password)
         try:
             meta = reader.metadata or {}
-            title = _clean_meta(meta.get("/Title"))
+            meta_title = _clean_meta(meta.get("/Title"))
             author = _clean_meta(meta.get("/Author"))
         except Exception:  # a broken info dictionary is not a reason to refuse the document
-            title, author = None, None
-        return {
-            "page_count": len(reader.pages),
-            "title": title,
-            "authors": split_authors(author) if author else [],
-            "encrypted": bool(reader.is_encrypted),
-        }
+            meta_title, author = None, None
+        page_count = len(reader.pages)
+        encrypted = bool(reader.is_encrypted)
+        lines = pdf_layout.layout_lines(stream, first=1, last=1, password=password)
+        title, authors = pdf_layout.title_and_authors(lines, meta_title, split_authors(author) if author else [])
+        return {"page_count": page_count, "title": title, "authors": authors, "encrypted": encrypted}
+
+
+def headings(
+    source: Path | str | BinaryIO, *, first: int = 1, last: int | None = None, password: str | None = None
+) -> list[dict]:
+    """Top-level section headings ``[{title, page}]`` of pages ``first..last`` from the layout.
+
+    Best effort, as layout is: ``[]`` when pdfium cannot read the file (the text is still read by
+    :func:`iter_pages`, which reports what is wrong with it).
+    """
+    if isinstance(source, Path):
+        source = str(source)
+    lines = pdf_layout.layout_lines(source, first=first, last=last, password=password)
+    return pdf_layout.section_headings(lines)
+
+
+def sections(found: Iterable[dict], page_count: int) -> list[dict]:
+    """``[{title, pages}]`` from headings in page order: each section runs from its heading's page
+    to the page of the next heading (sections such as References or Acknowledgements end the one
+    before them and are not listed themselves)."""
+    ordered = sorted(enumerate(found), key=lambda item: (int(item[1]["page"]), item[0]))
+    out: list[dict] = []
+    for position, (_, heading) in enumerate(ordered):
+        title = str(heading["title"]).strip()
+        if pdf_layout.BOILERPLATE_SECTIONS.match(re.sub(r"^[\dIVX.]+\s+", "", title)):
+            continue
+        start = int(heading["page"])
+        end = int(ordered[position + 1][1]["page"]) if position + 1 < len(ordered) else page_count
+        out.append({"title": title, "pages": list(range(start, max(start, end) + 1))})
+    return out
 
 
 def _clean_meta(value) -> str | None:
