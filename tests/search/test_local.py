@@ -153,12 +153,13 @@ def test_unknown_column_is_a_clear_error(searcher):
 
 def test_the_connection_itself_refuses_writes(searcher):
     """Second line of defence: even SQL that slipped past the parser could not write."""
-    conn = searcher._conn
-    for statement in ("DELETE FROM annotation", "PRAGMA query_only = OFF", "ATTACH DATABASE ':memory:' AS x",
-                      "SELECT load_extension('x')", "CREATE TABLE x (a)"):  # fmt: skip
-        with pytest.raises(sqlite3.DatabaseError):
-            conn.execute(statement)
-    assert conn.execute("SELECT count(*) FROM annotation").fetchone()[0] > 0
+    with searcher._connection() as pooled:
+        conn = pooled.sqlite
+        for statement in ("DELETE FROM annotation", "PRAGMA query_only = OFF", "ATTACH DATABASE ':memory:' AS x",
+                          "SELECT load_extension('x')", "CREATE TABLE x (a)"):  # fmt: skip
+            with pytest.raises(sqlite3.DatabaseError):
+                conn.execute(statement)
+        assert conn.execute("SELECT count(*) FROM annotation").fetchone()[0] > 0
 
 
 def test_timeout_stops_a_runaway_query(corpus):

@@ -172,9 +172,9 @@ def _indexes(path):
 
 
 def test_transcripts_without_minutes_read_only_the_index(corpus):
-    with LocalSearch(corpus) as search:
+    with LocalSearch(corpus) as search, search._connection() as pooled:
         statement = search.translate(ISSUE_Q2)
-        plan = [row[3] for row in search._conn.execute("EXPLAIN QUERY PLAN " + statement)]
+        plan = [row[3] for row in pooled.sqlite.execute("EXPLAIN QUERY PLAN " + statement)]
     searches = [step for step in plan if step.startswith("SEARCH annotation")]
     assert len(searches) == 2 and all("COVERING INDEX annotation_name_bucket_key" in s for s in searches), plan
     assert "(name=? AND bucket=? AND object_key=?)" in searches[1]  # one probe per transcript
@@ -182,9 +182,9 @@ def test_transcripts_without_minutes_read_only_the_index(corpus):
 
 def test_a_bucket_only_scan_keeps_the_object_ordered_index(corpus):
     """Full-text search walks the rows of each object together (the old plan, not the name index)."""
-    with LocalSearch(corpus) as search:
+    with LocalSearch(corpus) as search, search._connection() as pooled:
         statement = search.translate(f"SELECT object_key FROM {AWS_ANNOTATION} WHERE text_value LIKE '%EKS%'")
-        plan = [row[3] for row in search._conn.execute("EXPLAIN QUERY PLAN " + statement)]
+        plan = [row[3] for row in pooled.sqlite.execute("EXPLAIN QUERY PLAN " + statement)]
     assert any("annotation_bucket_key (bucket=?)" in step for step in plan), plan
 
 

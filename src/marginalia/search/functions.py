@@ -23,6 +23,8 @@ import re
 import sqlite3
 import threading
 
+import re2
+
 from ..errors import QueryError
 
 #: The catalogue's timestamp text (Timestamp NTZ), also Trino's own rendering of a timestamp.
@@ -375,12 +377,21 @@ def current_timestamp():
 
 
 # --- text -----------------------------------------------------------------------------------------
+#: RE2 (linear time in the text, as Trino's ``regex-library=RE2J``): a pattern cannot backtrack for
+#: ever inside one SQLite function call, where the query's deadline is never checked. Backreferences
+#: and lookaround, which only a backtracking engine offers, are refused with a clear message.
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # the error comes back as the query's message, not on stderr
+_RE2_OPTIONS.max_mem = 32 << 20  # bytes of compiled program per pattern
+
+
 @functools.lru_cache(maxsize=256)
-def _regex(pattern: str) -> re.Pattern:
+def _regex(pattern: str):
     try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise TrinoFunctionError(f"invalid regular expression {pattern!r}: {exc}") from None
+        return re2.compile(pattern, _RE2_OPTIONS)
+    except re2.error as exc:
+        reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else exc
+        raise TrinoFunctionError(f"invalid regular expression {pattern!r} (RE2 syntax): {reason}") from None
 
 
 def regexp_like(text, pattern):

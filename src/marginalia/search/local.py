@@ -8,15 +8,22 @@ WAL mode seeing a snapshot — never a torn state. ``benchmarks/search.py`` comp
 Read-only three times over: :func:`marginalia.search.sql.parse` accepts only a SELECT; the
 connection is opened ``mode=ro`` with ``query_only``; and an authorizer lets the prepared statement
 do nothing but read (and call the registered functions).
+
+Bounded: every query has its own connection (taken from a small pool) and its own deadline, which
+SQLite's progress handler checks between steps of the statement; the functions it calls are linear
+in their input (RE2 for regular expressions), so no query escapes the limit, and a slow query does
+not hold up the others (the MCP server answers other calls while one runs).
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
 import urllib.parse
 from collections import OrderedDict
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import QueryError
@@ -31,6 +38,8 @@ DEFAULT_TIMEOUT = 30.0
 TRANSLATIONS_KEPT = 256
 #: Bytes of the catalogue read through a memory map rather than read() calls into SQLite's cache.
 MMAP_BYTES = 1 << 30
+#: Connections kept open between queries (more are opened while more queries run at once).
+IDLE_CONNECTIONS = 4
 
 _ALLOWED_ACTIONS = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
 
@@ -53,6 +62,18 @@ def _authorize(action, arg1, arg2, db_name, trigger):
     return sqlite3.SQLITE_OK
 
 
+class _Connection:
+    """A read-only catalogue connection and the deadline of the query it runs."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.sqlite = conn
+        self.deadline = 0.0
+        conn.set_progress_handler(self._expired, 20_000)
+
+    def _expired(self) -> int:
+        return 1 if time.monotonic() > self.deadline else 0
+
+
 class LocalSearch:
     """Search over a local store's catalogue (``LocalStore.catalog_path``)."""
 
@@ -66,8 +87,8 @@ class LocalSearch:
         self.timeout = timeout
         self._lock = threading.Lock()
         self._translations: OrderedDict[tuple[str, str | None], str] = OrderedDict()
-        self._conn = self._open(path)
-        self._deadline = 0.0
+        self._idle: list[_Connection] = [_Connection(self._open(path))]  # opened now: a bad file fails here
+        self._closed = False
 
     def _open(self, path: Path) -> sqlite3.Connection:
         uri = f"file:{urllib.parse.quote(str(path.resolve()))}?mode=ro"
@@ -81,11 +102,25 @@ class LocalSearch:
         conn.execute("PRAGMA cache_size = -65536")  # KiB
         functions.register(conn)
         conn.set_authorizer(_authorize)
-        conn.set_progress_handler(self._check_deadline, 20_000)
         return conn
 
-    def _check_deadline(self) -> int:
-        return 1 if time.monotonic() > self._deadline else 0
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[_Connection]:
+        """A connection of the pool for one query (a new one when all are in use)."""
+        with self._lock:
+            if self._closed:
+                raise QueryError("the search backend is closed")
+            conn = self._idle.pop() if self._idle else None
+        conn = conn or _Connection(self._open(self.catalog_path))
+        try:
+            yield conn
+        finally:
+            with self._lock:
+                keep = not self._closed and len(self._idle) < IDLE_CONNECTIONS
+                if keep:
+                    self._idle.append(conn)
+            if not keep:
+                conn.sqlite.close()
 
     def translate(self, query: str | sqlmod.Query, *, bucket: str | None = None) -> str:
         """The SQLite statement for an Athena-dialect query (kept for the next run of the same text)."""
@@ -106,11 +141,11 @@ class LocalSearch:
     def run(self, query: str | sqlmod.Query, *, bucket: str | None = None, limit: int | None = None) -> SearchResult:
         """Run one read-only Athena-dialect query; at most ``limit`` rows (``truncated`` says if more)."""
         statement = self.translate(query, bucket=bucket)
-        with self._lock:
-            self._deadline = time.monotonic() + self.timeout
+        with self._connection() as conn:
+            conn.deadline = time.monotonic() + self.timeout
             functions.last_error()  # forget an earlier failure
             try:
-                cursor = self._conn.execute(statement)
+                cursor = conn.sqlite.execute(statement)
                 columns = [d[0] for d in cursor.description or ()]
                 rows = cursor.fetchmany(limit + 1) if limit is not None else cursor.fetchall()
                 cursor.close()
@@ -138,7 +173,10 @@ class LocalSearch:
 
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.sqlite.close()
 
     def __enter__(self):
         return self

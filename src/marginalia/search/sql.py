@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
+from sqlglot.tokens import TokenType
 
 from ..errors import QueryError
 from . import native
@@ -51,6 +52,13 @@ _FORBIDDEN_FUNCTIONS = {
     "sqlar_uncompress", "sqlite_compileoption_get", "sqlite_compileoption_used", "sqlite_offset",
     "sqlite_source_id", "randomblob", "zeroblob", "system",
 }  # fmt: skip
+
+
+#: Bounds on a query's text, checked on its tokens (linear) before the parser (recursive) sees it:
+#: no real search nests deeper than a few levels, and a hostile one must not cost a traceback or
+#: a minute of parsing.
+MAX_QUERY_CHARS = 100_000
+MAX_NESTING = 32
 
 
 @dataclass(frozen=True)
@@ -92,10 +100,15 @@ def parse(sql: str) -> Query:
     """Parse ``sql`` (Athena dialect); refuse anything that is not one read-only query."""
     if not isinstance(sql, str) or not sql.strip():
         raise QueryError("empty query: write one SELECT over annotation_table (or journal)")
+    if len(sql) > MAX_QUERY_CHARS:
+        raise QueryError(f"query too long: {len(sql):,} characters (at most {MAX_QUERY_CHARS:,})")
     try:
+        _check_nesting(sql)
         statements = [s for s in sqlglot.parse(sql, read=DIALECT) if s is not None]
     except (ParseError, TokenError) as exc:
         raise QueryError(f"not valid SQL (Athena dialect): {_first_line(exc)}") from None
+    except RecursionError:
+        raise _too_deep() from None
     if len(statements) != 1:
         raise QueryError(f"one statement only, and it must be a SELECT: found {len(statements)} statements")
     tree = statements[0]
@@ -109,6 +122,27 @@ def parse(sql: str) -> Query:
             if name in _FORBIDDEN_FUNCTIONS or name.startswith("sqlite_"):
                 raise QueryError(f"function {name}() is not allowed in a search query")
     return Query(text=sql, tree=tree, tables=tuple(_table_uses(tree)))
+
+
+def _too_deep() -> QueryError:
+    return QueryError(f"query nested too deeply (at most {MAX_NESTING} levels of parentheses or subqueries)")
+
+
+def _check_nesting(sql: str) -> None:
+    """Refuse more than :data:`MAX_NESTING` open parentheses at once (counted on tokens, so a
+    parenthesis inside a string literal does not count)."""
+    depth = deepest = 0
+    for token in sqlglot.Dialect.get_or_raise(DIALECT).tokenize(sql):
+        if token.token_type == TokenType.L_PAREN:
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token.token_type == TokenType.R_PAREN:
+            depth -= 1
+    if deepest > MAX_NESTING:
+        raise QueryError(
+            f"query nested too deeply: {deepest} levels of parentheses (at most {MAX_NESTING}); "
+            "flatten it with WITH … AS"
+        )
 
 
 def _cte_names(tree: exp.Expression) -> set[str]:
@@ -386,6 +420,13 @@ _RENAMED_FUNCTIONS = {
 
 def to_sqlite(query: Query, *, bucket: str | None = None) -> str:
     """The query in SQLite's dialect with Athena's semantics, over the catalogue's tables."""
+    try:
+        return _translate(query, bucket)
+    except RecursionError:  # a long chain (a AND b AND …) nests without parentheses
+        raise _too_deep() from None
+
+
+def _translate(query: Query, bucket: str | None) -> str:
     scope = query.namespace_for(bucket)
     tree = query.tree.copy()
     ctes = _cte_names(tree)
