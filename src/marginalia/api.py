@@ -10,6 +10,10 @@
 Bad input (a missing object, no transcript to be found) is refused before a thread is created.
 Only one worker runs a thread at a time: a second one gets ``ThreadBusy`` before it runs anything.
 
+``on="temporal"`` runs the agent as a Temporal workflow instead (``MARGINALIA_TEMPORAL``; see
+:mod:`marginalia.temporal`): the same result comes back, and :func:`resume` of a Temporal-run
+thread sends the review to its workflow.
+
 Each sync function has an async twin (``aminutes``, ``aresume``). Both share one core: the run
 is prepared by :mod:`marginalia.runtime` (in a worker thread for the async twin, since that
 touches storage) and only the graph call differs (``stream`` or ``astream``).
@@ -21,7 +25,8 @@ import asyncio
 from typing import Any, Literal
 
 from .engines.base import Engine
-from .runtime import Observer, RunResult, WrittenAnnotation, adrive, drive
+from .errors import InvalidInput
+from .runtime import Observer, Run, RunResult, WrittenAnnotation, adrive, drive
 from .runtime import resume as prepare_resume
 from .runtime import start as prepare_start
 from .storage.base import Store
@@ -29,9 +34,44 @@ from .storage.base import Store
 __all__ = ["RunResult", "WrittenAnnotation", "aminutes", "aresume", "minutes", "resume"]
 
 Action = Literal["approve", "edit", "reject"]
+On = Literal["local", "temporal"]
 
 
-def _minutes_run(uri, *, transcript, engine, approve, thread_id, store, chunk_chars):
+def starter_for(on: On):
+    """What prepares a first run: the runtime (local), or a Temporal workflow (its first stop)."""
+    if on == "local":
+        return prepare_start
+    if on == "temporal":
+        from .temporal.client import start
+
+        return start
+    raise InvalidInput(f"on={on!r}: use 'local' or 'temporal'")
+
+
+def driven(run: Run | RunResult, on_update: Observer | None) -> RunResult:
+    """Drive a prepared local run; a Temporal run's result is already there."""
+    return run if isinstance(run, RunResult) else drive(run, on_update)
+
+
+async def adriven(run: Run | RunResult, on_update: Observer | None) -> RunResult:
+    return run if isinstance(run, RunResult) else await adrive(run, on_update)
+
+
+def temporal_thread(thread_id: str, on: On | None) -> bool:
+    """Whether ``resume`` goes through Temporal: ``on`` says so, or (None) the thread is a workflow there."""
+    if on is None:
+        from .temporal.settings import TemporalSettings
+
+        if not TemporalSettings.configured():
+            return False
+        from .temporal.client import runs_on_temporal
+
+        return runs_on_temporal(thread_id)
+    starter_for(on)
+    return on == "temporal"
+
+
+def _minutes_run(uri, *, transcript, engine, approve, thread_id, store, chunk_chars, on="local"):
     from .graph import minutes as _  # noqa: F401  registers the agent
     from .nodes.ingest import source_of
     from .nodes.transcript import locate_transcript
@@ -44,7 +84,7 @@ def _minutes_run(uri, *, transcript, engine, approve, thread_id, store, chunk_ch
     def transcript_found(store_obj, info) -> None:  # before any thread record or checkpoint
         locate_transcript(store_obj, source_of(info), named)
 
-    return prepare_start(
+    return starter_for(on)(
         "minutes",
         uri,
         inputs,
@@ -56,11 +96,22 @@ def _minutes_run(uri, *, transcript, engine, approve, thread_id, store, chunk_ch
     )
 
 
-def _resume_run(thread_id, *, action, edited, patch, feedback, reviewer, engine, store, password):
+def _review_of(action, edited, patch, feedback, reviewer) -> dict | None:
     answers = {"edited": edited, "patch": patch, "feedback": feedback, "reviewer": reviewer}
-    review = None
     if action is not None or any(v is not None for v in answers.values()):
-        review = {"action": action or "approve", **answers}
+        return {"action": action or "approve", **answers}
+    return None
+
+
+def _resume_run(thread_id, *, action, edited, patch, feedback, reviewer, engine, store, password, on=None):
+    review = _review_of(action, edited, patch, feedback, reviewer)
+    if temporal_thread(thread_id, on):
+        from .temporal.client import review as send_review
+
+        if password is not None:
+            raise InvalidInput("a Temporal run reads PDF passwords from MARGINALIA_PDF_PASSWORD on its workers")
+        answer = {k: v for k, v in (review or {"action": "approve"}).items() if v is not None}
+        return send_review(thread_id, answer)
     return prepare_resume(thread_id, review, engine=engine, store=store, password=password)
 
 
@@ -74,12 +125,13 @@ def minutes(
     store: Store | str | None = None,
     chunk_chars: int | None = None,
     on_update: Observer | None = None,
+    on: On = "local",
 ) -> RunResult:
     """Minutes of the meeting recorded (or transcribed) in ``uri``.
 
     Runs until the proposed minutes await approval (``status="waiting"``), or, with
     ``approve=True``, through to the ``meeting_minutes``/``action_items`` annotations
-    (``status="done"``). ``transcript`` is a local path or ``s3://`` URI of the transcript;
+    (``status="done"``). ``on="temporal"`` runs it as a Temporal workflow (same result). ``transcript`` is a local path or ``s3://`` URI of the transcript;
     ``engine`` an Engine or a spec (``offline``, ``bedrock:<model-id>``); ``store`` a Store or
     a spec (``local:<dir>``, ``s3``); defaults come from ``MARGINALIA_*``.
     """
@@ -91,8 +143,9 @@ def minutes(
         thread_id=thread_id,
         store=store,
         chunk_chars=chunk_chars,
+        on=on,
     )
-    return drive(run, on_update)
+    return driven(run, on_update)
 
 
 async def aminutes(
@@ -105,6 +158,7 @@ async def aminutes(
     store: Store | str | None = None,
     chunk_chars: int | None = None,
     on_update: Observer | None = None,
+    on: On = "local",
 ) -> RunResult:
     """Async twin of :func:`minutes`."""
     run = await asyncio.to_thread(
@@ -116,8 +170,9 @@ async def aminutes(
         thread_id=thread_id,
         store=store,
         chunk_chars=chunk_chars,
+        on=on,
     )
-    return await adrive(run, on_update)
+    return await adriven(run, on_update)
 
 
 def resume(
@@ -132,6 +187,7 @@ def resume(
     store: Store | str | None = None,
     password: str | None = None,
     on_update: Observer | None = None,
+    on: On | None = None,
 ) -> RunResult:
     """Take a thread forward, in this or any other process.
 
@@ -142,7 +198,8 @@ def resume(
     from its last checkpoint (give no ``action``: there is nothing to review); completed nodes
     do not run again. ``password`` opens encrypted PDFs the PDF agents must read again (run
     context only, never stored). Works for every registered agent: the thread index says which
-    graph the thread belongs to.
+    graph the thread belongs to. A thread run by Temporal (``MARGINALIA_TEMPORAL`` set and a
+    workflow with this id, or ``on="temporal"``) gets the answer as its workflow's review Update.
     """
     run = _resume_run(
         thread_id,
@@ -154,8 +211,9 @@ def resume(
         engine=engine,
         store=store,
         password=password,
+        on=on,
     )
-    return drive(run, on_update)
+    return driven(run, on_update)
 
 
 async def aresume(
@@ -170,6 +228,7 @@ async def aresume(
     store: Store | str | None = None,
     password: str | None = None,
     on_update: Observer | None = None,
+    on: On | None = None,
 ) -> RunResult:
     """Async twin of :func:`resume`."""
     run = await asyncio.to_thread(
@@ -183,5 +242,6 @@ async def aresume(
         engine=engine,
         store=store,
         password=password,
+        on=on,
     )
-    return await adrive(run, on_update)
+    return await adriven(run, on_update)

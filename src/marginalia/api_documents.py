@@ -19,20 +19,22 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+from .api import On, adriven, driven, starter_for
 from .engines.base import Engine
 from .nodes.pdf import DEFAULT_CHUNK_PAGES
-from .runtime import Observer, Run, RunResult, adrive, drive
-from .runtime import start as prepare_start
+from .runtime import Observer, Run, RunResult
 from .storage.base import Store
 
 __all__ = ["aoutline", "asummarize", "outline", "summarize"]
 
 
-def _summary_run(uri, *, engine, review, password, allow_no_text, thread_id, store, chunk_pages) -> Run:
+def _summary_run(
+    uri, *, engine, review, password, allow_no_text, thread_id, store, chunk_pages, on="local"
+) -> Run | RunResult:
     from .graph import pdf_summary as _  # noqa: F401  registers the agent
 
     inputs = {"allow_no_text": bool(allow_no_text), "chunk_pages": int(chunk_pages or DEFAULT_CHUNK_PAGES)}
-    return prepare_start(
+    return starter_for(on)(
         "pdf_summary",
         uri,
         inputs,
@@ -45,7 +47,9 @@ def _summary_run(uri, *, engine, review, password, allow_no_text, thread_id, sto
     )
 
 
-def _outline_run(request, *, out, slides, sources, engine, approve, overwrite, thread_id, store, password) -> Run:
+def _outline_run(
+    request, *, out, slides, sources, engine, approve, overwrite, thread_id, store, password, on="local"
+) -> Run | RunResult:
     from .graph import ppt_outline as _  # noqa: F401  registers the agent
     from .nodes.outline import validate_request
 
@@ -57,7 +61,7 @@ def _outline_run(request, *, out, slides, sources, engine, approve, overwrite, t
         "source_uris": sources,
         "overwrite": bool(overwrite),
     }
-    return prepare_start(
+    return starter_for(on)(
         "ppt_outline",
         out,
         inputs,
@@ -81,6 +85,7 @@ def summarize(
     store: Store | str | None = None,
     chunk_pages: int | None = None,
     on_update: Observer | None = None,
+    on: On = "local",
 ) -> RunResult:
     """Summary of the PDF ``uri``, written as its ``summary`` annotation.
 
@@ -100,8 +105,9 @@ def summarize(
         thread_id=thread_id,
         store=store,
         chunk_pages=chunk_pages,
+        on=on,
     )
-    return drive(run, on_update)
+    return driven(run, on_update)
 
 
 async def asummarize(
@@ -115,6 +121,7 @@ async def asummarize(
     store: Store | str | None = None,
     chunk_pages: int | None = None,
     on_update: Observer | None = None,
+    on: On = "local",
 ) -> RunResult:
     """Async twin of :func:`summarize`."""
     run = await asyncio.to_thread(
@@ -127,8 +134,9 @@ async def asummarize(
         thread_id=thread_id,
         store=store,
         chunk_pages=chunk_pages,
+        on=on,
     )
-    return await adrive(run, on_update)
+    return await adriven(run, on_update)
 
 
 def outline(
@@ -144,6 +152,7 @@ def outline(
     store: Store | str | None = None,
     password: str | None = None,
     on_update: Observer | None = None,
+    on: On = "local",
 ) -> RunResult:
     """A slide outline for ``request`` (grounded in ``sources``), then a .pptx at ``out``.
 
@@ -163,8 +172,9 @@ def outline(
         thread_id=thread_id,
         store=store,
         password=password,
+        on=on,
     )
-    return drive(run, on_update)
+    return driven(run, on_update)
 
 
 async def aoutline(
@@ -180,6 +190,7 @@ async def aoutline(
     store: Store | str | None = None,
     password: str | None = None,
     on_update: Observer | None = None,
+    on: On = "local",
 ) -> RunResult:
     """Async twin of :func:`outline`."""
     run = await asyncio.to_thread(
@@ -194,8 +205,9 @@ async def aoutline(
         thread_id=thread_id,
         store=store,
         password=password,
+        on=on,
     )
-    return await adrive(run, on_update)
+    return await adriven(run, on_update)
 
 
 # --- preflights: bad input is refused before a thread, lease or checkpoint exists ----------------

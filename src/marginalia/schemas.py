@@ -20,6 +20,8 @@ class Provenance(BaseModel):
     source_etag: str | None = None
     agent: str | None = None  # "minutes" | "pdf_summary" | "ppt_outline"
     marginalia_version: str | None = None
+    #: on Temporal: workflow_id, run_id, namespace, task_queue (absent on the local path)
+    temporal: dict | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 # --- transcripts -----------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from .errors import InvalidInput, ObjectNotFound
 from .storage.base import Store
 from .uri import S3URI
 
-Status = Literal["running", "waiting", "done", "failed", "rejected"]
+Status = Literal["running", "waiting", "done", "failed", "rejected", "expired"]
 PENDING: tuple[Status, ...] = ("waiting",)
 
 _THREAD_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")

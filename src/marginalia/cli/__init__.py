@@ -12,6 +12,7 @@ from . import document_cmds  # noqa: F401  summarize, outline (+ their demo step
 from . import search_cmds  # noqa: F401  search, find, missing, reindex, tables, mcp
 from . import ops_cmds  # noqa: F401  trace, archive
 from . import batch_cmds  # noqa: F401  batch
+from . import worker_cmds  # noqa: F401  worker (Temporal)
 # isort: on
 
 __all__ = ["app", "main"]

@@ -130,6 +130,13 @@ def show_result(result) -> None:
 
 
 # --- commands ----------------------------------------------------------------------------------
+ON_HELP = "local | temporal: run here, or as a Temporal workflow run by `marginalia worker` (MARGINALIA_TEMPORAL)"
+
+
+def on_option():
+    return typer.Option("local", "--on", help=ON_HELP)
+
+
 @app.command("minutes", rich_help_panel="Agents")
 def minutes_cmd(
     uri: str = typer.Argument(..., help="s3://bucket/key of a recording or a transcript"),
@@ -141,11 +148,12 @@ def minutes_cmd(
     ),
     yes: bool = typer.Option(False, "--yes", "-y", help="approve the proposed minutes at once"),
     thread: str | None = typer.Option(None, "--thread", help="thread id to use (default: a new one)"),
+    on: str = on_option(),
 ) -> None:
     """Meeting minutes of a recording: runs to the approval point and prints the thread id."""
     from ..api import minutes
 
-    show_result(run_agent(minutes, uri=uri, transcript=transcript, engine=engine, approve=yes, thread_id=thread))
+    show_result(run_agent(minutes, uri=uri, transcript=transcript, engine=engine, approve=yes, thread_id=thread, on=on))
 
 
 def _read_edit(path: Path) -> dict:
@@ -233,17 +241,28 @@ CONTINUABLE = ("interrupted", "failed")
 
 
 @app.command("threads", rich_help_panel="Agents")
-def threads_cmd(pending: bool = typer.Option(False, "--pending", help="only threads waiting for approval")) -> None:
-    """Agent threads (newest first): status, age, object; how to continue interrupted or failed ones."""
+def threads_cmd(
+    pending: bool = typer.Option(False, "--pending", help="only threads waiting for approval"),
+    failed: bool = typer.Option(False, "--failed", help="only threads that failed"),
+) -> None:
+    """Agent threads (newest first): status, age, object; how to continue interrupted or failed ones.
+
+    With MARGINALIA_TEMPORAL set, Temporal-run threads are listed too (from their search attributes)."""
     from ..config import open_store
     from ..runtime import state_location
     from ..threads import ThreadIndex
 
     store = open_store()
     state = state_location(store)
-    records = ThreadIndex(store, state).list(pending=pending)
+    records = [r for r in ThreadIndex(store, state).list(pending=pending) if not failed or r.status == "failed"]
+    from ..temporal.settings import TemporalSettings
+
+    if TemporalSettings.configured():
+        from ..temporal.cli_views import with_temporal_threads
+
+        records = with_temporal_threads(records, pending=pending, failed=failed)
     if not records:
-        console.print("no threads waiting for approval" if pending else "no threads")
+        console.print("no threads waiting for approval" if pending else "no failed threads" if failed else "no threads")
         return
     table = Table(show_lines=False)
     table.add_column("thread", no_wrap=True)  # copy-pasted into approve/reject: never folded
@@ -255,10 +274,10 @@ def threads_cmd(pending: bool = typer.Option(False, "--pending", help="only thre
         table.add_column("error", overflow="fold", ratio=1)
     stopped = []
     for r in records:
-        status = shown_status(r, store, state)
+        status = r.status if getattr(r, "on_temporal", False) else shown_status(r, store, state)
         row = [r.thread_id, r.agent, status, _age(r.age.total_seconds()), r.object_uri]
         table.add_row(*row, *([r.error or ""] if errors else []))
-        if status in CONTINUABLE:
+        if status in CONTINUABLE and not getattr(r, "on_temporal", False):
             stopped.append((r.thread_id, status))
     console.print(table)
     for thread_id, status in stopped:

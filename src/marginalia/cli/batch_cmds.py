@@ -22,6 +22,9 @@ def batch_command(
     force: bool = typer.Option(False, "--force", help="run again on objects that already carry the annotation"),
     suffix: list[str] = typer.Option(None, "--suffix", help="only keys ending with this (repeatable), e.g. .pdf"),
     engine: str = typer.Option(None, "--engine", help="offline | bedrock:<model-id> (default MARGINALIA_ENGINE)"),
+    on: str = typer.Option(
+        "local", "--on", help="local | temporal: one Temporal workflow per object, run by `marginalia worker`s"
+    ),
 ) -> None:
     """Run an agent over every matching object under a prefix, WORKERS at a time.
 
@@ -30,10 +33,15 @@ def batch_command(
     reported ``elsewhere``. Exit status 1 if any object failed.
     """
     from ..batch import SETTLED, batch, batch_agent
+    from ..errors import InvalidInput
     from ..uri import parse_uri
 
     parse_uri(prefix, require_key=False)
     batch_agent(agent)
+    if on not in ("local", "temporal"):
+        raise InvalidInput(f"--on {on!r}: use local or temporal")
+    if on == "temporal":
+        from ..temporal.client import submit_batch as batch  # type: ignore[assignment]
     lock = threading.Lock()
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -56,13 +64,13 @@ def batch_command(
         rows = batch(
             prefix,
             agent=agent,
-            workers=workers,
             approve=yes,
             force=force,
             suffix=suffix or None,
             engine=engine,
             on_row=on_row,
             on_start=on_start,
+            **({"workers": workers} if on == "local" else {}),
         )
 
     table = Table(title=f"batch {agent} on {prefix}", expand=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 import typer
 
 from ..errors import InvalidInput
-from .agent_cmds import DEMO_BUCKET, DemoStep, register_demo_step, run_agent, sample_path, show_result
+from .agent_cmds import DEMO_BUCKET, DemoStep, on_option, register_demo_step, run_agent, sample_path, show_result
 from .app import app
 
 __all__ = ["outline_cmd", "read_request", "summarize_cmd"]
@@ -38,6 +38,7 @@ def summarize_cmd(
     ),
     chunk_pages: int | None = typer.Option(None, "--chunk-pages", min=1, help="pages per map step (default 12)"),
     thread: str | None = typer.Option(None, "--thread", help="thread id to use (default: a new one)"),
+    on: str = on_option(),
 ) -> None:
     """Summary of a PDF (title, authors, key points with pages, entities, keywords) as its `summary` annotation."""
     from ..api_documents import summarize
@@ -52,6 +53,7 @@ def summarize_cmd(
             allow_no_text=allow_no_text,
             chunk_pages=chunk_pages,
             thread_id=thread,
+            on=on,
         )
     )
 
@@ -84,6 +86,7 @@ def outline_cmd(
         None, "--password", help="password of encrypted PDF sources (or MARGINALIA_PDF_PASSWORD)"
     ),
     thread: str | None = typer.Option(None, "--thread", help="thread id to use (default: a new one)"),
+    on: str = on_option(),
 ) -> None:
     """Slide outline for a request, grounded in sources' annotations; on approval a .pptx is uploaded and annotated."""
     from ..api_documents import outline
@@ -100,6 +103,7 @@ def outline_cmd(
             overwrite=overwrite,
             password=password,
             thread_id=thread,
+            on=on,
         )
     )
 

@@ -13,13 +13,23 @@ from ..schemas import Provenance
 from ..threads import utcnow
 from ..tracing import trace_id_for
 
+#: run config metadata keys a Temporal activity sets (flat: checkpoint metadata keeps only scalars)
+TEMPORAL_KEYS = {"temporal_workflow_id": "workflow_id", "temporal_run_id": "run_id", "temporal_namespace": "namespace"}
+
+
+def temporal_of(metadata: dict) -> dict | None:
+    """``{workflow_id, run_id, namespace}`` of the Temporal run in a config's or checkpoint's metadata."""
+    found = {name: metadata[key] for key, name in TEMPORAL_KEYS.items() if metadata.get(key)}
+    return found or None
+
 
 def provenance(
     *, config: dict, engine: Engine, agent: str, source_etag: str | None, created_at: str | None = None
 ) -> dict:
     """Provenance as a JSON-ready dict; ``created_at`` fixed by the caller keeps retries identical."""
     thread_id = (config.get("configurable") or {}).get("thread_id") or "unknown"
-    trace_id = (config.get("metadata") or {}).get("trace_id") or trace_id_for(thread_id)
+    metadata = config.get("metadata") or {}
+    trace_id = metadata.get("trace_id") or trace_id_for(thread_id)
     return Provenance(
         thread_id=thread_id,
         trace_id=trace_id,
@@ -29,4 +39,5 @@ def provenance(
         source_etag=source_etag,
         agent=agent,
         marginalia_version=__version__,
+        temporal=temporal_of(metadata),  # the workflow that ran it, when Temporal did
     ).model_dump(mode="json")
