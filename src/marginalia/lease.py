@@ -39,7 +39,17 @@ from .storage.base import Store
 from .threads import validate_thread_id
 from .uri import S3URI
 
-__all__ = ["DEFAULT_TTL", "Lease", "LeaseRecord", "current_holder", "holder_id", "lease_key", "thread_lease"]
+__all__ = [
+    "DEFAULT_TTL",
+    "Lease",
+    "LeaseRecord",
+    "break_lease",
+    "busy_error",
+    "current_holder",
+    "holder_id",
+    "lease_key",
+    "thread_lease",
+]
 
 #: Seconds a lease lives without renewal. A crashed worker's thread is free again after this.
 DEFAULT_TTL = float(os.environ.get("MARGINALIA_LEASE_TTL", "120"))
@@ -64,23 +74,41 @@ class LeaseRecord:
     def expired(self, now: float | None = None) -> bool:
         return self.expires_at <= (time.time() if now is None else now)
 
+    def local_pid(self) -> int | None:
+        """The holder's process id when it runs on this host, else None."""
+        host, _, rest = self.holder.partition(":")
+        pid = rest.partition(":")[0]
+        return int(pid) if host == socket.gethostname() and pid.isdigit() else None
+
+    def holder_alive_here(self) -> bool:
+        """True when the holder is a process of this host that still exists."""
+        pid = self.local_pid()
+        if pid is None:
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except OSError:  # exists, owned by someone else
+            return True
+        return True
+
     def holder_gone(self) -> bool:
         """True when the holder was a process of this host that no longer exists (it crashed).
 
         Its lease need not run out: a worker restarted on the same machine after a crash (or a
         SIGKILL) takes the thread over at once. Holders on other hosts are only trusted to expire.
         """
-        host, _, rest = self.holder.partition(":")
-        pid = rest.partition(":")[0]
-        if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
-            return False
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return True
-        except OSError:  # exists, owned by someone else
-            return False
-        return False
+        pid = self.local_pid()
+        return pid is not None and pid != os.getpid() and not self.holder_alive_here()
+
+    def describe(self, now: float | None = None) -> str:
+        """``held by H until HH:MM:SS UTC (in 95 s; leases last N s without renewal)``."""
+        now = time.time() if now is None else now
+        until = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.expires_at))
+        left = self.expires_at - now
+        when = f"in {left:.0f} s" if left > 0 else f"{-left:.0f} s ago"
+        return f"held by {self.holder} until {until} ({when})"
 
     def encode(self) -> bytes:
         return json.dumps(self.__dict__, sort_keys=True).encode("utf-8")
@@ -95,17 +123,32 @@ class LeaseRecord:
             return None
 
 
+def read_lease(store: Store, bucket: str, key: str) -> LeaseRecord | None:
+    """The lease record stored at ``key`` (None when absent or unreadable)."""
+    try:
+        data, _ = store.get_object(bucket, key)
+    except ObjectNotFound:
+        return None
+    return LeaseRecord.decode(data)
+
+
+def busy_error(thread_id: str, uri: str, holder: LeaseRecord | None, ttl: float = DEFAULT_TTL) -> ThreadBusy:
+    """ "being run elsewhere": who holds the lease, until when, and how to break it."""
+    held = holder.describe() if holder is not None else "held by another worker"
+    return ThreadBusy(
+        f"thread {thread_id} is being run elsewhere (lease {uri} {held}; leases last {ttl:.0f} s without "
+        f"renewal): wait for that run, or if it is dead break the lease with  marginalia threads unlock {thread_id}",
+        uri=uri,
+    )
+
+
 def current_holder(store: Store, state: S3URI, thread_id: str) -> LeaseRecord | None:
     """The live lease of ``thread_id`` (a worker is running it now), or None.
 
     A lease that expired, was released, or whose holder process on this host is gone means no
     worker runs the thread: a thread the index still calls ``running`` was interrupted.
     """
-    try:
-        data, _ = store.get_object(state.bucket, lease_key(state, thread_id))
-    except ObjectNotFound:
-        return None
-    record = LeaseRecord.decode(data)
+    record = read_lease(store, state.bucket, lease_key(state, thread_id))
     if record is None or record.expired() or record.holder_gone():
         return None
     return record
@@ -129,6 +172,7 @@ class Lease:
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
         self.lost: ThreadBusy | None = None  # set when a renewal found the lease taken
+        self.expires_at = 0.0  # the expiry we last wrote
 
     @property
     def uri(self) -> str:
@@ -138,21 +182,15 @@ class Lease:
         return LeaseRecord(self.thread_id, self.holder, expires_at, self.acquired_at).encode()
 
     def _busy(self, other: LeaseRecord | None) -> ThreadBusy:
-        who = (
-            f"held by {other.holder} until {time.strftime('%H:%M:%S', time.localtime(other.expires_at))}"
-            if other
-            else "held"
-        )
-        return ThreadBusy(
-            f"thread {self.thread_id} is being run elsewhere (lease {self.uri} {who}); "
-            "try again when that run has finished",
-            uri=self.uri,
-        )
+        if other is None:  # lost a race: name whoever holds it now
+            other = read_lease(self.store, self.bucket, self.key)
+        return busy_error(self.thread_id, self.uri, other, self.ttl)
 
     def acquire(self) -> Lease:
         """Create the lease, or take over an expired/released one; ThreadBusy otherwise."""
         self.acquired_at = time.time()
-        body = self._record(self.acquired_at + self.ttl)
+        self.expires_at = self.acquired_at + self.ttl
+        body = self._record(self.expires_at)
         try:
             self.etag = self.store.put_object(
                 self.bucket, self.key, body, if_none_match=True, content_type="application/json"
@@ -188,18 +226,32 @@ class Lease:
         """Push the expiry ``ttl`` ahead; ThreadBusy if someone took the lease meanwhile."""
         with self._lock:
             if self.etag is None:
-                raise self._busy(None)
+                raise self.lost or self._busy(None)
+            expires_at = time.time() + self.ttl
             try:
                 self.etag = self.store.put_object(
                     self.bucket,
                     self.key,
-                    self._record(time.time() + self.ttl),
+                    self._record(expires_at),
                     if_match=self.etag,
                     content_type="application/json",
                 ).etag
             except (PreconditionFailed, ObjectNotFound):
                 self.etag = None
-                raise self._busy(None) from None
+                self.lost = self._busy(None)
+                raise self.lost from None
+            self.expires_at = expires_at
+
+    def ensure(self) -> None:
+        """Raise :class:`ThreadBusy` unless this worker still holds the lease: call it before writing.
+
+        No request while the lease is fresh; once the expiry we wrote has passed (the process was
+        frozen, the renewer starved), renew now, which fails if another worker took the thread over.
+        """
+        if self.lost is not None:
+            raise self.lost
+        if time.time() >= self.expires_at - self.ttl / 6:
+            self.renew()
 
     def release(self) -> None:
         """Mark the lease released (If-Match), so the next worker takes it at once. Idempotent."""
@@ -232,6 +284,36 @@ class Lease:
 
         self._renewer = threading.Thread(target=loop, name=f"lease-{self.thread_id}", daemon=True)
         self._renewer.start()
+
+
+def break_lease(store: Store, state: S3URI, thread_id: str) -> LeaseRecord | None:
+    """Release the lease of a dead run (``marginalia threads unlock``); returns the record broken.
+
+    Refused with :class:`ThreadBusy` while the holder is a live process of this host (stop it
+    first); a holder on another host cannot be checked from here, so the caller's word is taken.
+    None when there was nothing to break (no lease, already released or expired).
+    """
+    key = lease_key(state, thread_id)
+    uri = f"s3://{state.bucket}/{key}"
+    try:
+        data, info = store.get_object(state.bucket, key)
+    except ObjectNotFound:
+        return None
+    record = LeaseRecord.decode(data)
+    if record is not None and record.expires_at == 0:
+        return None
+    if record is not None and record.holder_alive_here() and not record.expired():
+        raise ThreadBusy(
+            f"thread {thread_id} is being run by process {record.local_pid()} on this host, which is alive "
+            f"(lease {uri} {record.describe()}): stop that process first, or let it finish",
+            uri=uri,
+        )
+    released = LeaseRecord(thread_id, record.holder if record else "unknown", 0.0, record.acquired_at if record else 0)
+    try:
+        store.put_object(state.bucket, key, released.encode(), if_match=info.etag, content_type="application/json")
+    except (PreconditionFailed, ObjectNotFound):
+        raise busy_error(thread_id, uri, read_lease(store, state.bucket, key)) from None
+    return record
 
 
 @contextmanager

@@ -46,7 +46,7 @@ from langgraph.types import Command
 from . import tracing
 from .config import Settings, open_store
 from .engines.base import Engine
-from .errors import ConfigurationError, InvalidInput, MarginaliaError, ThreadNotFound
+from .errors import ConfigurationError, InvalidInput, MarginaliaError, StorageError, ThreadBusy, ThreadNotFound
 from .schemas import Review
 from .storage.base import ObjectInfo, Store
 from .threads import ThreadIndex, ThreadRecord, utcnow, validate_thread_id
@@ -302,7 +302,15 @@ class Run:
     def stream_kwargs(self) -> dict:
         return {"config": self.config, "context": self.context, "stream_mode": ["updates", "values"]}
 
+    def check_lease(self) -> None:
+        """ThreadBusy when another worker took this thread over (the lease renewer saw it, or the
+        lease ran out while this process was frozen): checked before every step writes anything."""
+        lease = getattr(self.lease, "lease", None)
+        if lease is not None:
+            lease.ensure()
+
     def observe(self, chunk: tuple[str, Any], on_update: Observer | None) -> None:
+        self.check_lease()
         mode, data = chunk
         if mode == "values":
             self.values = data
@@ -314,8 +322,13 @@ class Run:
                 on_update(node, update)
 
     def failed(self, exc: BaseException) -> None:
+        lease = getattr(self.lease, "lease", None)
+        if isinstance(exc, ThreadBusy) or (lease is not None and lease.lost is not None):
+            return  # the thread is another worker's now: its record is theirs to write
         message = str(exc) if isinstance(exc, MarginaliaError) else f"{type(exc).__name__}: {exc}"
-        self.index.update(self.record.thread_id, status="failed", error=message[:2000])
+        # Bad input fails the same way on every retry: such a thread is not offered for resume.
+        permanent = isinstance(exc, InvalidInput) and not isinstance(exc, StorageError)
+        self.index.update(self.record.thread_id, status="failed", error=message[:2000], permanent=permanent)
 
     def release(self) -> None:
         """Give the thread's lease back (once; later calls do nothing)."""
@@ -384,12 +397,23 @@ def context_for(graph: Any, store: Store, engine: Engine, *, password: str | Non
     return schema(store=store, engine=engine, password=password)
 
 
-def _lease(store: Store, state: S3URI, thread_id: str) -> ExitStack:
+class _HeldLease(ExitStack):
+    """An ExitStack holding a thread's lease, which it keeps when popped into a :class:`Run`."""
+
+    lease: Any = None
+
+    def pop_all(self) -> _HeldLease:
+        moved = super().pop_all()
+        moved.lease = self.lease
+        return moved
+
+
+def _lease(store: Store, state: S3URI, thread_id: str) -> _HeldLease:
     """An ExitStack holding the thread's lease (ThreadBusy if another worker holds it)."""
     from .lease import thread_lease
 
-    held = ExitStack()
-    held.enter_context(thread_lease(store, state, thread_id))
+    held = _HeldLease()
+    held.lease = held.enter_context(thread_lease(store, state, thread_id))
     return held
 
 
@@ -579,6 +603,11 @@ def resume(
                 apply_review(snapshot.interrupts[0].value.get("proposal") or {}, answer, spec.document)  # validate only
             graph_input: Any = Command(resume=answer.model_dump(mode="json", exclude_none=True))
         elif where == "unfinished":
+            if record.permanent:
+                raise InvalidInput(
+                    f"thread {thread_id} failed on its input ({record.error}): resuming would fail the same way; "
+                    "fix the input and start the agent again"
+                )
             if answer is not None:
                 raise InvalidInput(
                     f"thread {thread_id} is not waiting for approval: it was {_stopped(record)} before a proposal "
@@ -595,7 +624,7 @@ def resume(
                 f"thread {thread_id} is not waiting for approval and has nothing left to run (status: {record.status})"
             )
         context = context_for(graph, store_obj, _engine_for(record, engine), password=password)
-        index.update(thread_id, status="running", error=None)  # only once nothing can refuse the run
+        index.update(thread_id, status="running", error=None, permanent=False)  # only once nothing can refuse the run
         return Run(
             agent=spec,
             graph=graph,
@@ -667,7 +696,7 @@ def start_or_continue(
             run.interrupt = snapshot.interrupts[0].value if where == "waiting" else None
             result = run.finish()
             return result if where == "waiting" else _archived(run, result, only_if_missing=True)
-        index.update(thread_id, status="running", error=None)
+        index.update(thread_id, status="running", error=None, permanent=False)
         run.lease = held.pop_all()
         return run
 
@@ -676,6 +705,7 @@ def drive(run: Run, on_update: Observer | None = None) -> RunResult:
     """Execute ``run`` synchronously until the graph ends or stops at an interrupt."""
     try:
         try:
+            run.check_lease()  # frozen since it was prepared and taken over meanwhile: write nothing
             for chunk in run.graph.stream(run.input, **run.stream_kwargs):
                 run.observe(chunk, on_update)
         except BaseException as exc:
@@ -690,6 +720,7 @@ async def adrive(run: Run, on_update: Observer | None = None) -> RunResult:
     """:func:`drive` for asyncio: the same run, through ``graph.astream``."""
     try:
         try:
+            await asyncio.to_thread(run.check_lease)
             async for chunk in run.graph.astream(run.input, **run.stream_kwargs):
                 run.observe(chunk, on_update)
         except BaseException as exc:

@@ -5,6 +5,11 @@ deserialising channel values. The index keeps one small JSON object per thread u
 ``MARGINALIA_STATE/threads/<thread_id>.json``, rewritten at the three moments that change what a
 person needs to know: when a run starts, when it stops at an approval interrupt, and when it ends
 (done, rejected or failed). It is advisory: the checkpoint stays the source of truth for resuming.
+
+Updates are compare-and-swap: :meth:`ThreadIndex.update` reads the record and its ETag and writes
+with ``If-Match``, reading again when another worker wrote in between, so two writers never lose
+each other's change; and a finished thread (done or rejected) never goes back to ``failed`` — a
+worker that lost the thread to another (a lease takeover) cannot undo the winner's result.
 """
 
 from __future__ import annotations
@@ -16,12 +21,15 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-from .errors import InvalidInput, ObjectNotFound
+from .errors import ConflictRetry, InvalidInput, ObjectNotFound, PreconditionFailed
 from .storage.base import Store
 from .uri import S3URI
 
 Status = Literal["running", "waiting", "done", "failed", "rejected", "expired"]
 PENDING: tuple[Status, ...] = ("waiting",)
+#: A thread that reached its end: an update never turns its record into "failed".
+FINISHED: tuple[Status, ...] = ("done", "rejected")
+_CAS_ATTEMPTS = 20
 
 _THREAD_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
@@ -52,6 +60,13 @@ class ThreadRecord:
     error: str | None = None
     graph_module: str | None = None  # module whose import registers the agent (resume in a new process)
     engine: str | None = None  # engine spec the thread was started with ("offline", "bedrock:<id>")
+    #: The run failed on input that will not change by retrying (bad file, unsupported object):
+    #: ``resume`` would fail the same way, so the thread is not offered for it.
+    permanent: bool = False
+
+    @property
+    def resumable(self) -> bool:
+        return self.status == "failed" and not self.permanent
 
     @property
     def age(self) -> dt.timedelta:
@@ -61,6 +76,10 @@ class ThreadRecord:
     def from_json(cls, data: dict) -> ThreadRecord:
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
         return cls(**known)
+
+
+def _encode(record: ThreadRecord) -> bytes:
+    return json.dumps(asdict(record), ensure_ascii=False, sort_keys=True).encode("utf-8")
 
 
 class ThreadIndex:
@@ -76,26 +95,45 @@ class ThreadIndex:
         return f"{self.prefix}{validate_thread_id(thread_id)}.json"
 
     def put(self, record: ThreadRecord) -> ThreadRecord:
-        body = json.dumps(asdict(record), ensure_ascii=False, sort_keys=True).encode("utf-8")
-        self.store.put_object(self.bucket, self._key(record.thread_id), body, content_type="application/json")
+        """Write ``record`` whole (a new thread, or one re-created under its lease)."""
+        self.store.put_object(
+            self.bucket, self._key(record.thread_id), _encode(record), content_type="application/json"
+        )
         return record
 
-    def get(self, thread_id: str) -> ThreadRecord | None:
+    def _read(self, thread_id: str) -> tuple[ThreadRecord, str] | None:
         try:
-            data, _ = self.store.get_object(self.bucket, self._key(thread_id))
+            data, info = self.store.get_object(self.bucket, self._key(thread_id))
         except ObjectNotFound:
             return None
-        return ThreadRecord.from_json(json.loads(data))
+        return ThreadRecord.from_json(json.loads(data)), info.etag
+
+    def get(self, thread_id: str) -> ThreadRecord | None:
+        found = self._read(thread_id)
+        return found[0] if found else None
 
     def update(self, thread_id: str, **changes) -> ThreadRecord | None:
-        """Rewrite the record with ``changes`` and a fresh ``updated_at``; None if unknown."""
-        record = self.get(thread_id)
-        if record is None:
-            return None
-        for name, value in changes.items():
-            setattr(record, name, value)
-        record.updated_at = utcnow()
-        return self.put(record)
+        """Rewrite the record with ``changes`` and a fresh ``updated_at``, conditionally (If-Match on
+        the ETag read); None if unknown. A finished record is returned unchanged when ``changes``
+        would turn it into ``failed``."""
+        for _attempt in range(_CAS_ATTEMPTS):
+            found = self._read(thread_id)
+            if found is None:
+                return None
+            record, etag = found
+            if record.status in FINISHED and changes.get("status") == "failed":
+                return record
+            for name, value in changes.items():
+                setattr(record, name, value)
+            record.updated_at = utcnow()
+            try:
+                self.store.put_object(
+                    self.bucket, self._key(thread_id), _encode(record), if_match=etag, content_type="application/json"
+                )
+            except (PreconditionFailed, ObjectNotFound):
+                continue  # another worker wrote (or deleted) it since we read it: read again
+            return record
+        raise ConflictRetry(f"thread record {self.bucket}/{self._key(thread_id)} kept changing under the update; retry")
 
     def __iter__(self) -> Iterator[ThreadRecord]:
         if not self.store.bucket_exists(self.bucket):

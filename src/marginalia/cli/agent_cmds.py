@@ -240,20 +240,47 @@ def shown_status(record, store, state) -> str:
 CONTINUABLE = ("interrupted", "failed")
 
 
+def _unlock(store, state, thread_id: str | None) -> None:
+    """``threads unlock THREAD``: release the lease of a run that died (refused while it is alive here)."""
+    from ..lease import break_lease
+    from ..threads import validate_thread_id
+
+    if thread_id is None:
+        raise InvalidInput("threads unlock: name the thread, e.g. marginalia threads unlock minutes-0123abcd")
+    broken = break_lease(store, state, validate_thread_id(thread_id))
+    if broken is None:
+        console.print(f"thread {thread_id} has no live lease: nothing to unlock", highlight=False)
+    else:
+        console.print(
+            f"unlocked thread {thread_id} (its lease was held by {broken.holder}); continue it with  "
+            f"marginalia resume {thread_id}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
 @app.command("threads", rich_help_panel="Agents")
 def threads_cmd(
+    action: str | None = typer.Argument(None, help="unlock: break the lease of a dead run of THREAD"),
+    thread_id: str | None = typer.Argument(None, help="the thread to unlock"),
     pending: bool = typer.Option(False, "--pending", help="only threads waiting for approval"),
     failed: bool = typer.Option(False, "--failed", help="only threads that failed"),
 ) -> None:
     """Agent threads (newest first): status, age, object; how to continue interrupted or failed ones.
 
-    With MARGINALIA_TEMPORAL set, Temporal-run threads are listed too (from their search attributes)."""
+    With MARGINALIA_TEMPORAL set, Temporal-run threads are listed too (from their search attributes).
+    ``marginalia threads unlock THREAD`` breaks the lease of a run that died elsewhere."""
     from ..config import open_store
     from ..runtime import state_location
     from ..threads import ThreadIndex
 
+    if action not in (None, "unlock"):
+        raise InvalidInput(f"threads: unknown action {action!r} (the only one is: unlock THREAD)")
     store = open_store()
     state = state_location(store)
+    if action == "unlock":
+        _unlock(store, state, thread_id)
+        return
     records = [r for r in ThreadIndex(store, state).list(pending=pending) if not failed or r.status == "failed"]
     from ..temporal.settings import TemporalSettings
 
@@ -277,7 +304,7 @@ def threads_cmd(
         status = r.status if getattr(r, "on_temporal", False) else shown_status(r, store, state)
         row = [r.thread_id, r.agent, status, _age(r.age.total_seconds()), r.object_uri]
         table.add_row(*row, *([r.error or ""] if errors else []))
-        if status in CONTINUABLE and not getattr(r, "on_temporal", False):
+        if status in CONTINUABLE and not getattr(r, "on_temporal", False) and not getattr(r, "permanent", False):
             stopped.append((r.thread_id, status))
     console.print(table)
     for thread_id, status in stopped:
