@@ -164,3 +164,21 @@ def test_revise_always_changes(sample_summary, sample_pages):
     revised = revise_summary(sample_summary, "zzqx", sample_pages)
     assert revised != sample_summary
     assert revise_summary(sample_summary, "zzqx", sample_pages) == revised  # deterministic
+
+
+def test_without_abstract_summary_comes_from_introduction_and_conclusion_not_boilerplate():
+    """example2 (BMC) ends with authors' contributions, acknowledgements and a licence: none of it
+    may reach the summary; its sentences come from the Background, Discussion and Conclusions."""
+    pages = remove_abstract(read_pages(FIXTURES / "pdfs" / "CERMINE__example2.pdf"))
+    summary = summarize_pages(pages)
+    assert summary.abstract is None and nlp.word_count(summary.summary) <= SUMMARY_WORDS
+    text = summary.summary + " ".join(k.text for k in summary.key_points)
+    for boilerplate in ("read and approved", "Creative Commons", "properly cited", "We thank", "competing"):
+        assert boilerplate.lower() not in text.lower()
+    lines = "\n".join(t for _, t in pages)
+    methods, discussion = lines.index("\nMethods\n"), lines.index("\nDiscussion\n")
+    body = " ".join(lines.split())
+    methods, discussion = len(" ".join(lines[:methods].split())), len(" ".join(lines[:discussion].split()))
+    for sentence in nlp.split_sentences(summary.summary):
+        at = body.find(" ".join(sentence.split())[:60])
+        assert at != -1 and (at < methods or at > discussion), sentence  # not Methods or Results

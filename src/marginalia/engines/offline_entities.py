@@ -2,8 +2,11 @@
 
 No model, no weights, no network, same answer every time. No NER model can be installed here,
 so :func:`extract_entities` finds by rules: e-mail addresses, URLs, money, dates (ISO),
-acronyms, and capitalised multi-word names classed as ORG / PERSON / PLACE by cue words, else
-OTHER. Each entity keeps every page it appears on; the most frequent come first.
+acronyms, and capitalised multi-word names classed as ORG / PERSON / PLACE by cue words.
+Precision over recall: a capitalised phrase of no known kind is left out rather than called
+OTHER, an acronym is kept when the text defines it or uses it three times or more, and a
+one-word place only when it recurs. Each entity keeps every page it appears on; the most
+frequent come first.
 
 :func:`marginalia.engines.offline_summary.summarize_pages` puts them in its summaries.
 """
@@ -33,6 +36,8 @@ _ORG_WORDS = frozenset(
     "Group Team Services Service Systems Technologies Technology Engineering Organization Organisation Office "
     "Board Commission Authority Academy Trust Network Partners Consortium Project Programme Program Unit".split()
 )
+#: Cue words that name documents as often as organisations ("Cost Review", "Research and Practice").
+_WEAK_ORG_WORDS = frozenset({"Review", "Practice", "Research", "Journal", "Project", "Programme", "Program"})
 _PLACE_WORDS = frozenset(
     "City Republic Kingdom States County Province Region Street Road Avenue Island Islands Lake River Mountain "
     "Mountains Valley Bay Coast Sea Ocean District Town Village Park Square".split()
@@ -48,6 +53,8 @@ _MONEY = re.compile(
 )
 _ACRONYM = re.compile(r"\b(?=[A-Z0-9]*[A-Z][A-Z0-9]*[A-Z0-9])[A-Z][A-Z0-9]{1,7}s?\b")
 _ROMAN = re.compile(r"^[IVXLC]+$")
+#: "Long Form Words (LFW)": an acronym the text defines.
+_DEFINED_ACRONYM = re.compile(r"[A-Za-z][a-z]+(?:[\s-]+[A-Za-z][\w-]*){0,6}\s+\(([A-Z][A-Z0-9]{1,7})s?\)")
 _NAME_TOKEN = r"(?:[A-Z][a-z]+(?:[-'’][A-Z]?[a-z]+)*|[A-Z]\.)"
 _CAPITALISED_SPAN = re.compile(
     rf"\b{_NAME_TOKEN}(?:[ \t]+(?:(?:of|for|and|the|de|van|von|der|du|la)[ \t]+)?{_NAME_TOKEN})+"
@@ -89,14 +96,19 @@ class _EntityBag:
         self.surface.setdefault(key, text)
         self.first_seen.setdefault(key, len(self.first_seen))
 
-    def entities(self, limit: int = MAX_ENTITIES) -> list[Entity]:
-        order = sorted(self.pages, key=lambda k: (-self.counts[k], self.first_seen[k]))
+    def entities(self, limit: int = MAX_ENTITIES, keep=lambda key, count: True) -> list[Entity]:
+        order = sorted(
+            (k for k in self.pages if keep(k, self.counts[k])), key=lambda k: (-self.counts[k], self.first_seen[k])
+        )
         return [Entity(text=self.surface[k], type=k[0], pages=sorted(self.pages[k])) for k in order[:limit]]
 
 
 def _classify_span(span: str, authors: set[str], context_before: str) -> str:
     tokens = span.split()
-    if any(t.strip(".") in _ORG_WORDS for t in tokens):
+    # An organisation's name ends with its kind ("Kamuzu Central Hospital") or starts with it
+    # ("Ministry of Health"); "Research Article" or "Cost Review" are not organisations.
+    heads = [t.strip(".") for i, t in enumerate(tokens) if i == len(tokens) - 1 or tokens[i + 1] in ("of", "for")]
+    if any(t in _ORG_WORDS and t not in _WEAK_ORG_WORDS for t in heads):
         return "ORG"
     if any(t in _PLACE_WORDS for t in tokens):
         return "PLACE"
@@ -112,6 +124,7 @@ def _classify_span(span: str, authors: set[str], context_before: str) -> str:
 def extract_entities(pages: Pages, *, authors: Iterable[str] = (), limit: int = MAX_ENTITIES) -> list[Entity]:
     """Rule-based entities of ``pages``, each with every page it appears on, most frequent first."""
     bag = _EntityBag()
+    defined: set[str] = set()
     author_set = {a.strip() for a in authors if a}
     for number, text in pages:
         flat = re.sub(r"\s*\n\s*", " ", text or "")
@@ -147,7 +160,22 @@ def extract_entities(pages: Pages, *, authors: Iterable[str] = (), limit: int = 
             if (" " in span) and _CAPITALISED_SPAN.fullmatch(span):
                 continue  # multi-word: classified above
             bag.add("PLACE", span, number)
-    return bag.entities(limit)
+        defined.update(m.group(1) for m in _DEFINED_ACRONYM.finditer(flat))
+
+    def confident(key: tuple[str, str], count: int) -> bool:
+        """Precision over recall: what the rules cannot type with confidence is left out."""
+        kind, text = key
+        if kind == "OTHER":  # a capitalised phrase of no known kind
+            return False
+        if kind == "ACRONYM":  # defined in the text ("statistical machine translation (SMT)"), or frequent
+            surface = bag.surface[key]
+            letters = sum(c.isalpha() for c in surface)
+            return surface in defined or (count >= 3 and letters >= 3 and letters == len(surface.rstrip("s")))
+        if kind == "PLACE" and " " not in text:  # one word after "in"/"at": a place only if said again
+            return count >= 2
+        return True
+
+    return bag.entities(limit, keep=confident)
 
 
 def _is_shouting(text: str, start: int, end: int) -> bool:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 from ..schemas import DocumentSummary, Entity, KeyPoint
 from ..tools.pdf import abstract_span, abstract_text, split_authors
+from ..tools.pdf_layout import BOILERPLATE_SECTIONS
 from . import text as nlp
 from .offline_entities import _ORG_WORDS, Pages, extract_entities
 
@@ -43,8 +44,8 @@ __all__ = [
 
 #: Word budget of an extractive summary (the abstract, when there is one, is kept whole).
 SUMMARY_WORDS = 150
-#: How many key points one chunk of pages contributes.
-KEY_POINTS = 6
+#: How many key points one chunk of pages contributes (at least), and at most (one a section).
+KEY_POINTS, MAX_KEY_POINTS = 6, 12
 #: Keywords per chunk, and after a merge.
 KEYWORDS = 10
 #: An abstract longer than this is condensed (extractively) for ``summary``; ``abstract`` keeps it all.
@@ -59,7 +60,9 @@ _REFERENCES_HEADING = re.compile(
 )
 _FRONT_MATTER = re.compile(
     r"copyright|\u00a9|licen[cs]e[ds]?\b|creative commons|all rights reserved|doi[:.]|\bissn\b|\bisbn\b|"
-    r"correspondence should|received \d|accepted \d|academic editor",
+    r"correspondence should|received \d|accepted \d|academic editor|permits unrestricted|open access article|"
+    r"properly cited|author information is available|read and approved the final|competing interests|"
+    r"this work was (?:supported|funded)|we (?:would like to )?thank\b|grant (?:no|number)",
     re.I,
 )
 _REFERENCE_LIKE = re.compile(
@@ -79,6 +82,8 @@ class _Sentence:
     text: str
     page: int
     in_abstract: bool = False
+    #: the heading of the section the sentence is in ("" before the first one)
+    section: str = ""
 
 
 @dataclass
@@ -115,6 +120,10 @@ def _prepare(pages: Pages, *, find_abstract: bool) -> _Document:
     doc = _Document(pages=[(int(n), t or "") for n, t in pages])
     repeated = _repeated_lines(doc.pages)
     in_references = False
+    skipping = False
+    section = ""
+    section_number = 0
+    sections_of: dict[tuple[int, int], str] = {}
     for position, (number, text) in enumerate(doc.pages):
         lines = text.split("\n") if text else []
         if find_abstract and doc.abstract is None and position < 2:
@@ -125,31 +134,84 @@ def _prepare(pages: Pages, *, find_abstract: bool) -> _Document:
                 doc.abstract_lines = span
         if find_abstract and position == 0:
             doc.front_matter = _front_matter_end(lines, doc.abstract_lines if doc.abstract_page == number else None)
-        kept: list[str] = []
+        kept: list[tuple[int, str]] = []
         for index, line in enumerate(lines):
             if in_references:
                 break
             if _REFERENCES_HEADING.match(line):
                 in_references = True
                 break
-            if _line_key(line) in repeated:
+            if _line_key(line) in repeated or _PAGE_NUMBER.match(line):
+                continue
+            heading = _text_heading(line, section_number)
+            if heading is not None:
+                section_number = _section_number(line) or section_number
+                skipping = bool(BOILERPLATE_SECTIONS.match(heading))
+                section = heading
+            if skipping:  # acknowledgements, author contributions, competing interests ...
                 continue
             kept.append((index, line))
+            sections_of[(number, index)] = section
         doc.lines[number] = [line for _, line in kept]
         abstract_range = doc.abstract_lines if number == doc.abstract_page else None
         front = doc.front_matter if position == 0 else 0
         body = [
-            line
+            (index, line)
             for index, line in kept
             if index >= front and not (abstract_range and abstract_range[0] <= index < abstract_range[1])
         ]
-        doc.body_lines[number] = body
-        for sentence in nlp.split_sentences(_paragraphs(body)):
-            doc.sentences.append(_Sentence(_tidy(sentence), number))
+        doc.body_lines[number] = [line for _, line in body]
+        for block_section, block in _by_section(body, number, sections_of):
+            for sentence in nlp.split_sentences(_paragraphs(block)):
+                doc.sentences.append(_Sentence(_tidy(sentence), number, section=block_section))
         if abstract_range and doc.abstract:
             for sentence in nlp.split_sentences(doc.abstract):
                 doc.sentences.append(_Sentence(_tidy(sentence), number, in_abstract=True))
     return doc
+
+
+_PAGE_NUMBER = re.compile(r"^\s*(?:page\s+)?\d{1,4}(?:\s*(?:/|of)\s*\d{1,4})?\s*$", re.I)
+_KNOWN_SECTION = re.compile(
+    r"^(?:abstract|introduction|background|motivation|related work|methods?|methodology|materials and methods|"
+    r"approach|experiments?|experimental (?:setup|results)|evaluation|results(?: and discussion)?|discussion|"
+    r"analysis|conclusions?|concluding remarks|summary(?: and discussion)?|future work|limitations)\s*$"
+    r"|" + BOILERPLATE_SECTIONS.pattern[1:-1] + r"$",
+    re.I,
+)
+_SECTION_NUMBER = re.compile(r"^(?:\d{1,2}\.?|[IVX]{1,4}\.)\s+(?=[A-Z])")
+
+
+def _section_number(line: str) -> int | None:
+    match = re.match(r"^(\d{1,2})\.?\s", line.strip())
+    return int(match.group(1)) if match else None
+
+
+def _text_heading(line: str, previous_number: int = 0) -> str | None:
+    """The heading ``line`` states (numbering removed), or None: a known section name on a line
+    of its own, or a numbered top-level heading ("3 Results") whose number follows the previous
+    section's (a table row "12 Team system ..." is not a heading)."""
+    line = line.strip()
+    if _KNOWN_SECTION.match(line):
+        return line
+    number = _section_number(line)
+    if number is not None and number != previous_number + 1:
+        return None
+    if _SECTION_NUMBER.match(line) and _NUMBERED_HEADING.match(line) and not re.search(r"[.,;:]$", line):
+        rest = _SECTION_NUMBER.sub("", line)
+        if len(rest.split()) <= 10 and sum(c.isalpha() for c in rest) >= 0.7 * len(rest.replace(" ", "")):
+            return rest
+    return None
+
+
+def _by_section(body: list[tuple[int, str]], page: int, sections_of: dict) -> list[tuple[str, list[str]]]:
+    """Consecutive lines of one section together, with its heading."""
+    blocks: list[tuple[str, list[str]]] = []
+    for index, line in body:
+        section = sections_of.get((page, index), "")
+        if not blocks or blocks[-1][0] != section:
+            blocks.append((section, []))
+        blocks[-1][1].append(line)
+    return blocks
 
 
 _FIRST_SECTION = re.compile(r"^(?:(?:\d{1,2}|[IVX]{1,4})\.?\s+)?(?:introduction|background)\s*$", re.I)
@@ -370,8 +432,7 @@ def summarize_pages(pages: Pages, *, first_page_abstract: bool = True, info: dic
     if doc.abstract:
         summary = _condense(doc.abstract, MAX_ABSTRACT_SUMMARY_WORDS, sumy_language)
     else:
-        chosen = nlp.summarize_to_budget([s.text for s in candidates], SUMMARY_WORDS, language=sumy_language)
-        summary = " ".join(candidates[i].text for i in chosen)
+        summary = _framing_summary(candidates, sumy_language)
     key_points = _key_points(candidates, KEY_POINTS, sumy_language, exclude=summary if not doc.abstract else "")
 
     text_for_keywords = "\n".join([doc.abstract or ""] + ["\n".join(lines) for lines in doc.body_lines.values()])
@@ -391,6 +452,51 @@ def summarize_pages(pages: Pages, *, first_page_abstract: bool = True, info: dic
         language=language,
         status="ok",
     )
+
+
+_FRAMING_SECTION = re.compile(
+    r"^(?:introduction|background|motivation|conclusions?|concluding remarks|summary(?: and \w+)?|"
+    r"discussion|conclusions? and future work|discussion and conclusions?)\b",
+    re.I,
+)
+
+
+#: What authors write when they state what their paper does or found (Edmundson's cue words).
+_CUE_PHRASES = re.compile(
+    r"\b(?:(?:in )?this (?:paper|study|article|work)|we (?:propose|present|introduce|show|find|found|describe|"
+    r"report|demonstrate|develop|examine|investigate|evaluate|argue)|our (?:results|findings|approach|method|"
+    r"model|study)|the (?:aim|goal|purpose|objective) of|(?:results|findings) (?:show|suggest|indicate))",
+    re.I,
+)
+
+
+def _framing_summary(candidates: list[_Sentence], language: str) -> str:
+    """~:data:`SUMMARY_WORDS` words for a document without an abstract.
+
+    A paper says what it did and found in its introduction and its conclusion (or discussion):
+    those sentences are the pool when it has such sections (all candidates otherwise), and
+    within it the sentences with a cue phrase ("in this paper", "we show", "our results")
+    come first, each group most central (LexRank) first.
+    """
+    framing = [s for s in candidates if _FRAMING_SECTION.match(s.section)]
+    pool = framing if len(framing) >= 4 else candidates
+    if not pool:
+        return ""
+    ranked = nlp.rank_sentences([s.text for s in pool], language=language)
+    order = [i for i in ranked if _CUE_PHRASES.search(pool[i].text)] + [
+        i for i in ranked if not _CUE_PHRASES.search(pool[i].text)
+    ]
+    chosen: list[int] = []
+    used = 0
+    for i in order:
+        count = nlp.word_count(pool[i].text)
+        if used + count > SUMMARY_WORDS:
+            if SUMMARY_WORDS - used < 8:
+                break
+            continue
+        chosen.append(i)
+        used += count
+    return " ".join(pool[i].text for i in sorted(chosen))
 
 
 #: Words of a document's scaffolding, never its subject (added to yake's stop words).
@@ -454,13 +560,21 @@ def _key_points(candidates: list[_Sentence], n: int, language: str, *, exclude: 
     if not candidates:
         return []
     ranked = nlp.rank_sentences([s.text for s in candidates], language=language)
+    sections = {s.section for s in candidates if s.section}
+    n = max(n, min(MAX_KEY_POINTS, len(sections)))
     chosen: list[int] = []
     seen: set[str] = set()
-    for i in ranked:
+    covered: set[str] = set()
+    # Every section's most central sentence first (a talk needs something on each), then the rest.
+    first_pass = [i for i in ranked if candidates[i].section and candidates[i].section not in covered]
+    for i in first_pass + ranked:
         norm = _norm(candidates[i].text)
         if norm in seen or (exclude and candidates[i].text in exclude):
             continue
+        if i in first_pass and candidates[i].section in covered and len(chosen) < len(sections):
+            continue
         seen.add(norm)
+        covered.add(candidates[i].section)
         chosen.append(i)
         if len(chosen) >= n:
             break
