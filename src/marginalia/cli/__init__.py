@@ -13,6 +13,7 @@ from . import search_cmds  # noqa: F401  search, find, missing, reindex, tables,
 from . import ops_cmds  # noqa: F401  trace, archive
 from . import batch_cmds  # noqa: F401  batch
 from . import worker_cmds  # noqa: F401  worker (Temporal)
+from . import samples_cmds  # noqa: F401  samples
 # isort: on
 
 __all__ = ["app", "main"]

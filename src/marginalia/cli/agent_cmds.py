@@ -8,6 +8,7 @@ where their results are, and :func:`register_demo_step` to join ``marginalia dem
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import typer
 from rich.table import Table
 
 from ..errors import InvalidInput
-from .app import app, console
+from .app import app, console, json_output, print_json
 
 __all__ = ["DEMO_STEPS", "DemoStep", "register_demo_step", "register_result_view", "run_agent", "show_result"]
 
@@ -47,7 +48,9 @@ class Progress:
 
 
 def run_agent(call: Callable[..., Any], **kwargs):
-    """Run an API call (``marginalia.api.minutes``/``resume``...) with live progress."""
+    """Run an API call (``marginalia.api.minutes``/``resume``...) with live progress (none with ``--json``)."""
+    if json_output():
+        return call(**kwargs)
     with console.status("working …") as status:
         return call(on_update=Progress(status), **kwargs)
 
@@ -99,7 +102,11 @@ def show_draft(draft: dict | None) -> None:
 
 
 def show_result(result) -> None:
-    """The proposal and what to do next (waiting), or where the annotations are (done)."""
+    """The proposal and what to do next (waiting), or where the annotations are (done); with
+    ``--json`` the :class:`~marginalia.runtime.RunResult` as one JSON document."""
+    if json_output():
+        print_json(dataclasses.asdict(result))
+        return
     if result.status == "waiting":
         console.print(render_proposal(result.agent, result.proposal))
         show_draft(result.draft)
@@ -137,7 +144,7 @@ def on_option():
     return typer.Option("local", "--on", help=ON_HELP)
 
 
-@app.command("minutes", rich_help_panel="Agents")
+@app.command("minutes", rich_help_panel="Agents", json_output=True)
 def minutes_cmd(
     uri: str = typer.Argument(..., help="s3://bucket/key of a recording or a transcript"),
     transcript: str | None = typer.Option(
@@ -174,7 +181,7 @@ def _read_edit(path: Path) -> dict:
 PASSWORD_HELP = "password of the encrypted PDF the thread reads (never stored; else MARGINALIA_PDF_PASSWORD)"
 
 
-@app.command("approve", rich_help_panel="Agents")
+@app.command("approve", rich_help_panel="Agents", json_output=True)
 def approve_cmd(
     thread_id: str = typer.Argument(..., help="thread waiting for approval (see `marginalia threads --pending`)"),
     edit: Path | None = typer.Option(None, "--edit", help="JSON file: an edited document or an RFC 6902 patch"),
@@ -188,7 +195,7 @@ def approve_cmd(
     show_result(run_agent(resume, thread_id=thread_id, reviewer=reviewer, password=password, **review))
 
 
-@app.command("reject", rich_help_panel="Agents")
+@app.command("reject", rich_help_panel="Agents", json_output=True)
 def reject_cmd(
     thread_id: str = typer.Argument(...),
     feedback: str = typer.Option(..., "--feedback", "-f", help="what to change: a revised proposal comes back"),
@@ -205,7 +212,7 @@ def reject_cmd(
     )
 
 
-@app.command("resume", rich_help_panel="Agents")
+@app.command("resume", rich_help_panel="Agents", json_output=True)
 def resume_cmd(
     thread_id: str = typer.Argument(..., help="an interrupted or failed thread (see `marginalia threads`)"),
     engine: str | None = typer.Option(
@@ -259,7 +266,7 @@ def _unlock(store, state, thread_id: str | None) -> None:
         )
 
 
-@app.command("threads", rich_help_panel="Agents")
+@app.command("threads", rich_help_panel="Agents", json_output=True)
 def threads_cmd(
     action: str | None = typer.Argument(None, help="unlock: break the lease of a dead run of THREAD"),
     thread_id: str | None = typer.Argument(None, help="the thread to unlock"),
@@ -288,6 +295,9 @@ def threads_cmd(
         from ..temporal.cli_views import with_temporal_threads
 
         records = with_temporal_threads(records, pending=pending, failed=failed)
+    if json_output():
+        print_json([{**dataclasses.asdict(r), "status": shown_status(r, store, state)} for r in records])
+        return
     if not records:
         console.print("no threads waiting for approval" if pending else "no failed threads" if failed else "no threads")
         return

@@ -7,10 +7,14 @@ gets which status is decided in one place, :func:`marginalia.errors.exit_status`
 
 from __future__ import annotations
 
+import functools
+import inspect
+import json
 import sys
+from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
-import click
 import typer
 from rich.console import Console
 from rich.text import Text
@@ -34,7 +38,7 @@ class Command(TyperCommand):
                 param.metavar = param.metavar or param.name.upper()
                 param._usage_display_name = _usage_name(param)  # type: ignore[method-assign]
 
-    def get_help_option(self, ctx: click.Context) -> click.Option | None:
+    def get_help_option(self, ctx: Any) -> Any:
         option = super().get_help_option(ctx)
         if isinstance(option, TyperOption):
             _as_flag(option)
@@ -43,10 +47,10 @@ class Command(TyperCommand):
 
 def _as_flag(option: TyperOption) -> None:
     if option.is_flag or option.count:
-        option.display_type_rich = _no_type  # type: ignore[method-assign]
+        option.display_type_rich = _no_type  # type: ignore[method-assign,assignment]
 
 
-def _no_type(ctx: click.Context) -> None:
+def _no_type(ctx: Any) -> None:
     return None
 
 
@@ -62,11 +66,55 @@ def _usage_name(param: TyperArgument):
     return name
 
 
-class Typer(typer.Typer):
-    """typer.Typer whose commands are :class:`Command` unless they ask for another class."""
+_JSON_OUTPUT: ContextVar[bool] = ContextVar("json_output", default=False)
+JSON_HELP = "print one JSON document on stdout and nothing else (for scripts)"
 
-    def command(self, *args: Any, cls: type[TyperCommand] | None = None, **kwargs: Any):  # type: ignore[override]
-        return super().command(*args, cls=cls or Command, **kwargs)
+
+def json_output() -> bool:
+    """True inside a command run with ``--json``: print nothing but :func:`print_json`'s document."""
+    return _JSON_OUTPUT.get()
+
+
+def print_json(value: Any) -> None:
+    """The ``--json`` document on stdout (dataclasses, tuples and dates as JSON)."""
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def with_json_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``command`` with a ``--json`` flag: while it runs, :func:`json_output` is true, and the
+    command prints its result with :func:`print_json` and no progress, tables or hints."""
+    signature = inspect.signature(command, eval_str=True)
+    flag = inspect.Parameter(
+        "json_output_",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=typer.Option(False, "--json", help=JSON_HELP),
+        annotation=bool,
+    )
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, json_output_: bool = False, **kwargs: Any) -> Any:
+        token = _JSON_OUTPUT.set(bool(json_output_))
+        try:
+            return command(*args, **kwargs)
+        finally:
+            _JSON_OUTPUT.reset(token)
+
+    wrapper.__signature__ = signature.replace(parameters=[*signature.parameters.values(), flag])  # type: ignore[attr-defined]
+    return wrapper
+
+
+class Typer(typer.Typer):
+    """typer.Typer whose commands are :class:`Command` unless they ask for another class, and
+    take ``--json`` when registered with ``json_output=True`` (:func:`with_json_option`)."""
+
+    def command(  # type: ignore[override]
+        self, *args: Any, cls: type[TyperCommand] | None = None, json_output: bool = False, **kwargs: Any
+    ):
+        register = super().command(*args, cls=cls or Command, **kwargs)
+        if not json_output:
+            return register
+        return lambda command: register(with_json_option(command))
 
 
 app = Typer(

@@ -19,7 +19,7 @@ from .app import app
 __all__ = ["outline_cmd", "read_request", "summarize_cmd"]
 
 
-@app.command("summarize", rich_help_panel="Agents")
+@app.command("summarize", rich_help_panel="Agents", json_output=True)
 def summarize_cmd(
     uri: str = typer.Argument(..., help="s3://bucket/key of a PDF"),
     engine: str | None = typer.Option(
@@ -71,7 +71,7 @@ def read_request(request: str) -> str:
         raise InvalidInput(f"request file {path} cannot be read as UTF-8 text: {exc}") from None
 
 
-@app.command("outline", rich_help_panel="Agents")
+@app.command("outline", rich_help_panel="Agents", json_output=True)
 def outline_cmd(
     request: str = typer.Argument(..., help="what the presentation is for, in words (or @FILE to read it from a file)"),
     out: str = typer.Option(..., "--out", "-o", help="s3://bucket/key.pptx where the deck goes on approval"),
