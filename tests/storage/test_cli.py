@@ -94,7 +94,7 @@ def test_annotate_list_print_and_remove(cli, tmp_path):
 
     assert run("annotations", "s3://docs/a.pdf", "note").stdout_bytes == b"from stdin\n"
     one = json.loads(run("annotations", "s3://docs/a.pdf", "agent.summary", "--json").output)
-    assert json.loads(one["payload"]) == {"title": "Café", "pages": 3}
+    assert one["payload"] == {"title": "Café", "pages": 3}  # JSON, not a string holding JSON
 
     run("unannotate", "s3://docs/a.pdf", "note")
     run("unannotate", "s3://docs/a.pdf", "note")  # idempotent

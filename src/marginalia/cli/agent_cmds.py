@@ -375,7 +375,15 @@ def demo_cmd() -> None:
     from ..config import DEFAULT_STORE, Settings, open_store
 
     settings = Settings.from_env()
-    store = open_store(settings.store if settings.is_local else DEFAULT_STORE)
+    spec = settings.store if settings.is_local else DEFAULT_STORE
+    store = open_store(spec)
+    if not settings.is_local:  # never on a real bucket: the demo writes sample objects into `demo`
+        console.print(
+            f"MARGINALIA_STORE={settings.store} is not used: the demo runs on the local store {spec}",
+            style="yellow",
+            highlight=False,
+            soft_wrap=True,
+        )
     store.create_bucket(DEMO_BUCKET, exist_ok=True)
     console.print(f"[bold]Marginalia demo[/] on {store.kind} store, offline engine, bucket s3://{DEMO_BUCKET}/")
     annotated: list[str] = []
@@ -384,6 +392,16 @@ def demo_cmd() -> None:
         annotated += step.run(store)
     console.rule("where to look")
     console.print(f"annotations are on these objects of the local store ({getattr(store, 'root', store.kind)}):")
+    prefix = "" if settings.is_local else f"MARGINALIA_STORE={spec} "  # the hints must read the demo's store
     for uri in annotated:
-        console.print(f"  marginalia annotations {uri}")
-    console.print("waiting threads: marginalia threads --pending")
+        console.print(f"  {prefix}marginalia annotations {uri}", highlight=False, soft_wrap=True)
+    waiting = _waiting_threads(store)
+    if waiting:
+        console.print(f"{waiting} thread(s) wait for approval: {prefix}marginalia threads --pending", soft_wrap=True)
+
+
+def _waiting_threads(store) -> int:
+    from ..runtime import state_location
+    from ..threads import ThreadIndex
+
+    return len(ThreadIndex(store, state_location(store)).list(pending=True))

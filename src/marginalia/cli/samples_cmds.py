@@ -20,7 +20,7 @@ SAMPLES = {
 }
 
 
-@app.command("samples", rich_help_panel="Getting started")
+@app.command("samples", rich_help_panel="Agents")
 def samples_cmd(
     where: str = typer.Argument(".", metavar="DIR", help="where to write them (created if missing)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace files of the same name that differ"),

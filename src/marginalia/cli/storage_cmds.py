@@ -60,6 +60,15 @@ def _annotation_json(info: AnnotationInfo) -> dict:
     }
 
 
+def _payload_value(text: str):
+    """An annotation payload inside a ``--json`` document: the JSON value when it is JSON (not a
+    string holding JSON, which a script would have to decode twice), else the text."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
 def _say(message: str, *, style: str | None = None) -> None:
     """One status line, never re-wrapped (URIs and ETags stay copy-pasteable)."""
     console.print(message, style=style, highlight=False, soft_wrap=True)
@@ -265,7 +274,7 @@ def annotations(
         if name is not None:
             annotation = store.get_annotation(target.bucket, target.key, name, version_id=version_id)
             if as_json:
-                _print_json({**_annotation_json(annotation.info), "payload": annotation.text()})
+                _print_json({**_annotation_json(annotation.info), "payload": _payload_value(annotation.text())})
                 return
             _write_stdout([annotation.payload, b"" if annotation.payload.endswith(b"\n") else b"\n"])
             return
