@@ -33,6 +33,7 @@ __all__ = [
     "is_secret_field",
     "is_secret_name",
     "mask_data",
+    "printable",
     "redact",
     "secret_values",
 ]
@@ -49,17 +50,29 @@ _SECRET_FIELD = re.compile(
     re.IGNORECASE,
 )
 #: Secret-looking text anywhere in a string. Patterns with three groups keep the first two (the
-#: name and the ``=``) and mask the third (the value).
+#: name and the ``=``) and mask the third (the value) when :func:`_looks_assigned` says it is one.
 SECRET_PATTERNS = (
     re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"),  # AWS access key id
     re.compile(r"\b[sp]k-lf-[A-Za-z0-9-]{8,}"),  # Langfuse keys
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.DOTALL),
-    re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{12,}"),
+    re.compile(r"(?i:\bbearer)\s+[A-Za-z0-9._~+/=-]{12,}"),
+    # Basic credentials are base64: not a lower-case word such as "Basic authentication".
+    re.compile(r"(?i:\bbasic)\s+(?=[A-Za-z0-9._~+/=-]*[A-Z0-9+/=])[A-Za-z0-9._~+/=-]{12,}"),
+    # name = value, where the name is not part of a path or a longer word (/etc/passwd: is not one)
     re.compile(
-        r"(?i)\b(aws_secret_access_key|aws_session_token|secret_key|api_key|password|passwd|token)"
+        r"(?i)(?<![\w/\\-])(aws_secret_access_key|aws_session_token|secret_key|api_key|password|passwd|token)"
         r"(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s\"',;}\]]+)"
     ),
 )
+#: A plain word after "name: " or "name = " is prose ("password: required", "password= is set by
+#: Python"), not a value; a secret has a digit or a symbol, is long, or follows "=" directly.
+_PLAIN_WORD = re.compile(r"[A-Za-z]{1,11}")
+
+
+def _looks_assigned(separator: str, value: str) -> bool:
+    if value[:1] in "\"'" or not separator[-1:].isspace():
+        return True
+    return not _PLAIN_WORD.fullmatch(value)
 
 
 def is_secret_name(name: str) -> bool:
@@ -98,10 +111,23 @@ def _mask_text(text: str, values: list[str], mask: str) -> str:
             text = text.replace(value, mask)
     for pattern in SECRET_PATTERNS:
         if pattern.groups >= 3:
-            text = pattern.sub(lambda m: f"{m.group(1)}{m.group(2)}{mask}", text)
+            text = pattern.sub(
+                lambda m: f"{m.group(1)}{m.group(2)}{mask if _looks_assigned(m.group(2), m.group(3)) else m.group(3)}",
+                text,
+            )
         else:
             text = pattern.sub(mask, text)
     return text
+
+
+#: Characters a terminal would act on or hide: C0/C1 controls, bidi overrides and isolates,
+#: zero-width characters, the BOM. S3 keys may hold them; printed, they could disguise a key.
+_DECEPTIVE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+
+
+def printable(text: str) -> str:
+    """``text`` with every control, bidi or zero-width character shown as an escape (``\\u202e``)."""
+    return _DECEPTIVE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def redact(text: str, secrets: Mapping[str, str] | Iterable[str] | None = None, *, mask: str = MASK) -> str:

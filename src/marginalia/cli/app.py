@@ -21,7 +21,7 @@ from rich.text import Text
 from typer.core import TyperArgument, TyperCommand, TyperOption
 
 from ..errors import MarginaliaError, exit_status
-from ..redact import redact
+from ..redact import printable, redact
 
 
 class Command(TyperCommand):
@@ -151,7 +151,9 @@ def error_line(message: object) -> None:
     """One ``error:`` line on stderr, secrets masked (an error may quote a URL or a header).
 
     The message is plain text, never rich markup: a key such as ``logs/[bold]/x`` prints as is."""
-    err_console.print(Text.assemble(("error:", "bold red"), " ", redact(str(message))), highlight=False, soft_wrap=True)
+    err_console.print(
+        Text.assemble(("error:", "bold red"), " ", redact(printable(str(message)))), highlight=False, soft_wrap=True
+    )
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

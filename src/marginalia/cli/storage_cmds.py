@@ -8,15 +8,18 @@ which :func:`marginalia.cli.app.run` prints as one line on stderr with exit stat
 from __future__ import annotations
 
 import json
+import stat
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 
 import typer
 from rich.table import Column, Table
+from rich.text import Text
 
 from ..config import open_store
 from ..errors import InvalidInput
+from ..redact import printable
 from ..storage import rules
 from ..storage.base import AnnotationInfo, ObjectInfo, Store
 from ..uri import parse_uri, validate_bucket
@@ -71,7 +74,7 @@ def _payload_value(text: str):
 
 def _say(message: str, *, style: str | None = None) -> None:
     """One status line, never re-wrapped (URIs and ETags stay copy-pasteable)."""
-    console.print(message, style=style, highlight=False, soft_wrap=True)
+    console.print(Text(printable(message), style=style or ""), highlight=False, soft_wrap=True)
 
 
 def _write_stdout(chunks: Iterable[bytes]) -> None:
@@ -84,6 +87,20 @@ def _write_stdout(chunks: Iterable[bytes]) -> None:
 
 def _print_json(value) -> None:
     typer.echo(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+def _regular_file(path: Path, what: str) -> None:
+    """InvalidInput unless ``path`` is a regular file: says whether it is missing, a directory or a device."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise InvalidInput(f"{what} {str(path)!r}: no such file") from None
+    except OSError as exc:
+        raise InvalidInput(f"{what} {str(path)!r}: {exc.strerror}") from None
+    if stat.S_ISDIR(mode):
+        raise InvalidInput(f"{what} {str(path)!r}: is a directory, not a file")
+    if not stat.S_ISREG(mode):
+        raise InvalidInput(f"{what} {str(path)!r}: is a device or special file, not a regular file")
 
 
 def _read_limited(stream, what: str) -> bytes:
@@ -121,8 +138,7 @@ def put(
         body = _binary(sys.stdin)
     else:
         body = Path(file)
-        if not body.is_file():
-            raise InvalidInput(f"cannot upload {file!r}: no such file")
+        _regular_file(body, "cannot upload")
     with _store() as store:
         info = store.put_object(target.bucket, target.key, body, content_type=content_type, if_none_match=if_none_match)
     version = f", version {info.version_id}" if info.version_id else ""
@@ -182,10 +198,10 @@ def ls(
         box=None,
         header_style="bold",
     )
-    for prefix in prefixes:
-        table.add_row(f"[cyan]PRE[/] {prefix}", "", "", "")
+    for prefix in prefixes:  # keys may hold controls, bidi or zero-width characters: shown escaped
+        table.add_row(Text.assemble(("PRE", "cyan"), " ", printable(prefix)), "", "", "")
     for info in objects:
-        table.add_row(info.key, f"{info.size:,}", _when(info), info.etag)
+        table.add_row(Text(printable(info.key)), f"{info.size:,}", _when(info), info.etag)
     console.print(table)
     if not objects and not prefixes:
         _say(f"(nothing under {target})", style="dim")
@@ -243,14 +259,9 @@ def annotate(
     if len(given) != 1 or (source is not None and source != _STDIO):
         raise InvalidInput(f"annotate {target} {name}: give exactly one payload source: --file F, --json TEXT or -")
     if json_text is not None:
-        try:
-            value = json.loads(json_text)
-        except json.JSONDecodeError as exc:
-            raise InvalidInput(f"--json for annotation {name!r} on {target} is not valid JSON: {exc}") from None
-        payload = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        payload = rules.json_payload(json_text, where=f"--json for annotation {name!r} on {target}")
     elif file is not None:
-        if not file.is_file():
-            raise InvalidInput(f"annotate {target} {name}: no such file {str(file)!r}")
+        _regular_file(file, f"annotate {target} {name}: --file")
         with file.open("rb") as f:
             payload = _read_limited(f, f"file {str(file)!r}")
     else:
@@ -291,7 +302,7 @@ def annotations(
         header_style="bold",
     )
     for entry in entries:
-        table.add_row(entry.name, f"{entry.size:,}", _when(entry), entry.etag)
+        table.add_row(Text(printable(entry.name)), f"{entry.size:,}", _when(entry), entry.etag)
     console.print(table)
     if not entries:
         _say(f"(no annotations on {target})", style="dim")

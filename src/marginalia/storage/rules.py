@@ -106,6 +106,46 @@ def validate_annotation_prefix(prefix: str | None, *, bucket: str, key: str) -> 
 
 
 # --- payloads (R7) ---------------------------------------------------------------------------
+#: Deepest JSON nesting a payload may have (1 MiB of ``[`` would otherwise exhaust the stack).
+MAX_JSON_DEPTH = 100
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON (RFC 8259 has no NaN or Infinity)")
+
+
+def json_payload(text: str, *, where: str) -> bytes:
+    """JSON text as a compact UTF-8 payload, or one-line InvalidInput naming ``where`` and the problem:
+    not JSON, NaN/Infinity, nesting deeper than :data:`MAX_JSON_DEPTH`, numbers too long to read."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:  # linear scan, before any recursive parser sees the text
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    if deepest > MAX_JSON_DEPTH:
+        raise InvalidInput(f"{where} is nested {deepest} levels deep: at most {MAX_JSON_DEPTH} allowed")
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{where} is not valid JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # NaN, a number of more than 4,300 digits
+        reason = str(exc).split(";")[0].replace("Exceeds the limit", "a number exceeds the limit")
+        raise InvalidInput(f"{where} is not usable JSON: {reason}") from None
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
 def payload_bytes(payload: bytes | bytearray | memoryview | str, *, bucket: str, key: str, name: str) -> bytes:
     """Return the payload as bytes if it satisfies R7.1-R7.5; ``str`` is encoded as UTF-8.
 

@@ -323,6 +323,12 @@ def _ms(ts) -> float:
 # --- SRT -------------------------------------------------------------------------------------
 
 
+#: A cue timestamp whose minutes, seconds or milliseconds no clock shows (60+ minutes, 1000+ ms).
+_SRT_OUT_OF_RANGE_RE = re.compile(
+    r"(?m)\b\d+:(?:[6-9]\d|\d{3,}):\d+[,.]\d+|\b\d+:\d+:(?:[6-9]\d|\d{3,})[,.]\d+|\b\d+:\d+:\d+[,.]\d{4,}"
+)
+
+
 def _parse_srt(text: str, filename: str) -> Transcript:
     import srt
 
@@ -330,6 +336,12 @@ def _parse_srt(text: str, filename: str) -> Transcript:
         subtitles = list(srt.parse(text, ignore_errors=False))
     except (srt.SRTParseError, ValueError) as exc:
         raise InvalidInput(f"{filename}: malformed SRT ({_reason(exc)})") from None
+    bad = _SRT_OUT_OF_RANGE_RE.search(text)
+    if bad:  # the parser reads 00:99:00,000 as 99 minutes: refuse what no clock shows
+        raise InvalidInput(f"{filename}: malformed SRT (timestamp {bad.group().strip()} is out of range)")
+    for sub in subtitles:
+        if sub.end < sub.start:
+            raise InvalidInput(f"{filename}: malformed SRT (subtitle {sub.index} ends before it starts)")
 
     def rows():
         for sub in subtitles:
