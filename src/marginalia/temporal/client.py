@@ -30,7 +30,17 @@ from .messages import RunRequest, result_from_dict
 from .settings import TemporalSettings
 from .workflow import AgentRun
 
-__all__ = ["areview", "astart", "asubmit_batch", "review", "runs_on_temporal", "start", "submit_batch"]
+__all__ = [
+    "areview",
+    "astart",
+    "asubmit_batch",
+    "await_stop",
+    "review",
+    "runs_on_temporal",
+    "start",
+    "submit_batch",
+    "wait",
+]
 
 T = TypeVar("T")
 
@@ -78,6 +88,9 @@ def request_for(
     remind_after: timedelta | None = None,
     expire_after: timedelta | None = None,
 ) -> RunRequest:
+    from .worker import register_agents
+
+    register_agents()
     spec = runtime.get_agent(agent)
     trace_id = tracing.trace_id_for(thread_id)
     return RunRequest(
@@ -161,6 +174,9 @@ async def astart(
             "set MARGINALIA_PDF_PASSWORD on the workers"
         )
     settings = TemporalSettings.from_env()
+    from .worker import register_agents
+
+    register_agents()
     spec = runtime.get_agent(agent)
     thread_id = validate_thread_id(thread_id) if thread_id else runtime.new_thread_id(agent)
 
@@ -217,6 +233,19 @@ def runs_on_temporal(thread_id: str) -> bool:
         return False
     validate_thread_id(thread_id)
     return blocking(_handle_of(thread_id)) is not None
+
+
+async def await_stop(thread_id: str) -> runtime.RunResult:
+    """Where thread ``thread_id`` stops next (waiting for approval, or its end)."""
+    handle = await _handle_of(thread_id)
+    if handle is None:
+        raise InvalidInput(f"no Temporal run for thread {thread_id}")
+    return await wait_stopped(handle)
+
+
+def wait(thread_id: str) -> runtime.RunResult:
+    """Blocking twin of :func:`await_stop`."""
+    return blocking(await_stop(thread_id))
 
 
 async def areview(thread_id: str, answer: dict) -> runtime.RunResult:

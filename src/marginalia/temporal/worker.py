@@ -21,10 +21,16 @@ from .activities import ThreadActivities
 from .settings import TemporalSettings
 from .workflow import AgentRun
 
-__all__ = ["AGENT_MODULES", "load_engine_factory", "run_worker"]
+__all__ = ["AGENT_MODULES", "load_engine_factory", "register_agents", "run_worker"]
 
 #: Importing these registers every agent a run may name.
 AGENT_MODULES = ("marginalia.graph.minutes", "marginalia.graph.pdf_summary", "marginalia.graph.ppt_outline")
+
+
+def register_agents() -> None:
+    """Import every agent graph module (each registers its agent with the runtime)."""
+    for module in AGENT_MODULES:
+        importlib.import_module(module)
 
 
 def load_engine_factory(path: str) -> Any:
@@ -54,8 +60,7 @@ async def run_worker(
     if not 1 <= concurrency <= 256:
         raise InvalidInput(f"--concurrency must be between 1 and 256, got {concurrency}")
     settings = settings or TemporalSettings.from_env()
-    for module in AGENT_MODULES:
-        importlib.import_module(module)
+    register_agents()
     loop = asyncio.get_running_loop()
     # LangGraph runs sync nodes (and the runtime its storage calls) in the loop's default executor:
     # size it so `concurrency` runs never queue behind each other's threads.
