@@ -12,10 +12,11 @@ checkpointer, as ``langgraph.json`` requires.
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
+from typing_extensions import TypedDict  # pydantic (Studio's schemas) refuses typing.TypedDict before 3.12
 
 from ..errors import MarginaliaError
 from ..search import sql as sqlmod

@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import copy
 import operator
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal
 
 import jsonpatch
 from langgraph.types import interrupt
 from pydantic import BaseModel, ValidationError
+from typing_extensions import TypedDict  # pydantic (Studio's schemas) refuses typing.TypedDict before 3.12
 
 from ..errors import InvalidInput
 from ..runtime import rails
