@@ -9,7 +9,15 @@ from hypothesis import strategies as st
 from langgraph.checkpoint.base.id import uuid6
 
 from marginalia.checkpointers import S3Saver
-from marginalia.checkpointers.keys import Layout, decode_segment, encode_segment, invert_id, revert_id
+from marginalia.checkpointers.keys import (
+    HASH_ABOVE,
+    HASHED,
+    Layout,
+    decode_segment,
+    encode_segment,
+    invert_id,
+    revert_id,
+)
 from marginalia.checkpointers.server import checkpointer, saver_from_env
 from marginalia.uri import validate_key
 
@@ -35,15 +43,40 @@ def test_keys_are_valid_and_parse_back(thread, ns, task):
     layout = Layout("b", "p/checkpoints/")
     cid = str(uuid.uuid4())
     for key in (
-        layout.record_key(thread, ns, cid),
+        layout.start_key(thread, ns, cid),
         layout.next_key(thread, ns, cid),
         layout.writes_key(thread, ns, cid, task, "r"),
+        layout.root_key(thread, ns, cid),
     ):
         assert validate_key(key) == key
         parsed = layout.parse(key)
         assert (parsed.thread_id, parsed.checkpoint_ns, parsed.checkpoint_id) == (thread, ns, cid)
+    assert layout.parse(layout.root_key(thread, ns, None)).checkpoint_id == ""
     assert decode_segment(encode_segment(thread)) == thread
     assert "/" not in encode_segment(thread) and encode_segment(thread) not in (".", "..")
+
+
+@given(value=st.text(min_size=1, max_size=3000))
+@settings(max_examples=60, deadline=None)
+def test_long_segments_are_hashed_and_never_collide_with_encoded_ones(value):
+    segment = encode_segment(value)
+    assert len(segment) <= HASH_ABOVE and "/" not in segment
+    if decode_segment(segment) is None:  # hashed: only for long values, and marked as such
+        assert segment.startswith(HASHED) and len(encode_segment(value).encode()) == len(segment)
+        assert encode_segment(value + "x") != segment
+    else:
+        assert decode_segment(segment) == value and not segment.startswith(HASHED)
+
+
+def test_starts_sort_before_every_group_of_their_namespace():
+    layout = Layout("b", "")
+    cids = sorted(str(uuid6()) for _ in range(5))
+    groups = [layout.next_key("t", "", c) for c in cids] + [layout.writes_key("t", "", cids[0], "task", "r")]
+    starts = [layout.start_key("t", "", c) for c in cids] + [
+        layout.root_key("t", "", None),
+        layout.root_key("t", "", cids[1]),
+    ]
+    assert max(starts) < min(groups)
 
 
 def test_from_uri_and_server_factory(tmp_path, monkeypatch):

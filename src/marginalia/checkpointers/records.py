@@ -60,11 +60,20 @@ class Record:
     run_id: str | None
     checkpoint: tuple[str, bytes]
     metadata: tuple[str, bytes]
+    #: the thread id and namespace (keys hash long ones, so they are kept here too)
+    thread_id: str | None = None
+    checkpoint_ns: str | None = None
     #: the ``s3://`` URI it was read from (for error messages); empty for a record being written
     where: str = field(default="", compare=False)
 
     def encode(self) -> bytes:
-        header = {"id": self.checkpoint_id, "parent": self.parent_id, "run_id": self.run_id}
+        header = {
+            "id": self.checkpoint_id,
+            "parent": self.parent_id,
+            "run_id": self.run_id,
+            "thread": self.thread_id,
+            "ns": self.checkpoint_ns,
+        }
         return frame(RECORD_MAGIC, header, [self.checkpoint, self.metadata])
 
     @classmethod
@@ -72,7 +81,16 @@ class Record:
         header, blobs = unframe(body, RECORD_MAGIC, where)
         if len(blobs) != 2:
             raise CheckpointError(f"{where} is corrupt: expected 2 payloads, found {len(blobs)}")
-        return cls(header["id"], header.get("parent"), header.get("run_id"), blobs[0], blobs[1], where)
+        return cls(
+            header["id"],
+            header.get("parent"),
+            header.get("run_id"),
+            blobs[0],
+            blobs[1],
+            header.get("thread"),
+            header.get("ns"),
+            where,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,5 +124,5 @@ class WritesObject:
         entries = header.get("writes") or []
         if len(entries) != len(blobs):
             raise CheckpointError(f"{where} is corrupt: {len(entries)} writes but {len(blobs)} payloads")
-        writes = tuple(StoredWrite(int(idx), str(ch), blob) for (idx, ch), blob in zip(entries, blobs))
+        writes = tuple(StoredWrite(int(idx), str(ch), blob) for (idx, ch), blob in zip(entries, blobs, strict=True))
         return cls(str(header["task_id"]), str(header.get("task_path") or ""), writes, where)

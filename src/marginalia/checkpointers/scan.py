@@ -1,11 +1,10 @@
-"""Reading a thread's listing: ListObjectsV2 pages → checkpoint groups → record entries.
+"""Reading a thread's listing: ListObjectsV2 pages → namespaces → chain starts and groups.
 
-Keys sort newest checkpoint first (see :mod:`.keys`), so one LIST page shows a thread's newest
-checkpoints together with their pending writes and any tombstone, and the scan can stop as soon
-as it has what it needs. A checkpoint's record is either its own ``c`` object or the ``n`` object
-in its *parent's* group (a continuation); the id of an ``n`` record is only known once it is read,
-and the writes of that checkpoint sit in its own group, which the scan has already passed (it is
-newer), so the scan remembers such record-less groups (``orphans``) to attach them later.
+Keys sort newest checkpoint first (see :mod:`.keys`). Each namespace lists its *starts* first
+(forks and the root slot: where chains begin), then one *group* per checkpoint id, newest first:
+its continuation record ``n`` (the record of its child, or a 0-byte tombstone) and its pending
+writes. A tombstone ends the namespace: everything at or below it was deleted, and so were starts
+older than it. Pages are read lazily, so a reader that needs the newest checkpoint stops after one.
 """
 
 from __future__ import annotations
@@ -14,20 +13,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from ..storage.base import ObjectInfo, Store
-from .keys import NEXT, RECORD, Layout
+from .keys import NEXT, RECORD, Layout, ParsedKey, invert_id
 
 
 @dataclass
 class Group:
-    """All objects of one checkpoint id in one namespace, as listed."""
+    """The objects of one checkpoint id in one namespace, as listed (not its own record)."""
 
-    ns_prefix: str
-    thread_id: str
-    checkpoint_ns: str
     checkpoint_id: str
     inverted: str
-    record: ObjectInfo | None = None  # own record "c"
-    next: ObjectInfo | None = None  # continuation record "n" (or 0-byte tombstone)
+    next: ObjectInfo | None = None  # the child's record, or a 0-byte tombstone
     writes: list[ObjectInfo] = field(default_factory=list)
 
     @property
@@ -39,119 +34,163 @@ class Group:
 class Entry:
     """A checkpoint record found by the scan, not yet read."""
 
-    thread_id: str
-    checkpoint_ns: str
-    ns_prefix: str
-    key: str
-    kind: str  # RECORD ("c": id known) or NEXT ("n": id known only after reading)
-    group_id: str  # id of the group holding the record (the checkpoint itself, or its parent)
-    writes: list[ObjectInfo] | None  # known for "c"; for "n" resolved from `orphans` after reading
-    guess_writes: list[ObjectInfo] = field(default_factory=list)  # likely writes of an "n" record
+    info: ObjectInfo
+    kind: str  # RECORD (a fork start: id known), ROOT (root slot) or NEXT (continuation of group_id)
+    group_id: str  # RECORD: its id; NEXT: its parent's id; ROOT: the generation's tombstone ("" first)
+
+    @property
+    def key(self) -> str:
+        return self.info.key
 
     @property
     def known_id(self) -> str | None:
         return self.group_id if self.kind == RECORD else None
 
 
-class Scan:
-    """Iterate the record entries under ``prefix`` newest-first, one namespace after another.
+class Listing:
+    """Lazy ListObjectsV2 pages of ``prefix`` as parsed keys, with one key of look-ahead."""
 
-    A tombstone (0-byte ``n``) ends its namespace: everything at or below it was deleted.
-    ``orphans`` maps (ns prefix, checkpoint id) to the writes of groups that have no own record.
-    """
-
-    def __init__(
-        self,
-        store: Store,
-        layout: Layout,
-        prefix: str,
-        *,
-        start_after: str | None = None,
-        first_page: int = 1000,
-    ):
-        self.store = store
-        self.layout = layout
-        self.prefix = prefix
+    def __init__(self, store: Store, layout: Layout, prefix: str, *, start_after: str | None = None, first_page=1000):
+        self.store, self.layout, self.prefix = store, layout, prefix
         self.start_after = start_after
-        self.first_page = first_page
-        self.orphans: dict[tuple[str, str], list[ObjectInfo]] = {}
+        self.size = first_page
+        self.token: str | None = None
+        self.done = False
         self.pages = 0
-        self.tombstoned: set[str] = set()  # ns prefixes that ended at a tombstone
-        self.tombstones: list[Group] = []
-        self.listed: list[ObjectInfo] = []  # every object of ours the scan has passed
+        self.buffer: list[tuple[ObjectInfo, ParsedKey]] = []
+        self.listed: list[ObjectInfo] = []  # every object of ours passed so far
 
-    def groups(self) -> Iterator[Group]:
-        token: str | None = None
-        current: Group | None = None
-        size = self.first_page
-        while True:
+    def _fill(self) -> None:
+        while not self.buffer and not self.done:
             page = self.store.list_objects_page(
                 self.layout.bucket,
                 self.prefix,
-                max_keys=size,
-                continuation_token=token,
-                start_after=self.start_after if token is None else None,
+                max_keys=self.size,
+                continuation_token=self.token,
+                start_after=self.start_after if self.token is None else None,
             )
             self.pages += 1
             for info in page.objects:
                 parsed = self.layout.parse(info.key)
-                if parsed is None:
-                    continue
-                self.listed.append(info)
-                if current is None or (parsed.ns_prefix, parsed.group) != (current.ns_prefix, current.inverted):
-                    if current is not None:
-                        yield current
-                    current = Group(
-                        parsed.ns_prefix, parsed.thread_id, parsed.checkpoint_ns, parsed.checkpoint_id, parsed.group
-                    )
-                if parsed.kind == RECORD:
-                    current.record = info
-                elif parsed.kind == NEXT:
-                    current.next = info
-                else:
-                    current.writes.append(info)
-            if not page.next_token:
-                break
-            token = page.next_token
-            size = 1000
-        if current is not None:
-            yield current
+                if parsed is not None:
+                    self.buffer.append((info, parsed))
+                    self.listed.append(info)
+            self.buffer.reverse()
+            self.token = page.next_token
+            self.done = not page.next_token
+            self.size = 1000
 
-    def entries(self) -> Iterator[Entry]:
-        last_orphan: dict[str, list[ObjectInfo]] = {}
+    def peek(self) -> tuple[ObjectInfo, ParsedKey] | None:
+        self._fill()
+        return self.buffer[-1] if self.buffer else None
+
+    def pop(self) -> tuple[ObjectInfo, ParsedKey]:
+        self._fill()
+        return self.buffer.pop()
+
+    def namespaces(self) -> Iterator[Namespace]:
+        while (head := self.peek()) is not None:
+            ns = Namespace(self, head[1].ns_prefix, head[1].thread_id, head[1].checkpoint_ns)
+            yield ns
+            ns.drain()
+
+
+class Namespace:
+    """One namespace of a listing: its starts (read at once; they come first), then its groups lazily."""
+
+    def __init__(
+        self,
+        listing: Listing,
+        ns_prefix: str,
+        thread_id: str | None,
+        checkpoint_ns: str | None,
+        *,
+        starts: list[Entry] | None = None,
+    ):
+        self.listing = listing
+        self.ns_prefix = ns_prefix
+        self.thread_id = thread_id
+        self.checkpoint_ns = checkpoint_ns
+        self.starts: list[Entry] = list(starts or [])
+        self.tombstone: str | None = None  # id of the tombstone that ended the namespace, once reached
+        self.ended = False
+        self.writes: dict[str, list[ObjectInfo]] = {}
+        self._seen: list[Group] = []
+        self._position: str | None = None  # inverted id of the last group passed
+        while (head := self._own()) is not None and head[1].start:
+            info, parsed = listing.pop()
+            self.starts.append(Entry(info, parsed.kind, parsed.checkpoint_id))
+
+    def _own(self) -> tuple[ObjectInfo, ParsedKey] | None:
+        head = self.listing.peek()
+        return head if head is not None and head[1].ns_prefix == self.ns_prefix else None
+
+    def _next_group(self) -> Group | None:
+        if self.ended:
+            return None
+        head = self._own()
+        while head is not None and head[1].start:  # a start listed late (only with start_after)
+            self.listing.pop()
+            head = self._own()
+        if head is None:
+            self.ended = True
+            return None
+        group = Group(head[1].checkpoint_id, head[1].group)
+        while (head := self._own()) is not None and not head[1].start and head[1].group == group.inverted:
+            info, parsed = self.listing.pop()
+            if parsed.kind == NEXT:
+                group.next = info
+            else:
+                group.writes.append(info)
+        self._position = group.inverted
+        if group.is_tombstone:
+            self.tombstone = group.checkpoint_id
+            self.ended = True
+            self.drain()
+            return None
+        if group.writes:
+            self.writes[group.checkpoint_id] = group.writes
+        self._seen.append(group)
+        return group
+
+    def groups(self) -> Iterator[Group]:
+        """Groups newest first, down to (not including) the first tombstone; may be iterated again."""
+        i = 0
+        while True:
+            if i < len(self._seen):
+                yield self._seen[i]
+                i += 1
+                continue
+            if self._next_group() is None:
+                return
+
+    def continuations(self) -> Iterator[Entry]:
         for group in self.groups():
-            if group.ns_prefix in self.tombstoned:
-                continue
-            if group.is_tombstone:
-                self.tombstoned.add(group.ns_prefix)
-                self.tombstones.append(group)
-                continue
             if group.next is not None:
-                yield Entry(
-                    group.thread_id,
-                    group.checkpoint_ns,
-                    group.ns_prefix,
-                    group.next.key,
-                    NEXT,
-                    group.checkpoint_id,
-                    None,
-                    guess_writes=last_orphan.pop(group.ns_prefix, []),
-                )
-            if group.record is not None:
-                yield Entry(
-                    group.thread_id,
-                    group.checkpoint_ns,
-                    group.ns_prefix,
-                    group.record.key,
-                    RECORD,
-                    group.checkpoint_id,
-                    group.writes,
-                )
-            elif group.writes:
-                self.orphans[(group.ns_prefix, group.checkpoint_id)] = group.writes
-                last_orphan[group.ns_prefix] = group.writes
+                yield Entry(group.next, NEXT, group.checkpoint_id)
 
-    def writes_of(self, entry: Entry, checkpoint_id: str) -> list[ObjectInfo]:
-        if entry.kind == RECORD:
-            return entry.writes or []
-        return self.orphans.get((entry.ns_prefix, checkpoint_id), [])
+    def writes_of(self, checkpoint_id: str) -> list[ObjectInfo]:
+        """The pending writes of a checkpoint, listing on until its group's position is passed."""
+        target = invert_id(checkpoint_id)
+        while not self.ended and (self._position is None or self._position <= target):
+            if self._next_group() is None:
+                break
+        return self.writes.get(checkpoint_id, [])
+
+    def drain(self) -> None:
+        while self._own() is not None:
+            self.listing.pop()
+        self.ended = True
+
+    def live_starts(self) -> list[Entry]:
+        """Starts that may be live: the newest root slot (older ones belong to deleted generations),
+        and forks newer than its generation's tombstone; once the namespace is read to its end, also
+        none at or below the tombstone that ended it."""
+        roots = [e for e in self.starts if e.kind != RECORD]
+        floor = roots[0].group_id if roots else ""
+        if self.tombstone is not None:
+            floor = max(floor, self.tombstone)
+        live = [e for e in self.starts if e.kind == RECORD and e.group_id > floor]
+        if roots and (roots[0].group_id or "") >= (self.tombstone or ""):
+            live.append(roots[0])
+        return live

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import os
 import threading
 from collections.abc import Mapping
@@ -38,6 +39,7 @@ KEY_ENV = "MARGINALIA_CHECKPOINT_KEY"
 COMPRESS_ENV = "MARGINALIA_CHECKPOINT_COMPRESS"
 ZSTD_TAG = "|zstd"
 DEFAULT_COMPRESS_THRESHOLD = 1024  # bytes: smaller payloads are stored as they are
+logger = logging.getLogger(__name__)
 
 
 class CheckpointKeyError(CheckpointError):
@@ -204,3 +206,14 @@ def with_inner(serde: SerializerProtocol, rebuild) -> SerializerProtocol:
     if isinstance(serde, TolerantZstd):
         return TolerantZstd(with_inner(serde.serde, rebuild))
     return rebuild(serde)
+
+
+def with_msgpack_allowlist(serde: SerializerProtocol, extra_allowlist: Any) -> SerializerProtocol:
+    """The innermost serializer with ``extra_allowlist`` added to its msgpack allowlist, through the
+    public ``JsonPlusSerializer.with_msgpack_allowlist`` (LangGraph's own ``with_allowlist`` uses a
+    private helper that only sees one level of ``EncryptedSerializer``, not our zstd layer)."""
+    add = getattr(serde, "with_msgpack_allowlist", None)
+    if add is None:
+        logger.warning("serializer %s has no msgpack allowlist; strict msgpack is not enforced", type(serde).__name__)
+        return serde
+    return add(extra_allowlist)
