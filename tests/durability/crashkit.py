@@ -85,7 +85,7 @@ class KillSwitch:
 
     kinds: ``engine`` (an engine call, killed after it returned: inside the node), ``write`` (any
     store mutation), ``annotation`` (put_annotation only), ``checkpoint`` (a write under the state
-    location's ``checkpoints``), ``record`` (a checkpoint record only, ``.../c`` or ``.../n``:
+    location's ``checkpoints``), ``record`` (a checkpoint record only, ``.../c``, ``.../n`` or ``.../r``:
     LangGraph saves those in order, one per superstep, so ``record:N`` is the checkpoint of step
     N - 2). ``:hold`` makes every pending-writes save (``.../w/...``) that starts after the
     (N-1)th ``kind`` event wait for the kill: the order a race between LangGraph's background
@@ -192,7 +192,7 @@ class RecordingStore(Store):
             kinds.append("annotation")
         if op == "put_object" and key and "/checkpoints/" in f"/{key}":
             kinds.append("checkpoint")
-            if key.rsplit("/", 1)[-1] in ("c", "n"):
+            if key.rsplit("/", 1)[-1] in ("c", "n", "r"):
                 kinds.append("record")
             elif "/w/" in key and self.kill.holding():
                 threading.Event().wait()  # until the armed kill ends the process
@@ -535,7 +535,7 @@ def record_steps(store: Store, events: list[dict]) -> dict[tuple[int, str], int]
     """For each process and checkpoint namespace, the highest ``step`` of a checkpoint record the
     process saved there (decoded from the stored record with the saver's serializer)."""
     from marginalia.checkpointers import S3Saver
-    from marginalia.checkpointers.keys import NEXT, RECORD, Layout
+    from marginalia.checkpointers.keys import NEXT, RECORD, ROOT, Layout
     from marginalia.checkpointers.records import Record
 
     best: dict[tuple[int, str], int] = {}
@@ -546,7 +546,7 @@ def record_steps(store: Store, events: list[dict]) -> dict[tuple[int, str], int]
             continue
         root = key[: (f"/{key}").index("/checkpoints/") + len("checkpoints/")]
         parsed = Layout(e["bucket"], root).parse(key)
-        if parsed is None or parsed.kind not in (RECORD, NEXT):
+        if parsed is None or parsed.kind not in (RECORD, ROOT, NEXT):
             continue
         try:
             body, _ = store.get_object(e["bucket"], key)
@@ -641,7 +641,7 @@ def check_objects(store: Store, data: str, state: str, thread_id: str) -> list[s
                     if "/w/" in info.key:
                         for w in WritesObject.decode(body, where).writes:
                             saver.serde.loads_typed(w.value)
-                    elif leaf in ("c", "n"):
+                    elif leaf in ("c", "n", "r"):
                         rec = Record.decode(body, where)
                         saver.serde.loads_typed(rec.checkpoint)
                         saver.serde.loads_typed(rec.metadata)

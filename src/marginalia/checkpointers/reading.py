@@ -228,19 +228,25 @@ class Reader:
         return self.load(nsv, [best])[0]
 
     # --- by id -----------------------------------------------------------------------------
-    def by_id(self, thread_id: str, ns: str, checkpoint_id: str) -> Loaded | None:
-        """A checkpoint's record: a chain start of its own, or its parent's continuation (the nearest
-        continuation below it in one chain, further down after forks), or the root."""
+    def _from(self, thread_id: str, ns: str, checkpoint_id: str, first_page: int) -> Namespace:
+        """The namespace's starts, and its groups from ``checkpoint_id`` down: two LISTs side by side."""
         layout, store = self.saver.layout, self.saver.store
         ns_prefix = layout.ns_prefix(thread_id, ns)
         starts = Listing(store, layout, layout.starts_prefix(thread_id, ns))
-        below = Listing(store, layout, ns_prefix, start_after=ns_prefix + invert_id(checkpoint_id), first_page=50)
+        below = Listing(
+            store, layout, ns_prefix, start_after=ns_prefix + invert_id(checkpoint_id), first_page=first_page
+        )
         self.saver.parallel(lambda listing: listing.peek(), [starts, below])
         start_entries = []
         while starts.peek() is not None:
             info, parsed = starts.pop()
             start_entries.append(Entry(info, parsed.kind, parsed.checkpoint_id))
-        nsv = Namespace(below, ns_prefix, thread_id, ns, starts=start_entries)
+        return Namespace(below, ns_prefix, thread_id, ns, starts=start_entries)
+
+    def by_id(self, thread_id: str, ns: str, checkpoint_id: str) -> Loaded | None:
+        """A checkpoint's record: a chain start of its own, or its parent's continuation (the nearest
+        continuation below it in one chain, further down after forks), or the root."""
+        nsv = self._from(thread_id, ns, checkpoint_id, 50)
         own = nsv.writes_of(checkpoint_id)
         fork = [e for e in nsv.starts if e.kind == RECORD and e.group_id == checkpoint_id]
         if fork:
@@ -286,9 +292,14 @@ class Reader:
         else:
             prefix = layout.ns_prefix(str(thread), str(ns))
         first_page = 1000 if limit is None else min(1000, 8 + 4 * limit)
-        listing = Listing(self.saver.store, layout, prefix, first_page=first_page)
+        if before_id and thread not in (None, "") and ns is not None:
+            # Groups at or above `before` hold only newer records (a continuation is newer than the
+            # group it sits in): list the starts, and the groups from `before` down, side by side.
+            namespaces: Iterator[Namespace] = iter([self._from(str(thread), str(ns), before_id, first_page)])
+        else:
+            namespaces = Listing(self.saver.store, layout, prefix, first_page=first_page).namespaces()
         remaining = limit
-        for nsv in listing.namespaces():
+        for nsv in namespaces:
             for tup in self._namespace(nsv, filter, before_id, remaining):
                 yield tup
                 if remaining is not None:
