@@ -10,15 +10,20 @@ message list, a counter, the last node), ``--steps`` super-steps on ``--threads`
 * median and p90 milliseconds per super-step;
 * ``get_tuple`` of a thread's latest checkpoint with 10, 100 and 1,000 checkpoints: requests
   without pending writes (the head a finished step leaves) and with one pending write, each read by
-  a fresh saver instance; latency (median of 5) with the write.
+  a fresh saver instance; latency (median of 5) with the write;
+* history at ``--history`` checkpoints (5,000), each read by a fresh saver: ``list(limit=10)``,
+  ``list(before=<the middle one>, limit=10)`` and ``list(filter={"step": <one step>})``: requests;
+* several writers on one thread without a lease (two saver instances, as two processes have):
+  what each saver does when both continue one head, both start one new thread, and a thread is
+  deleted while a run still writes it.
 
 Third-party savers are optional: ``pip install --no-deps langgraph-checkpoint-tigris
 langgraph-checkpoint-s3 langgraph-checkpoint-aws`` into the venv (``--no-deps`` keeps the
 project's boto3/botocore: their async extras pin an older botocore through aiobotocore; only their
 sync, boto3-based savers are measured). Savers that cannot run here are listed with the reason.
 
-    python benchmarks/checkpointer.py            # full run (50 steps, 5 threads, 10/100/1000)
-    python benchmarks/checkpointer.py --quick    # 10 steps, 2 threads, 10/100
+    python benchmarks/checkpointer.py            # full run (50 steps, 5 threads, 10/100/1000, 5,000)
+    python benchmarks/checkpointer.py --quick    # 10 steps, 2 threads, 10/100, 500
 """
 
 from __future__ import annotations
@@ -83,6 +88,7 @@ class Target:
     def __init__(self, name: str, make: Callable[[], BaseCheckpointSaver], *, counts=None, stored=None):
         self.name = name
         self.make = make
+        self.counted = counts is not None
         self.counts = counts or (lambda: {})
         self.reset = lambda: None
         self.stored = stored or (lambda: None)
@@ -297,6 +303,98 @@ def latest_lookup(target: Target, sizes: list[int]) -> dict[int, tuple[float, di
     return out
 
 
+def history_costs(target: Target, n: int) -> dict[str, dict[str, int]]:
+    """Requests of list(limit=10), list(before=middle, limit=10) and list(filter=one step) at n checkpoints."""
+    writer = target.make()
+    thread = f"long-{n}-{uuid.uuid4().hex[:6]}"
+    config = {"configurable": {"thread_id": thread, "checkpoint_ns": ""}}
+    ids = []
+    for step in range(n):
+        cp = empty_checkpoint()
+        cp["channel_values"] = {"counter": step}
+        config = writer.put(config, cp, {"source": "loop", "step": step, "parents": {}}, {})
+        ids.append(config["configurable"]["checkpoint_id"])
+        if step % 2:
+            writer.put_writes(config, [("messages", ["pending"])], "task-1")
+    lookup = {"configurable": {"thread_id": thread, "checkpoint_ns": ""}}
+    middle = {"configurable": {"thread_id": thread, "checkpoint_ns": "", "checkpoint_id": ids[n // 2]}}
+    calls = {
+        "limit=10": lambda s: list(s.list(lookup, limit=10)),
+        "before=middle, limit=10": lambda s: list(s.list(lookup, before=middle, limit=10)),
+        "filter={step}": lambda s: list(s.list(lookup, filter={"step": n // 3})),
+    }
+    expect = {
+        "limit=10": lambda got: [t.metadata["step"] for t in got] == list(range(n - 1, n - 11, -1)),
+        "before=middle, limit=10": lambda got: (
+            [t.metadata["step"] for t in got] == list(range(n // 2 - 1, n // 2 - 11, -1))
+        ),
+        "filter={step}": lambda got: [t.metadata["step"] for t in got] == [n // 3],
+    }
+    out = {}
+    for name, call in calls.items():
+        reader = target.make()
+        target.reset()
+        start = time.perf_counter()
+        got = call(reader)
+        ms = (time.perf_counter() - start) * 1000
+        assert expect[name](got), (target.name, name, [t.metadata["step"] for t in got][:12])
+        out[name] = {**{k: v for k, v in target.counts().items() if v}, "_ms": round(ms)}
+    return out
+
+
+def multiwriter_outcomes(target: Target) -> dict[str, str]:
+    """What two writers without a lease get: one head continued twice, one new thread started
+    twice, a thread deleted while a run writes it (two saver instances, as two processes have)."""
+    from langgraph.checkpoint.base import empty_checkpoint as fresh
+
+    def meta(step: int) -> dict:
+        return {"source": "loop", "step": step, "parents": {}}
+
+    def attempt(fn) -> str:
+        try:
+            fn()
+            return "saved"
+        except Exception as exc:  # noqa: BLE001 - the outcome is the finding
+            return type(exc).__name__
+
+    out = {}
+    # 1. both continue the same head
+    a, b = target.make(), target.make()
+    t = {"configurable": {"thread_id": f"mw-head-{uuid.uuid4().hex[:6]}", "checkpoint_ns": ""}}
+    a.get_tuple(t)
+    head = a.put(t, fresh(), meta(0), {})
+    ha, hb = a.get_tuple(t), b.get_tuple(t)
+    first = attempt(lambda: a.put(ha.config, fresh(), meta(1), {}))
+    second = attempt(lambda: b.put(hb.config, fresh(), meta(1), {}))
+    children = [
+        x
+        for x in target.make().list(t)
+        if (x.parent_config or {}).get("configurable", {}).get("checkpoint_id") == head["configurable"]["checkpoint_id"]
+    ]
+    out["two writers continue one head"] = (
+        f"second: {second}; {len(children)} children of the head" if first == "saved" else f"first: {first}"
+    )
+    # 2. both start one new thread
+    a, b = target.make(), target.make()
+    t = {"configurable": {"thread_id": f"mw-new-{uuid.uuid4().hex[:6]}", "checkpoint_ns": ""}}
+    a.get_tuple(t), b.get_tuple(t)
+    first = attempt(lambda: a.put(t, fresh(), meta(-1), {}))
+    second = attempt(lambda: b.put(t, fresh(), meta(-1), {}))
+    roots = [x for x in target.make().list(t) if x.parent_config is None]
+    out["two writers start one new thread"] = f"second: {second}; {len(roots)} roots"
+    # 3. delete during a run: the run writes its next checkpoint after the delete
+    runner, admin = target.make(), target.make()
+    t = {"configurable": {"thread_id": f"mw-del-{uuid.uuid4().hex[:6]}", "checkpoint_ns": ""}}
+    runner.get_tuple(t)
+    config = runner.put(t, fresh(), meta(0), {})
+    config = runner.put(config, fresh(), meta(1), {})
+    admin.delete_thread(t["configurable"]["thread_id"])
+    late = attempt(lambda: runner.put(config, fresh(), meta(2), {}))
+    back = target.make().get_tuple(t) is not None
+    out["delete while a run writes"] = f"late write: {late}; thread {'came back' if back else 'stays deleted'}"
+    return out
+
+
 def fmt_counts(counts: dict[str, float], digits: int = 2) -> str:
     if not counts:
         return "n/a (no requests: in-process)"
@@ -312,10 +410,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int)
     parser.add_argument("--threads", type=int)
     parser.add_argument("--only", help="comma-separated substrings of saver names to run")
+    parser.add_argument("--history", type=int, help="checkpoints for the list costs (5,000; --quick: 500)")
     args = parser.parse_args(argv)
     steps = args.steps or (10 if args.quick else 50)
     threads = args.threads or (2 if args.quick else 5)
     sizes = [10, 100] if args.quick else [10, 100, 1000]
+    history = args.history or (500 if args.quick else 5000)
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     from marginalia.testing.s3_server import start_test_server
@@ -334,10 +434,12 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     result = run_graph(target, steps, threads)
                     lookups = latest_lookup(target, sizes)
+                    costs = history_costs(target, history) if target.counted else {}
+                    outcomes = multiwriter_outcomes(target)
                 except Exception as exc:  # noqa: BLE001 - a saver that breaks is reported, not fatal
                     skipped.append((target.name, f"failed: {type(exc).__name__}: {exc}"[:200]))
                     continue
-                rows.append((target, result, lookups))
+                rows.append((target, result, lookups, costs, outcomes))
                 print(f"== {target.name}")
                 print(f"   requests/super-step: {fmt_counts(result['per_step'])}")
                 b = result["bytes_per_step"]
@@ -348,25 +450,40 @@ def main(argv: list[str] | None = None) -> int:
                         f"   get_tuple(latest) @ {n:>4} checkpoints: {ms:7.2f} ms; requests without pending "
                         f"writes {fmt_counts(bare, 0)}; with one pending write {fmt_counts(counts, 0)}"
                     )
+                for name, c in costs.items():
+                    ms = c.pop("_ms")
+                    print(f"   list({name}) @ {history} checkpoints: {fmt_counts(c, 0)} ({ms} ms)")
+                    c["_ms"] = ms
+                for name, what in outcomes.items():
+                    print(f"   {name}: {what}")
                 print(flush=True)
             print(
                 "| saver | requests/step (by op) | bytes/step | ms/step p50 / p90 | "
                 + " | ".join(f"latest @{n}: ms (req bare/with writes)" for n in sizes)
+                + f" | requests @{history}: limit=10 / before=middle, limit=10 / filter"
                 + " |"
             )
-            print("|---|---|---|---|" + "---|" * len(sizes))
-            for target, result, lookups in rows:
+            print("|---|---|---|---|" + "---|" * (len(sizes) + 1))
+            for target, result, lookups, costs, _outcomes in rows:
                 b = result["bytes_per_step"]
-                cells = [
-                    target.name,
-                    fmt_counts(result["per_step"]),
-                    "n/a" if b is None else f"{b:,.0f}",
-                    f"{result['p50']:.1f} / {result['p90']:.1f}",
-                ] + [
-                    f"{ms:.1f} ({sum(bare.values()) if bare else 0}/{sum(c.values()) if c else 0})"
-                    for ms, bare, c in lookups.values()
-                ]
+                cells = (
+                    [
+                        target.name,
+                        fmt_counts(result["per_step"]),
+                        "n/a" if b is None else f"{b:,.0f}",
+                        f"{result['p50']:.1f} / {result['p90']:.1f}",
+                    ]
+                    + [
+                        f"{ms:.1f} ({sum(bare.values()) if bare else 0}/{sum(c.values()) if c else 0})"
+                        for ms, bare, c in lookups.values()
+                    ]
+                    + [" / ".join(str(sum(v for k, v in c.items() if k != "_ms")) for c in costs.values()) or "n/a"]
+                )
                 print("| " + " | ".join(cells) + " |")
+            print("\n| saver | " + " | ".join(rows[0][4]) + " |" if rows else "")
+            print("|---|" + "---|" * len(rows[0][4]) if rows else "")
+            for target, *_rest, outcomes in rows:
+                print(f"| {target.name} | " + " | ".join(outcomes.values()) + " |")
             if skipped:
                 print("\nnot measured:")
                 for name, why in skipped:

@@ -192,7 +192,7 @@ class RecordingStore(Store):
             kinds.append("annotation")
         if op == "put_object" and key and "/checkpoints/" in f"/{key}":
             kinds.append("checkpoint")
-            if key.rsplit("/", 1)[-1] in ("c", "n", "r"):
+            if key.rsplit("/", 1)[-1] in ("c", "n") or (key.endswith("/r") and "/w/" not in key):
                 kinds.append("record")
             elif "/w/" in key and self.kill.holding():
                 threading.Event().wait()  # until the armed kill ends the process

@@ -317,15 +317,21 @@ class Reader:
             ids = self.ids(entries)
             ordered = iter(sorted((e for e in entries if e.key in ids), key=lambda e: ids[e.key], reverse=True))
         batch: list[Entry] = []
-        size = 8 if limit is None else min(max(limit, 1), 32)
+        # With a limit, each batch is what is still wanted (+2 for the record of `before` and its
+        # child, which a listing from `before` meets first); without, batches grow to 64.
+        left = limit
+        size = 8 if limit is None else min(limit + (2 if before_id else 0), 64)
         for entry in ordered:
             known = entry.known_id or self._cached_id(entry)
             if before_id and known is not None and known >= before_id:
                 continue
             batch.append(entry)
             if len(batch) >= size:
-                yield from self._emit(nsv, batch, filter, before_id)
-                batch, size = [], min(size * 2, 64)
+                for tup in self._emit(nsv, batch, filter, before_id):
+                    yield tup
+                    left = None if left is None else left - 1
+                batch = []
+                size = min(size * 2, 64) if left is None else min(max(left, 1), 64)
         if batch:
             yield from self._emit(nsv, batch, filter, before_id)
 
