@@ -20,6 +20,7 @@ from rich.table import Table
 
 from ..errors import InvalidInput
 from .app import app, console, json_output, print_json
+from .params import object_uri
 
 __all__ = ["DEMO_STEPS", "DemoStep", "register_demo_step", "register_result_view", "run_agent", "show_result"]
 
@@ -146,7 +147,7 @@ def on_option():
 
 @app.command("minutes", rich_help_panel="Agents", json_output=True)
 def minutes_cmd(
-    uri: str = typer.Argument(..., help="s3://bucket/key of a recording or a transcript"),
+    uri: str = typer.Argument(..., help="s3://bucket/key of a recording or a transcript", callback=object_uri),
     transcript: str | None = typer.Option(
         None, "--transcript", "-t", help="transcript file: a local path or s3:// URI"
     ),

@@ -15,13 +15,14 @@ import typer
 from ..errors import InvalidInput
 from .agent_cmds import DEMO_BUCKET, DemoStep, on_option, register_demo_step, run_agent, sample_path, show_result
 from .app import app
+from .params import object_uri, object_uris
 
 __all__ = ["outline_cmd", "read_request", "summarize_cmd"]
 
 
 @app.command("summarize", rich_help_panel="Agents", json_output=True)
 def summarize_cmd(
-    uri: str = typer.Argument(..., help="s3://bucket/key of a PDF"),
+    uri: str = typer.Argument(..., help="s3://bucket/key of a PDF", callback=object_uri),
     engine: str | None = typer.Option(
         None, "--engine", "-e", help="offline | bedrock:<model-id> (default MARGINALIA_ENGINE)"
     ),
@@ -74,9 +75,13 @@ def read_request(request: str) -> str:
 @app.command("outline", rich_help_panel="Agents", json_output=True)
 def outline_cmd(
     request: str = typer.Argument(..., help="what the presentation is for, in words (or @FILE to read it from a file)"),
-    out: str = typer.Option(..., "--out", "-o", help="s3://bucket/key.pptx where the deck goes on approval"),
+    out: str = typer.Option(
+        ..., "--out", "-o", help="s3://bucket/key.pptx where the deck goes on approval", callback=object_uri
+    ),
     slides: int | None = typer.Option(None, "--slides", "-n", help="number of content slides (1-60)"),
-    source: list[str] = typer.Option([], "--source", "-s", help="s3:// object to ground the deck in (repeatable)"),
+    source: list[str] = typer.Option(
+        [], "--source", "-s", help="s3:// object to ground the deck in (repeatable)", callback=object_uris
+    ),
     engine: str | None = typer.Option(
         None, "--engine", "-e", help="offline | bedrock:<model-id> (default MARGINALIA_ENGINE)"
     ),

@@ -69,10 +69,7 @@ def apply_review(document: dict, review: Review, schema: type[BaseModel]) -> dic
         if review.edited is not None:
             candidate = review.edited
         else:
-            try:
-                candidate = jsonpatch.apply_patch(copy.deepcopy(document), review.patch)
-            except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, KeyError) as exc:
-                raise InvalidInput(f"the JSON Patch does not apply to the proposal: {exc}") from None
+            candidate = apply_patch(document, review.patch)
     else:
         raise InvalidInput(f"a {review.action!r} review does not approve a document")
     try:
@@ -83,6 +80,36 @@ def apply_review(document: dict, review: Review, schema: type[BaseModel]) -> dic
         raise InvalidInput(
             f"the edited document is not a valid {schema.__name__}: {where}: {first.get('msg')}"
         ) from None
+
+
+_PATCH_ERRORS = (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, KeyError)
+
+
+def apply_patch(document: dict, patch: list) -> Any:
+    """``patch`` (RFC 6902) applied to a copy of ``document``; InvalidInput in one short line naming
+    the operation that fails and why — never the document (jsonpatch's messages quote whole
+    values: a failed ``test`` on a summary printed ~2,000 characters)."""
+    candidate: Any = copy.deepcopy(document)
+    for number, operation in enumerate(patch if isinstance(patch, list) else [patch], start=1):
+        try:
+            candidate = jsonpatch.apply_patch(candidate, [operation])
+        except _PATCH_ERRORS as exc:
+            if isinstance(operation, dict):
+                what = f"{operation.get('op', '?')} {operation.get('path', '?')}"
+            else:
+                what = type(operation).__name__
+            reason = _short_reason(exc)
+            raise InvalidInput(
+                f"the JSON Patch does not apply to the proposal: operation {number} ({what}): {reason}"
+            ) from None
+    return candidate
+
+
+def _short_reason(exc: BaseException) -> str:
+    if isinstance(exc, jsonpatch.JsonPatchTestFailed):
+        return "the value there is not the one the test expects"
+    reason = str(exc).split(" in {", 1)[0].split(" in [", 1)[0]  # jsonpointer quotes the container
+    return reason if len(reason) <= 120 else reason[:117] + "..."
 
 
 def _pointer_token(key: Any) -> str:

@@ -15,6 +15,7 @@ not enough).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import sqlglot
@@ -96,6 +97,28 @@ def _first_line(message: str) -> str:
     return " ".join(str(message).split("\n")[:2]).replace("\x1b[4m", "").replace("\x1b[0m", "").strip()
 
 
+_OPERATORS = {"Mul": "*", "Div": "/", "Add": "+", "Sub": "-", "Mod": "%", "DPipe": "||", "EQ": "=", "NEQ": "<>"}
+_OPERATORS |= {"GT": ">", "GTE": ">=", "LT": "<", "LTE": "<=", "And": "AND", "Or": "OR", "Not": "NOT", "Like": "LIKE"}
+_OPERAND_MISSING = re.compile(r"Required keyword: '\w+' missing for <class '[\w.]*\.(\w+)'>")
+
+
+def _parse_problem(exc: ParseError) -> str:
+    """sqlglot's first parse error as a reader's words and a place: ``line 1, column 24, at 'FROM':
+    Mul is missing an operand`` rather than its class path (``<class 'sqlglot....Mul'>``)."""
+    if not exc.errors:
+        return _first_line(exc)
+    first = exc.errors[0]
+    what = str(first.get("description") or "syntax error")
+    missing = _OPERAND_MISSING.search(what)
+    if missing:
+        operator = _OPERATORS.get(missing.group(1), missing.group(1).upper())
+        what = f"{operator} is missing an operand"
+    elif what.startswith("Invalid expression"):
+        what = "unexpected word"
+    near = str(first.get("highlight") or "").strip()[:40]
+    return f"line {first.get('line')}, column {first.get('col')}" + (f", at {near!r}" if near else "") + f": {what}"
+
+
 def parse(sql: str) -> Query:
     """Parse ``sql`` (Athena dialect); refuse anything that is not one read-only query."""
     if not isinstance(sql, str) or not sql.strip():
@@ -105,7 +128,9 @@ def parse(sql: str) -> Query:
     try:
         _check_nesting(sql)
         statements = [s for s in sqlglot.parse(sql, read=DIALECT) if s is not None]
-    except (ParseError, TokenError) as exc:
+    except ParseError as exc:
+        raise QueryError(f"not valid SQL (Athena dialect): {_parse_problem(exc)}") from None
+    except TokenError as exc:
         raise QueryError(f"not valid SQL (Athena dialect): {_first_line(exc)}") from None
     except RecursionError:
         raise _too_deep() from None
