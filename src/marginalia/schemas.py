@@ -57,6 +57,14 @@ class Decision(BaseModel):
     confidence: float | None = Field(default=None, ge=0, le=1, description="how sure the engine is (0-1)")
 
 
+class Section(BaseModel):
+    """One topic of the meeting, in the order discussed."""
+
+    title: str
+    summary: str = Field(default="", description="1-3 sentences: what was said on it")
+    evidence: list[int] = Field(default_factory=list, description="ids of the transcript segments summarised")
+
+
 class Minutes(BaseModel):
     date: str | None = Field(default=None, description="ISO date of the meeting when known")
     title: str
@@ -65,6 +73,7 @@ class Minutes(BaseModel):
     decisions: list[Decision] = Field(default_factory=list)
     action_items: list[ActionItem] = Field(default_factory=list)
     summary: str
+    sections: list[Section] = Field(default_factory=list, description="the topics in order, each summarised")
 
 
 # --- documents -------------------------------------------------------------------------------

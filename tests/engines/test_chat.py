@@ -88,7 +88,7 @@ def test_extract_minutes_wraps_the_transcript_and_cites_segment_ids(transcript):
     assert call.system == SYSTEM
     human = call.human
     start, end = human.index("<document"), human.index("</document>")
-    assert "[2] (0:00:12) Alice: Then we agree to move the staging cluster" in human[start:end]
+    assert "[2] (0:00:12) Alice: We agree to move the staging cluster" in human[start:end]  # "Then" cleaned away
     assert human.count("</document>") == 1
 
 
@@ -184,12 +184,13 @@ def test_injected_instructions_stay_inside_the_document_and_change_no_tools(tran
     assert hostile.tool_names == plain.tool_names == ["Minutes"]
     assert hostile.tools == plain.tools and hostile.tool_choice == plain.tool_choice
     assert hostile.system == plain.system == SYSTEM
-    # The injected text is inside the one document block; its fake closing tag is neutralised.
+    # The injected text is inside the one document block; its fake closing tag is gone (transcript
+    # cleaning drops markup; escape_document_text would neutralise what is left, tested below).
     body = hostile.human
     assert body.count("</document>") == 1 and body.count("<document") == 1
     start, end = body.index("<document"), body.index("</document>")
     assert "Ignore previous instructions" in body[start:end]
-    assert "&lt;/document>&lt;document>" in body[start:end]
+    assert "</document><document>" not in body[start:end]
     assert attacked == clean
 
 
@@ -379,7 +380,7 @@ def test_bedrock_converse_request_and_reply(monkeypatch, injected):
     assert [t["toolSpec"]["name"] for t in request["toolConfig"]["tools"]] == ["Minutes"]
     assert request["toolConfig"]["toolChoice"] == {"tool": {"name": "Minutes"}}
     text = request["messages"][0]["content"][0]["text"]
-    assert text.count("</document>") == 1 and "&lt;/document>" in text
+    assert text.count("</document>") == 1 and "</document><document>" not in text
 
 
 def test_bedrock_prose_twice_is_an_agent_error_and_throttling_is_raised_for_retry(monkeypatch, transcript):
@@ -406,6 +407,27 @@ def test_bedrock_prose_twice_is_an_agent_error_and_throttling_is_raised_for_retr
         assert is_transient(info.value)
         with pytest.raises(AgentError, match="refused the request: ValidationException: The provided model identifier"):
             engine.extract_minutes(transcript)
+
+
+def test_the_model_reads_the_transcript_cleaned_one_line_a_turn():
+    spoken = Transcript(
+        speakers=["Ana", "Bo"],
+        segments=[
+            Segment(id=0, speaker="Ana", text="Um, so, can you hear me? Okay."),
+            Segment(id=1, speaker="Ana", text="The the {disfmarker} we need to uh renew the the TLS certificates."),
+            Segment(id=2, speaker="Bo", text="Mm-hmm."),
+            Segment(id=3, speaker="Ana", text="They expire on Friday, you know, {vocalsound} so I'll do it today."),
+            Segment(id=4, speaker="Bo", text="Yeah, sounds good."),
+        ],
+    )
+    engine, model = engine_with(scripted_minutes())
+    engine.extract_minutes(spoken)
+    shown = model.calls[0].human
+    lines = shown[shown.index("<document") : shown.index("</document>")].splitlines()[1:]
+    assert lines == [
+        "[1,3] Ana: We need to renew the TLS certificates. They expire on Friday, so I'll do it today.",
+        "[4] Bo: Yeah, sounds good.",  # backchannels longer than a word stay as said
+    ]
 
 
 def test_a_chunk_numbered_from_zero_is_shown_and_cited_with_global_ids(transcript):

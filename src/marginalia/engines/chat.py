@@ -179,7 +179,7 @@ class ChatModelEngine:
         chunk_note = f" (a part of a longer meeting, from segment {first_segment})" if first_segment else ""
         hint_note = f" (the recording's metadata suggests {hint_date})" if hint_date else ""
         task = prompts.EXTRACT_MINUTES.format(chunk_note=chunk_note, hint_note=hint_note)
-        data = [prompts.document(prompts.format_segments(segments), kind="transcript")]
+        data = [prompts.document(prompts.format_transcript(segments), kind="transcript")]
         minutes = self._structured(Minutes, task, data, what=f"minutes of segments {ids[0]}-{ids[-1]}")
         if minutes.date is None and hint_date:
             minutes.date = hint_date
@@ -201,7 +201,7 @@ class ChatModelEngine:
 
     def revise_minutes(self, minutes: Minutes, feedback: str, transcript: Transcript) -> Minutes:
         data = [
-            prompts.document(prompts.format_segments(transcript.segments), kind="transcript"),
+            prompts.document(prompts.format_transcript(transcript.segments), kind="transcript"),
             prompts.document(prompts.as_json(minutes), kind="rejected minutes"),
         ]
         task = f"{prompts.REVISE_MINUTES}\n\n<feedback>\n{feedback.strip()}\n</feedback>"

@@ -362,7 +362,7 @@ def _title_and_authors(doc: _Document, info: dict | None) -> tuple[str | None, l
 
 @functools.lru_cache(maxsize=1)
 def _stop_word_sets() -> dict[str, frozenset[str]]:
-    from sumy.utils import get_stop_words
+    from .lexrank import stop_words
 
     codes = {
         "english": "en",
@@ -376,10 +376,8 @@ def _stop_word_sets() -> dict[str, frozenset[str]]:
     }
     sets = {}
     for name, code in codes.items():
-        try:
-            sets[code] = frozenset(get_stop_words(name))
-        except LookupError:
-            continue
+        if found := stop_words(name):
+            sets[code] = found
     return sets
 
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel
 
-from ..schemas import Segment, SourceContext
+from ..schemas import Segment, SourceContext, Transcript
 
 __all__ = [
     "SYSTEM",
@@ -27,6 +27,7 @@ __all__ = [
     "escape_document_text",
     "format_pages",
     "format_segments",
+    "format_transcript",
     "format_sources",
     "as_json",
 ]
@@ -75,6 +76,44 @@ def format_segments(segments: Iterable[Segment]) -> str:
         who = f" {seg.speaker}:" if seg.speaker else ""
         lines.append(f"[{seg.id}]{when}{who} {seg.text.strip()}")
     return "\n".join(lines)
+
+
+def format_transcript(segments: list[Segment]) -> str:
+    """The transcript as a model reads it: cleaned, one line a merged turn, ``[ids] (h:mm:ss) speaker: text``.
+
+    The same cleaning as the offline engine's (:mod:`~marginalia.engines.meeting_cleaning`):
+    fillers, false starts, noise tags and audio/meta talk are gone, a speaker's consecutive
+    turns are one line citing all their segment ids, and one-word backchannels ("mm-hmm") are
+    dropped (a longer one, "yeah, sounds good", stays: it is how agreement is said). A transcript
+    with nothing left after cleaning is shown as it is.
+    """
+    from .meeting_cleaning import clean_transcript
+
+    kept = [
+        u
+        for u in clean_transcript(Transcript(segments=segments))
+        if u.kind == "content" or (u.kind == "backchannel" and len(u.text.split()) > 1)
+    ]
+    if not kept:
+        return format_segments(segments)
+    lines: list[tuple[list[int], str | None, list[str]]] = []
+    for u in kept:
+        if lines and lines[-1][1] == u.speaker:
+            ids, _, texts = lines[-1]
+            if u.segment not in ids:
+                ids.append(u.segment)
+            texts.append(u.text)
+        else:
+            lines.append(([u.segment], u.speaker, [u.text]))
+    starts = {seg.id: seg.start for seg in segments}
+
+    def when(ids: list[int]) -> str:
+        return f" ({_clock(starts.get(ids[0]))})" if starts.get(ids[0]) is not None else ""
+
+    return "\n".join(
+        f"[{','.join(map(str, ids))}]{when(ids)}" + (f" {speaker}:" if speaker else "") + " " + " ".join(texts)
+        for ids, speaker, texts in lines
+    )
 
 
 def format_pages(pages: Iterable[tuple[int, str]]) -> str:

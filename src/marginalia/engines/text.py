@@ -1,8 +1,7 @@
 """Shared offline NLP: sentences, extractive ranking, key phrases, dates, transcript clean-up.
 
 Everything here runs with no network and no model weights (see integration notes): pysbd splits
-sentences by rules, sumy's LexRank ranks them with a word tokenizer that needs no NLTK data,
-yake extracts key phrases with its bundled stop words, and dates are found by patterns and
+sentences by rules, LexRank (:mod:`marginalia.engines.lexrank`, numpy) ranks them, yake extracts key phrases with its bundled stop words, and dates are found by patterns and
 resolved with python-dateutil. The offline engines for meetings and documents both build on it.
 """
 
@@ -10,11 +9,8 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-import functools
-import math
 import re
 import threading
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -126,108 +122,12 @@ def _pieces(text: str) -> list[str]:
 # --- LexRank ---------------------------------------------------------------------------------
 
 
-class _WordTokenizer:
-    """The part of sumy's tokenizer interface LexRank uses, without NLTK's punkt data."""
-
-    def to_words(self, sentence: str) -> list[str]:
-        return words(sentence)
-
-    def to_sentences(self, paragraph: str) -> list[str]:  # pragma: no cover - sumy's parsers only
-        return split_sentences(paragraph)
-
-
-def _sumy_language(language: str) -> str:
+def _language_name(language: str) -> str:
     inv = {v: k for k, v in _LANG_CODES.items()}
     return inv.get(language.lower(), language.lower())
 
 
-@functools.cache  # one class (immutable); instances are per thread, see _lexrank_summarizer
-def _damped_lexrank_class():
-    import numpy
-    from sumy.summarizers.lex_rank import LexRankSummarizer
-
-    class DampedLexRank(LexRankSummarizer):
-        """sumy's LexRank, with the random walk of the LexRank paper (Erkan & Radev 2004).
-
-        sumy iterates the bare transition matrix with each sentence's similarity to itself
-        on the diagonal, so a sentence similar to nothing keeps its own mass and can outrank
-        the central ones. Here the walk ignores self-similarity, and a damping factor
-        (PageRank-style teleport, with the mass of sentences linked to nothing spread
-        evenly) makes centrality decide, as the algorithm intends.
-        """
-
-        damping = 0.85
-
-        @staticmethod
-        def _compute_idf(sentences):
-            """sumy's idf (``log(n / (1 + df))``) from one pass of document frequencies; sumy
-            rescans every sentence for every term, which is quadratic."""
-            df = Counter(term for sentence in sentences for term in set(sentence))
-            n = len(sentences)
-            return {term: math.log(n / (1 + count)) for term, count in df.items()}
-
-        def _create_matrix(self, sentences, threshold, tf_metrics, idf_metrics):
-            """sumy's thresholded idf-modified-cosine matrix, every pair at once with numpy.
-
-            Same formula as ``LexRankSummarizer.cosine_similarity`` (the dot product of the
-            tf·idf vectors over the product of their norms), not a Python loop per pair."""
-            n = len(sentences)
-            column = {term: j for j, term in enumerate(idf_metrics)}
-            weights = numpy.zeros((n, max(1, len(column))))
-            for i, tf in enumerate(tf_metrics):
-                for term, value in tf.items():
-                    weights[i, column[term]] = value * idf_metrics[term]
-            norms = numpy.sqrt(numpy.einsum("ij,ij->i", weights, weights))
-            dots = weights @ weights.T
-            scale = numpy.outer(norms, norms)
-            cosine = numpy.divide(dots, scale, out=numpy.zeros_like(dots), where=scale > 0)
-            links = (cosine > threshold).astype(float)
-            degrees = links.sum(axis=1)
-            degrees[degrees == 0] = 1
-            return links / degrees[:, None]
-
-        def power_method(self, matrix, epsilon):
-            n = len(matrix)
-            links = (numpy.asarray(matrix) > 0).astype(float)
-            numpy.fill_diagonal(links, 0.0)
-            degrees = links.sum(axis=1)
-            dangling = degrees == 0
-            transition = numpy.divide(links, degrees[:, None], out=numpy.zeros_like(links), where=~dangling[:, None])
-            p = numpy.full(n, 1.0 / n)
-            for _ in range(200):
-                spread = p[dangling].sum() / n
-                nxt = (1.0 - self.damping) / n + self.damping * (transition.T.dot(p) + spread)
-                if numpy.abs(nxt - p).sum() < 1e-10:
-                    return nxt
-                p = nxt
-            return p
-
-    return DampedLexRank
-
-
-def _lexrank_summarizer(language: str):
-    """This thread's LexRank for ``language``: sumy promises no thread-safety, and some of the
-    NLTK Snowball stemmers it wraps keep per-word state on the instance (the Arabic one)."""
-
-    def build():
-        from sumy.nlp.stemmers import Stemmer
-        from sumy.utils import get_stop_words
-
-        try:
-            stemmer = Stemmer(language)
-        except LookupError:
-            from sumy.nlp.stemmers import null_stemmer as stemmer
-        summarizer = _damped_lexrank_class()(stemmer)
-        try:
-            summarizer.stop_words = get_stop_words(language)
-        except LookupError:
-            pass
-        return summarizer
-
-    return _per_thread("lexrank", language, build)
-
-
-#: LexRank's similarity matrix is quadratic (and pure Python in sumy): rank at most this many
+#: LexRank's similarity matrix is quadratic: rank at most this many
 #: sentences; longer inputs are ranked in windows and the windows' winners ranked again.
 MAX_RANKED = 400
 
@@ -258,26 +158,10 @@ def _rank_subset(indexes: list[int], sentences: Sequence[str], language: str) ->
 
 
 def _rank_window(indexes: list[int], sentences: Sequence[str], language: str) -> list[int]:
-    from sumy.models.dom import ObjectDocumentModel, Paragraph, Sentence
+    from . import lexrank as _lexrank
 
-    language = _sumy_language(language)
-    tokenizer = _WordTokenizer()
-    doc = ObjectDocumentModel([Paragraph([Sentence(sentences[i], tokenizer) for i in indexes])])
-    ranked: list[int] = []
-
-    def record(infos):  # sumy hands a callable "count" the infos sorted best first
-        ranked.extend(indexes[info.order] for info in infos)
-        return infos
-
-    if len(indexes) == 1:
-        return list(indexes)
-    try:
-        _lexrank_summarizer(language)(doc, record)
-    except (ZeroDivisionError, FloatingPointError, ValueError):
-        return list(indexes)  # degenerate input (no content words): keep text order
-    if not ranked:
-        return list(indexes)
-    return ranked
+    order = _lexrank.rank([sentences[i] for i in indexes], _language_name(language))
+    return [indexes[j] for j in order]
 
 
 def lexrank(sentences: Sequence[str], n: int, *, language: str = "english") -> list[int]:

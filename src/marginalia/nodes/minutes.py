@@ -51,8 +51,11 @@ def route_chunks(state: dict) -> list[Send]:
 
 
 def plan(state: dict, runtime) -> dict:
+    """Chunks measured in cleaned text (what every engine reads), not in fillers and noise tags."""
+    from ..engines.meeting_cleaning import clean_text
+
     transcript = load_transcript(rails(runtime).store, state["source"])
-    lengths = [len(s.text) for s in transcript.segments]
+    lengths = [len(clean_text(s.text)) for s in transcript.segments]
     return {"chunks": plan_chunks(lengths, int(state.get("chunk_chars") or DEFAULT_CHUNK_CHARS)), "partials": None}
 
 

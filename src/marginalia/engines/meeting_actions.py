@@ -1,0 +1,320 @@
+"""Action items from a cleaned meeting: who does what, by when, and how sure we are.
+
+Found in the cleaned :class:`~marginalia.engines.meeting_cleaning.Utterance` s (content only:
+backchannels and audio/meta talk never become tasks):
+
+* commitments — "I'll send …", "I'm going to …", "let me …": the owner is the speaker;
+* requests — "can you …", "<Name>, could you …", "you should …": the owner is the person
+  addressed (named in the sentence, else the next other speaker, else — with two people in the
+  room — the other one); a refusal ("no", "I can't") drops the request;
+* assignments — "<Name> will …", "<Name> should …", "let's have <Name> …", "<Name> to …":
+  the owner is the person named, also when that person never speaks in the transcript
+  (pseudonyms such as ``[PERSON5]``, or a capitalised name that is never written in lower case);
+* explicit "action item: …" lines.
+
+Excluded: questions that are not requests, hypotheticals ("if I …", "I would …", "maybe I'll"),
+negations ("I won't"), jokes (laughter right after), and what follows "I'll" that is talk, not a
+task ("I'll be quick", "I'll show you", "I'll share my screen"). The task is rewritten as an
+imperative phrase in the third person ("I'll send you the draft", said by Ann to Bob -> owner Ann,
+task "Send Bob the draft"); the due date is resolved against the meeting's date; every item has
+the ids of the segments it came from and a ``confidence`` (what the reviewer is told to check).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ..schemas import ActionItem
+from . import text as nlp
+from .meeting_cleaning import BACKCHANNEL_WORDS, Utterance, is_meta
+from .meeting_people import People
+
+__all__ = ["MAX_ACTION_ITEMS", "extract_actions", "dedupe_actions"]
+
+MAX_ACTION_ITEMS = 15
+
+#: Verbs that make a phrase a follow-up task.
+TASK_VERBS = re.compile(
+    r"^(?:send|email|e-mail|mail|write|prepare|draft|finish|finalise|finalize|check|update|fix|review|schedule|book|share|"
+    r"test|deploy|look\s+into|look\s+at|follow\s+up|set\s+up|contact|call|organi[sz]e|create|circulate|upload|download|implement|"
+    r"ask|find|investigate|run|install|configure|document|analy[sz]e|compare|collect|gather|summari[sz]e|report|"
+    r"migrate|move|build|design|order|buy|arrange|confirm|clarify|reply|answer|read|annotate|translate|add|remove|"
+    r"merge|release|publish|plan|estimate|measure|evaluate|benchmark|talk\s+to|speak\s+to|get\s+back|reach\s+out|coordinate|"
+    r"upgrade|quarantine|patch|renew|remind|inform|notify|announce|approve|sign|submit|file|pay|invoice|"
+    r"back\s+up|restore|clean\s+up|refactor|rewrite|change|ship|roll\s+out|roll\s+back|monitor|verify|validate|"
+    r"prototype|provision|rotate|audit|label|sketch|mock\s+up|research|chase|print|post|work\s+on|take\s+care\s+of|"
+    r"handle|deal\s+with|bring|provide|give|put|get|make|present|continue|start|complete|process|prepare|train|"
+    r"recompute|compute|correct|edit|extend|improve|integrate|include|try\s+to|think\s+about|explore|search|"
+    r"sort\s+out|put\s+together|come\s+up\s+with|figure\s+out|send\s+out|write\s+up|go\s+through|look\s+for|decide|"
+    r"discuss|meet|visit|join|record|transcribe|evaluate|clean|split|convert|align|check\s+out|reserve|invite|"
+    r"forward|introduce|list|note|pick|select|draw|specify|define|agree|finish|fill)\b",
+    re.IGNORECASE,
+)
+#: What follows "I'll" / "can you" that is talk about the meeting itself, not a task.
+_NOT_TASKS = re.compile(
+    r"^(?:just\s+)?(?:be\b|say\b|tell\s+you\b|think\b(?!\s+about)|guess\b|show\s+you\b|talk\b(?!\s+to)|explain\b|"
+    r"stop\b|leave\b|mean\b|wait\b|admit\b|have\b|see\b|go\b(?!\s+through)|let\b|pass\b|put\s+it\b|"
+    r"do\s+it\b|do\s+that\b|do\s+this\b|give\s+you\b|need\b|move\s+on\b|skip\b|repeat\b|share\s+(?:my|the)\s+screen\b|"
+    r"come\s+back\b|hand\s+over\b|turn\b|open\b|close\b|switch\b|ask\s+you\b|start\s+(?:with|by)\b|"
+    r"take\s+(?:a|the)\s+(?:look|minute|second)\b(?!\s+at\s+\w+\s+\w+)|bet\b|believe\b|agree\b|answer\s+(?:that|this|it)\b|"
+    r"mention\b|assume\b|remember\b|hope\b|introduce\s+(?:myself|you)\b|present\s+(?:myself|you)\b|sit\b|stay\b|"
+    r"hear\b|speak\s+up\b|get\s+(?:a|some)\s+(?:coffee|tea|drink|lunch)\b|draw\s+(?:it|this|that)\b|"
+    r"read\s+(?:it|this|that)\b|write\s+(?:it|that)\s+(?:down|up)\b|put\s+(?:it|that)\s+(?:on|in)\b|continue\b(?!\s+\w+\s+\w+))",
+    re.IGNORECASE,
+)
+#: Private life and small talk: not the meeting's business.
+_PRIVATE = re.compile(
+    r"\b(?:holiday|holidays|vacation|lunch|dinner|breakfast|coffee|beer|drink|party|birthday|weekend|"
+    r"visa|doctor|dentist|kids?|wife|husband|girlfriend|boyfriend)\b",
+    re.IGNORECASE,
+)
+_HYPOTHETICAL = re.compile(
+    r"\b(?:if|unless|whether|suppose|imagine|what\s+if|in\s+case|would|wouldn't|might|maybe|perhaps|probably|"
+    r"could\s+have|should\s+have|would\s+have|i\s+wish|in\s+theory|ideally)\b",
+    re.IGNORECASE,
+)
+_NEGATED = re.compile(r"\b(?:won't|will\s+not|not\s+going\s+to|can't|cannot|don't|never|shouldn't|no\s+need)\b", re.I)
+_REFUSAL = re.compile(
+    r"^(?:no\b|nope\b|i\s+can't\b|i\s+cannot\b|i\s+(?:would|'d)\s+rather\s+not\b|not\s+(?:really|now|today|me)\b|"
+    r"sorry,?\s+i\s+can't)",
+    re.IGNORECASE,
+)
+_AFFIRMATIVE = re.compile(
+    r"^(?:yes|yeah|yep|sure|ok(?:ay)?|of\s+course|no\s+problem|will\s+do|i\s+can|i\s+will|i'll|definitely|absolutely|fine|alright)\b",
+    re.IGNORECASE,
+)
+_NAME = r"(?P<name>\[[A-Z]+\d*\]|[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)?)"
+_COMMIT = re.compile(
+    r"(?<![\w'])(?:I(?:'ll|\s+will|\s+shall)|I(?:'m|\s+am)\s+(?:going\s+to|gonna)|let\s+me|I\s+can\s+take\s+care\s+of|"
+    r"I\s+(?:promise|volunteer|offer)\s+to|I\s+(?:have|need)\s+to|I\s+(?:still\s+)?(?:have|need)\s+to|I\s+should)\s+(?P<task>.+)",
+    re.IGNORECASE,
+)
+_COMMIT_WEAK = re.compile(r"(?<![\w'])I\s+(?:have|need|still\s+have|still\s+need)\s+to\b|(?<![\w'])I\s+should\b", re.I)
+_REQUEST = re.compile(
+    rf"(?:(?:^|(?<=[.,;!?]\s)){_NAME}\s*,\s*)?\b(?:can|could|would|will)\s+you(?:\s+(?:please|also|maybe|just))*\s+(?P<task>.+)",
+    re.IGNORECASE,
+)
+_YOU_SHOULD = re.compile(
+    r"(?<![\w'])you(?:'ll|\s+will|\s+should|\s+need\s+to|\s+have\s+to|(?:'re|\s+are)\s+going\s+to)\s+(?P<task>.+)", re.I
+)
+_PLEASE = re.compile(rf"^(?:{_NAME}\s*,\s*)?please\s+(?P<task>.+)", re.IGNORECASE)
+_ASSIGN = re.compile(
+    rf"(?<![\w\[\]]){_NAME}(?:\s+and\s+(?P<second>\[[A-Z]+\d*\]|[A-Z][\w'-]*))?\s*,?\s+(?:will|shall|should|'ll|(?:is|are)\s+(?:going\s+to|gonna|supposed\s+to)|"
+    r"needs?\s+to|has\s+to|have\s+to|can\s+(?:take\s+care\s+of|do|handle|prepare|send|write|check)|(?:is|are)\s+to|to)\s+(?P<task>.+)"
+)
+_HAVE_ASK = re.compile(
+    rf"\b(?i:let(?:'s|\s+us)\s+(?:have|ask|get))\s+{_NAME}\s+(?:to\s+)?(?P<task>.+)"
+    rf"|\b{_NAME.replace('?P<name>', '?P<name2>')}\s+(?:is|will\s+be)\s+responsible\s+for\s+(?P<task2>.+)"
+)
+_EXPLICIT = re.compile(r"\b(?:action(?:\s+item)?|to-?do)\s*[:\-]\s*(?P<task>.+)", re.IGNORECASE)
+_CLAUSE_END = re.compile(
+    r"\s*(?:[;?!]|\.(?:\s|$)|,\s*(?:but|so|because|since|which|and\s+then\s+we|and\s+we|and\s+you|and\s+i|if|okay|right)\b|"
+    r"\s+(?:because|since|so\s+that|so\s+we|so\s+you|so\s+i|but|if|unless|when\s+we|and\s+then\s+we|and\s+we'll|and\s+i'll|and\s+you'll|okay)\b|"
+    r"\s+and\s+(?:i|we|you|he|she|they)\s)",
+    re.IGNORECASE,
+)
+_DUE_PHRASE = re.compile(
+    r"\s*,?\s*\b(?:by|until|till|before|on|for|due)?\s*(?:the\s+)?(?:end\s+of\s+(?:the\s+|this\s+|next\s+)?(?:week|month|day)|"
+    r"next\s+(?:week|month|\w+day)|this\s+(?:week|month|\w+day|afternoon|evening)|tomorrow|today|tonight|"
+    r"(?:mon|tues|wednes|thurs|fri|satur|sun)day)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    item: ActionItem
+    index: int  # utterance index (order said)
+
+
+def _clause(task: str) -> str:
+    m = _CLAUSE_END.search(task)
+    return task[: m.start()] if m else task
+
+
+def _third_person(task: str, *, speaker: str | None, addressee: str | None, owner: str | None) -> tuple[str, bool]:
+    """``task`` with I/me/my and you/your resolved; True when a vague object ("it", "that") is left."""
+
+    def poss(name: str | None, fallback: str) -> str:
+        return f"{name}'s" if name else fallback
+
+    own = speaker is not None and speaker == owner  # "I'll send my notes": the owner's own notes
+    subs = [
+        (r"\b(?:myself)\b", ""),
+        (r"\bme\b", "them" if own else speaker or "the speaker"),
+        (r"\bmy\b", "their" if own else poss(speaker, "the speaker's")),
+        (r"\bI\b", "they" if own else speaker or "the speaker"),
+        (r"\b(?:yourself|yourselves)\b", ""),
+        (r"\byour\b", "their" if addressee and addressee == owner else poss(addressee, "their")),
+        (r"\byou\b", "them" if addressee is None or addressee == owner else addressee),
+        (r"\b(?:us|ourselves)\b", "the team"),
+        (r"\bour\b", "the team's"),
+    ]
+    out = task
+    for pattern, repl in subs:
+        out = re.sub(pattern, repl, out, flags=re.IGNORECASE if pattern != r"\bI\b" else 0)
+    out = " ".join(out.split())
+    vague = bool(re.match(r"^\w+(?:\s+\w+)?\s+(?:it|that|this|them|those|these)\b\.?$", out, re.IGNORECASE))
+    return out, vague
+
+
+def _tidy(task: str) -> str:
+    task = _clause(task.strip())
+    task = re.sub(
+        r"^(?:(?:please|also|then|just|actually|definitely|quickly|like|probably|maybe|go\s+ahead\s+and)\s+)+",
+        "",
+        task,
+        flags=re.I,
+    )
+    task = re.sub(
+        r"\s*\b(?:as\s+well|too|also|then|please|again|and\s+so\s+on|or\s+something|first)\s*$", "", task, flags=re.I
+    )
+    task = task.strip(" ,.;:-")
+    words = task.split()
+    if len(words) > 25:
+        task = " ".join(words[:25]) + "…"
+    return task
+
+
+def _addressee(u: Utterance, utterances: list[Utterance], people: People) -> Utterance | None:
+    """The next thing another person said within a few sentences: the answer to ``u``."""
+    for later in utterances[u.index + 1 : u.index + 6]:
+        if later.speaker and later.speaker != u.speaker:
+            return later
+    return None
+
+
+def _previous_speaker(u: Utterance, utterances: list[Utterance]) -> str | None:
+    for earlier in reversed(utterances[max(0, u.index - 6) : u.index]):
+        if earlier.speaker and earlier.speaker != u.speaker:
+            return earlier.speaker
+    return None
+
+
+def _is_joke(u: Utterance, utterances: list[Utterance]) -> bool:
+    """Laughter in the same segment, or right after it (the next segment)."""
+    nearby = utterances[u.index : u.index + 4]
+    return any(x.laughter for x in nearby if x.segment in (u.segment, u.segment + 1))
+
+
+def _candidate(u: Utterance, utterances: list[Utterance], people: People, date: str | None) -> _Candidate | None:
+    text = u.text
+    reply_due: str | None = None
+    owner: str | None = None
+    addressee: str | None = None
+    task: str | None = None
+    confidence = 0.0
+    evidence = [u.segment]
+
+    if m := _EXPLICIT.search(text):
+        task, confidence = m.group("task"), 0.9
+        if a := _ASSIGN.match(task.strip()):
+            if named := people.resolve(a.group("name")):
+                owner, task = named, a.group("task")
+    elif m := _HAVE_ASK.search(text):
+        owner = people.resolve(m.group("name") or m.group("name2"))
+        task, confidence = (m.group("task") or m.group("task2")), 0.75
+    elif (m := _REQUEST.search(text)) or (m := _PLEASE.match(text)) or (m := _YOU_SHOULD.search(text)):
+        if _HYPOTHETICAL.search(text[: m.start("task")].replace("would you", "").replace("could you", "")):
+            return None
+        task = m.group("task")
+        named = people.resolve(m.groupdict().get("name"))
+        reply = _addressee(u, utterances, people)
+        if named:
+            owner, confidence = named, 0.7
+        elif reply is not None:
+            owner, confidence = reply.speaker, 0.5
+        elif len(people.speakers) == 2:
+            owner, confidence = next((p for p in people.speakers if p != u.speaker), None), 0.5
+        if reply is not None and reply.speaker == owner:
+            if _REFUSAL.match(reply.text):
+                return None
+            if _AFFIRMATIVE.match(reply.text):
+                confidence += 0.2
+                evidence.append(reply.segment)
+                reply_due = nlp.due_date(reply.text, reference=date)
+        addressee = owner
+        if owner is None:
+            return None
+    elif u.is_question:
+        return None
+    else:
+        for a in _ASSIGN.finditer(text):
+            named = people.resolve(a.group("name"))
+            if named and named != u.speaker:
+                prefix = text[: a.start()]
+                if _HYPOTHETICAL.search(prefix):
+                    continue
+                owner, task = named, a.group("task")
+                confidence = 0.75 if named in people.speakers else 0.7
+                if " could " in a.group(0) or " can " in a.group(0):
+                    confidence -= 0.15
+                break
+        if task is None and (m := _COMMIT.search(text)) and u.speaker:
+            if _HYPOTHETICAL.search(text[: m.start()]) or _NOT_TASKS.match(m.group("task")):
+                return None
+            owner, task = u.speaker, m.group("task")
+            confidence = 0.5 if _COMMIT_WEAK.match(text[m.start() :]) else 0.75
+            addressee = _previous_speaker(u, utterances) or (
+                _addressee(u, utterances, people).speaker if _addressee(u, utterances, people) else None
+            )
+    if task is None or owner is None and confidence < 0.9:
+        return None
+    if u.is_question and not _REQUEST.search(text) and not _EXPLICIT.search(text):
+        return None
+    if _NEGATED.search(text[: text.find(task[:20]) if task[:20] in text else len(text)]):
+        return None
+    task = _tidy(task)
+    if not TASK_VERBS.match(task) or _NOT_TASKS.match(task) or _PRIVATE.search(task) or _is_joke(u, utterances):
+        return None
+    due = nlp.due_date(text, reference=date)
+    if due:
+        task = _DUE_PHRASE.sub("", task).strip(" ,")
+    due = due or reply_due
+    task, vague = _third_person(task, speaker=u.speaker, addressee=addressee, owner=owner)
+    words = [w.lower() for w in nlp.words(task)]
+    if vague or len(words) < 3 or all(w in BACKCHANNEL_WORDS for w in words[1:]) or is_meta(task):
+        return None  # "Present this", "Send him", "Share the screen": nothing a person could follow up
+    if due:
+        confidence += 0.05
+    task = task[:1].upper() + task[1:]
+    item = ActionItem(
+        owner=owner, task=task, due=due, evidence=sorted(set(evidence)), confidence=round(min(confidence, 0.95), 2)
+    )
+    return _Candidate(item, u.index)
+
+
+def extract_actions(utterances: list[Utterance], people: People, date: str | None) -> list[ActionItem]:
+    """The meeting's action items in the order they were said (at most :data:`MAX_ACTION_ITEMS`)."""
+    found = [
+        c for u in utterances if u.kind == "content" for c in [_candidate(u, utterances, people, date)] if c is not None
+    ]
+    items = dedupe_actions(c.item for c in found)
+    if len(items) > MAX_ACTION_ITEMS:
+        keep = sorted(range(len(items)), key=lambda i: (-(items[i].confidence or 0), i))[:MAX_ACTION_ITEMS]
+        items = [items[i] for i in sorted(keep)]
+    return items
+
+
+def _similar(a: str, b: str) -> bool:
+    wa, wb = {w.lower() for w in nlp.words(a)}, {w.lower() for w in nlp.words(b)}
+    if not wa or not wb:
+        return a.strip().lower() == b.strip().lower()
+    return len(wa & wb) / min(len(wa), len(wb)) >= 0.7
+
+
+def dedupe_actions(items: Iterable[ActionItem]) -> list[ActionItem]:
+    """One item per owner and task: repeats merge their evidence, the best confidence stays."""
+    out: list[ActionItem] = []
+    for a in items:
+        twin = next((o for o in out if o.owner == a.owner and _similar(o.task, a.task)), None)
+        if twin is None:
+            out.append(a.model_copy(deep=True))
+        else:
+            twin.evidence = sorted(set(twin.evidence) | set(a.evidence))
+            twin.due = twin.due or a.due
+            if a.confidence is not None:
+                twin.confidence = max(twin.confidence or 0, a.confidence)
+    return out

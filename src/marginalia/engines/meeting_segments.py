@@ -1,0 +1,232 @@
+"""The topics of a meeting: where the talk changes subject, and what each part was about.
+
+:func:`segment` is TextTiling (Hearst 1997) over the cleaned sentences: the lexical cohesion
+of each gap between sentences is the cosine between the stemmed content words of the
+``WINDOW`` sentences before and after it; a gap deep in a valley of cohesion (depth above
+mean − sd/2) is a topic boundary, and parts shorter than ``MIN_WORDS`` are joined to a neighbour.
+Windows slide with counters, so the cost is linear in the meeting's length.
+
+:func:`describe` gives each part a title — its most characteristic phrase (two content words
+said together, else one word), weighted against the rest of the meeting — and its 1–3 most
+central complete sentences (LexRank within the part).
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import math
+import re
+import statistics
+from collections import Counter
+from dataclasses import dataclass
+
+from . import lexrank
+from . import text as nlp
+from .meeting_cleaning import BACKCHANNEL_WORDS, Utterance, is_complete
+
+__all__ = ["Part", "describe", "segment"]
+
+WINDOW = 10
+MIN_WORDS = 400
+#: A topic is at least this many words of content on average: a one-hour meeting (~8,000 words
+#: once cleaned) gets up to 7 topics, the deepest boundaries first.
+WORDS_PER_PART = 1_200
+MAX_PARTS = 12
+#: Words that are never a topic in speech, whatever their frequency.
+SPEECH_WORDS = frozenset(
+    """yeah yes okay ok right um uh hmm mm gonna wanna gotta kinda sorta dunno thing things stuff guess mean
+    know think sure really actually basically just well lot bit little kind sort maybe probably alright cool
+    good great fine nice go going get got say said see look want need let lets one two also anyway wow huh
+    hey hi hello bye thanks thank please sorry pretty quite something anything everything nothing way
+    people time point idea question problem mean talk talking work working course whole sense case stuff
+    fact kind sort part start started put make made use used come yep mhm ehm eh uhm er erm today
+    different important able bit idea ideas like much many maybe other same sure quite very""".split()
+)
+
+
+@dataclass
+class Part:
+    """One topic of the meeting: a run of utterances, its title and its summary sentences."""
+
+    start: int  # utterance index, inclusive
+    end: int  # exclusive
+    title: str = ""
+    sentences: list[int] | None = None  # utterance indexes of its summary, in order
+    ranked: list[int] | None = None  # its complete sentences, most central first
+    words: int = 0
+
+
+def _bag(u: Utterance) -> list[str]:
+    return [t for t in lexrank.terms(u.text) if len(t) > 2 and t not in SPEECH_WORDS]
+
+
+def _cosine(a: Counter, b: Counter) -> float:
+    if not a or not b:
+        return 0.0
+    small, large = (a, b) if len(a) < len(b) else (b, a)
+    dot = sum(v * large.get(k, 0) for k, v in small.items())
+    na = math.sqrt(sum(v * v for v in a.values()))
+    nb = math.sqrt(sum(v * v for v in b.values()))
+    return dot / (na * nb) if na and nb else 0.0
+
+
+def segment(utterances: list[Utterance]) -> list[Part]:
+    """Topic parts covering ``utterances`` in order (one part for a short meeting)."""
+    n = len(utterances)
+    if n == 0:
+        return []
+    words = [nlp.word_count(u.text) if u.kind == "content" else 0 for u in utterances]
+    if sum(words) < 2 * MIN_WORDS:
+        return [Part(0, n, words=sum(words))]
+    bags = [_bag(u) if u.kind == "content" else [] for u in utterances]
+    # left holds bags[gap - WINDOW : gap], right bags[gap : gap + WINDOW], moved one gap at a time
+    left, right = Counter(bags[0]), Counter()
+    for b in bags[1 : 1 + WINDOW]:
+        right.update(b)
+    cohesion: list[float] = []
+    for gap in range(1, n):
+        cohesion.append(_cosine(left, right))
+        moving = bags[gap]
+        left.update(moving)
+        right.subtract(moving)
+        if gap - WINDOW >= 0:
+            left.subtract(bags[gap - WINDOW])
+        if gap + WINDOW < n:
+            right.update(bags[gap + WINDOW])
+        left += Counter()  # drop zero and negative counts
+        right += Counter()
+    depth = _depths(cohesion)
+    if len(depth) < 3:
+        return [Part(0, n, words=sum(words))]
+    cutoff = statistics.mean(depth) - statistics.pstdev(depth) / 2
+    candidates = sorted((i for i, d in enumerate(depth) if d > cutoff and d > 0), key=lambda i: -depth[i])
+    before = list(itertools.accumulate(words, initial=0))  # before[i]: words of utterances[:i]
+    edges = [0, n]
+    limit = max(1, min(MAX_PARTS, before[n] // WORDS_PER_PART))
+    for i in candidates:
+        if len(edges) - 1 >= limit:
+            break
+        cut = i + 1  # gap i sits before utterance i+1
+        at = bisect.bisect_left(edges, cut)
+        lo, hi = edges[at - 1], edges[at]
+        if before[cut] - before[lo] >= MIN_WORDS and before[hi] - before[cut] >= MIN_WORDS:
+            edges.insert(at, cut)
+    return [Part(a, b, words=sum(words[a:b])) for a, b in zip(edges, edges[1:], strict=False)]
+
+
+def _depths(scores: list[float]) -> list[float]:
+    """TextTiling depth of each gap: how far cohesion climbs back up on both sides."""
+    out = []
+    for i, s in enumerate(scores):
+        lpeak = s
+        for j in range(i - 1, -1, -1):
+            if scores[j] < lpeak:
+                break
+            lpeak = scores[j]
+        rpeak = s
+        for j in range(i + 1, len(scores)):
+            if scores[j] < rpeak:
+                break
+            rpeak = scores[j]
+        out.append((lpeak - s) + (rpeak - s))
+    return out
+
+
+_TOKEN_RE = re.compile(r"[A-Za-z][\w'-]*")
+
+
+def _phrases(text: str) -> list[tuple[str, ...]]:
+    """Runs of content words (surface forms) of ``text``, split at stop words and punctuation."""
+    out: list[tuple[str, ...]] = []
+    for chunk in re.split(r"[.,;:!?()\"]+", text):
+        run: list[str] = []
+        for w in _TOKEN_RE.findall(chunk):
+            low = w.lower()
+            if low in lexrank.ENGLISH_STOP_WORDS or low in SPEECH_WORDS or low in BACKCHANNEL_WORDS or len(low) < 3:
+                if run:
+                    out.append(tuple(run))
+                run = []
+            else:
+                run.append(w)
+        if run:
+            out.append(tuple(run))
+    return out
+
+
+def _phrase_counts(runs: list[list[tuple[str, ...]]]) -> Counter:
+    """How often each run of 1-3 content words is said (lower-cased), over utterances' ``runs``."""
+    counts: Counter = Counter()
+    for phrases in runs:
+        for run in phrases:
+            low = [w.lower() for w in run]
+            for size in (1, 2, 3):
+                counts.update(tuple(low[i : i + size]) for i in range(len(low) - size + 1))
+    return counts
+
+
+def _surface(runs: list[list[tuple[str, ...]]], key: tuple[str, ...]) -> str:
+    """The most common spelling of a phrase (keeps "LCD", "EKS", "Priya")."""
+    seen: Counter = Counter()
+    for phrases in runs:
+        for run in phrases:
+            if len(run) < len(key) or key[0] not in (w.lower() for w in run):
+                continue
+            low = [w.lower() for w in run]
+            for i in range(len(low) - len(key) + 1):
+                if tuple(low[i : i + len(key)]) == key:
+                    seen[" ".join(run[i : i + len(key)])] += 1
+    return seen.most_common(1)[0][0] if seen else " ".join(key)
+
+
+_VERB_FORM = re.compile(r"(?:ing|ed|ly)$")
+
+
+def title_phrases(runs: list[list[tuple[str, ...]]], part: Part, totals: Counter, k: int = 2) -> list[str]:
+    """Up to ``k`` phrases most characteristic of ``part`` against the whole meeting.
+
+    A phrase's weight is ``count_here² / count_everywhere`` (frequent here, and said mostly
+    here), times its length in words: "remote control" beats "remote" and "control".
+    Single words that look like verb forms or adverbs ("spinning", "printed") are not titles.
+    """
+    inside = runs[part.start : part.end]
+    counts = _phrase_counts(inside)
+    scored = [
+        (len(key) * c * c / totals[key], key)
+        for key, c in counts.items()
+        if c >= 2 and len(set(key)) == len(key) and not (len(key) == 1 and _VERB_FORM.search(key[0]))
+    ]
+    scored.sort(key=lambda x: (-x[0], x[1]))
+    chosen: list[tuple[str, ...]] = []
+    for _, key in scored:
+        if any(set(key) & set(c) for c in chosen):
+            continue
+        chosen.append(key)
+        if len(chosen) == k or len(key) > 1:  # a phrase of several words is a title on its own
+            break
+    return [_surface(inside, key) for key in chosen]
+
+
+def describe(utterances: list[Utterance], parts: list[Part], *, max_sentences: int = 3) -> None:
+    """Give every part its title and its summary sentences (in place)."""
+    runs = [_phrases(u.text) if u.kind == "content" else [] for u in utterances]
+    totals = _phrase_counts(runs)
+    for part in parts:
+        phrases = title_phrases(runs, part, totals)
+        part.title = _title(phrases)
+        candidates = [
+            u.index
+            for u in utterances[part.start : part.end]
+            if u.kind == "content" and not u.is_question and is_complete(u.text)
+        ]
+        want = max(1, min(max_sentences, part.words // 400 + 1))
+        ranked = nlp.rank_sentences([utterances[i].text for i in candidates]) if candidates else []
+        part.ranked = [candidates[j] for j in ranked]
+        part.sentences = sorted(part.ranked[:want])
+
+
+def _title(phrases: list[str]) -> str:
+    if not phrases:
+        return ""
+    title = phrases[0] if len(phrases[0].split()) > 1 else " and ".join(phrases)
+    return title[:1].upper() + title[1:]

@@ -1,0 +1,184 @@
+"""The offline meeting engine on crafted transcripts: each test states one behaviour of the minutes.
+
+Transcripts are ``Speaker: text`` lines (segment ids are line numbers from 0).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from marginalia.engines import lexrank
+from marginalia.engines.meeting_cleaning import clean_text, clean_transcript, is_complete
+from marginalia.engines.meeting_segments import describe, segment
+from marginalia.engines.offline import OfflineEngine
+from marginalia.schemas import Minutes
+from marginalia.tools.transcripts import parse_transcript
+
+
+def minutes(text: str, date: str | None = "2026-03-02") -> Minutes:
+    return OfflineEngine().extract_minutes(parse_transcript(text, filename="m.txt"), hint_date=date)
+
+
+def items(m: Minutes) -> list[tuple[str | None, str]]:
+    return [(a.owner, a.task) for a in m.action_items]
+
+
+# --- action items ------------------------------------------------------------------------------
+def test_an_audio_check_is_never_an_action_item():
+    m = minutes(
+        "Ana: Can you hear me?\nBo: Yes, I can hear you.\nAna: Can you see my screen now?\n"
+        "Bo: Yes. Could you share your screen again?\nAna: Sure, I'll share my screen.\n"
+        "Bo: You're on mute, can you unmute?\nAna: Next slide please.\n"
+    )
+    assert m.action_items == []
+
+
+def test_a_person_who_never_speaks_owns_what_they_are_assigned():
+    m = minutes("Ana: Priya will prepare the slides for the review.\nBo: Good, thanks.\n")
+    assert items(m) == [("Priya", "Prepare the slides for the review")]
+
+
+def test_a_pseudonymised_silent_person_owns_their_task():
+    m = minutes("(PERSON1) [PERSON5] will prepare the annotation guidelines.\n(PERSON2) Okay.\n")
+    assert items(m) == [("PERSON5", "Prepare the annotation guidelines")]
+
+
+def test_i_will_send_you_is_the_speakers_task_with_the_listener_named():
+    m = minutes("Bob: Did you finish the report?\nAna: Almost. I'll send you the draft tomorrow.\n")
+    (item,) = m.action_items
+    assert (item.owner, item.task, item.due) == ("Ana", "Send Bob the draft", "2026-03-03")
+    assert item.evidence == [1]
+
+
+def test_can_you_goes_to_the_person_addressed_with_my_resolved():
+    m = minutes("Ana: Bob, can you review my pull request before Friday?\nBo: Sure.\nBob: Yes, will do.\n")
+    (item,) = m.action_items
+    assert (item.owner, item.task) == ("Bob", "Review Ana's pull request")
+    assert item.due == "2026-03-06"
+
+
+def test_lets_have_someone_assigns_to_them():
+    m = minutes("Ana: Let's have Carol update the budget spreadsheet.\nBob: Agreed.\n")
+    assert items(m) == [("Carol", "Update the budget spreadsheet")]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Ana: If I had more time I'd rewrite the whole parser.",  # hypothetical
+        "Ana: I would send it to them, but it is not ready.",  # hypothetical
+        "Ana: I won't send the invoice this week.",  # negated
+        "Ana: Hello everyone, good morning!",  # greeting
+        "Ana: Will you send the report?",  # a question to nobody (one speaker)
+        "Ana: I'll plan my holidays now. <laugh/>",  # a joke
+        "Ana: I'll be quick today.",  # talk, not a task
+        "Ana: Maybe I'll write a novel one day.",  # hypothetical
+    ],
+)
+def test_what_is_not_an_action_item(line):
+    assert minutes(line + "\n").action_items == []
+
+
+def test_a_refused_request_is_dropped_and_an_accepted_one_takes_the_answers_due_date():
+    m = minutes("Ana: Could you email the vendor about prices?\nCy: I would rather not.\n")
+    assert m.action_items == []
+    m = minutes("Ana: Can you upgrade the ingress chart in staging?\nCy: Sure, I can do that by Monday.\n")
+    (item,) = m.action_items
+    assert (item.owner, item.due, item.evidence) == ("Cy", "2026-03-09", [0, 1])
+
+
+def test_every_item_has_a_confidence_and_an_unsure_one_is_below_the_review_threshold():
+    from marginalia.nodes.review import LOW_CONFIDENCE, review_flags
+
+    m = minutes(
+        "Ana: I'll write the upgrade runbook by Friday.\n"
+        "Ana: Marketing should probably check the prices.\nBo: Hm.\n"  # hedged, silent owner
+        "Ana: Could you test the installer on Windows?\nCy: Hmm, maybe later.\n"  # answered without a yes
+    )
+    assert all(a.confidence is not None for a in m.action_items)
+    sure = next(a for a in m.action_items if "runbook" in a.task)
+    assert sure.confidence >= LOW_CONFIDENCE
+    unsure = [a for a in m.action_items if a.confidence < LOW_CONFIDENCE]
+    assert unsure  # the answered-without-yes request
+    flagged = {f["path"] for f in review_flags(m.model_dump(mode="json"))}
+    assert {f"/action_items/{m.action_items.index(a)}" for a in unsure} <= flagged
+
+
+# --- decisions -----------------------------------------------------------------------------------
+def test_a_proposal_accepted_by_others_is_a_decision_with_its_evidence():
+    m = minutes(
+        "Ana: Let's use a rubber case for the remote control.\nBob: Sounds good.\nCy: Yes, agreed.\n"
+        "Ana: Let's move on to the next point.\nBob: Okay.\nCy: Okay.\n"  # running the meeting: no decision
+    )
+    (decision,) = m.decisions
+    assert decision.text == "Agreed to use a rubber case for the remote control."
+    assert decision.evidence == [0, 1, 2] and decision.confidence >= 0.6
+
+
+def test_a_proposal_someone_objects_to_is_not_a_decision():
+    m = minutes("Ana: We should use a rubber case for the remote.\nBob: No, rubber feels cheap.\nCy: Yeah.\n")
+    assert m.decisions == []
+
+
+# --- cleaning --------------------------------------------------------------------------------------
+def test_cleaning_removes_what_only_makes_sense_in_speech():
+    said = "Um , so {vocalsound} th that's basically {disfmarker} we we need uh you know , a a new L_C_D_ screen ."
+    assert clean_text(said) == "we need a new LCD screen."  # the start abandoned at {disfmarker} goes too
+    t = parse_transcript(
+        "Ana: Okay, so, um, the budget is fine.\nBo: Yeah, right.\nAna: And the the invoice is late, right?\n"
+        "Bo: Can you hear me?\nAna: Yes.\n",
+        filename="m.txt",
+    )
+    u = clean_transcript(t)
+    assert [(x.text, x.kind) for x in u] == [
+        ("The budget is fine.", "content"),
+        ("Yeah, right.", "backchannel"),
+        ("The invoice is late?", "content"),
+        ("Can you hear me?", "meta"),
+        ("Yes.", "backchannel"),
+    ]
+    assert u[0].turn == u[2].turn  # Ana's turns merged across Bo's backchannel
+
+
+def test_complete_sentences():
+    assert is_complete("The case will be made of rubber and the buttons of plastic.")
+    assert not is_complete("If you think most people use the remote with their right hand.")
+    assert not is_complete("So we could maybe use the")
+    assert not is_complete("th that's the idea we had.")
+
+
+# --- structure -------------------------------------------------------------------------------------
+def _topic_talk(words: list[str], n: int, speaker: str) -> list[str]:
+    lines = []
+    for i in range(n):
+        a, b, c = words[i % len(words)], words[(i + 2) % len(words)], words[(i + 5) % len(words)]
+        lines.append(f"{speaker}: The {a} {b} needs more work because the {c} and the {a} {b} matter for us.")
+    return lines
+
+
+def test_topics_are_segmented_by_lexical_cohesion_and_titled():
+    budget = ["budget", "invoice", "costs", "spending", "forecast", "salary", "quarter"]
+    design = ["website", "colours", "layout", "fonts", "banner", "homepage", "navigation"]
+    lines = _topic_talk(budget, 80, "Ana") + _topic_talk(design, 80, "Bob")
+    t = parse_transcript("\n".join(lines) + "\n", filename="m.txt")
+    u = clean_transcript(t)
+    parts = segment(u)
+    assert len(parts) == 2 and abs(parts[1].start - 80) <= 3
+    describe(u, parts)
+    assert any(w in parts[0].title.lower() for w in budget) and any(w in parts[1].title.lower() for w in design)
+    m = OfflineEngine().extract_minutes(t)
+    assert [s.title for s in m.sections] == [parts[0].title, parts[1].title]
+    assert all(1 <= len(s.evidence) <= 3 for s in m.sections)
+    assert m.title in (parts[0].title, parts[1].title) and not m.title.startswith("Meeting:")
+
+
+def test_lexrank_ranks_the_central_sentence_first():
+    sentences = [
+        "The remote control needs a rubber case.",
+        "A rubber case makes the remote control soft.",
+        "The remote control case could be rubber or plastic.",
+        "Lunch is at noon.",
+    ]
+    order = lexrank.rank(sentences)
+    assert order[-1] == 3 and order[0] in (0, 2)
+    assert lexrank.terms("The meetings were running") == ["meet", "run"]
