@@ -57,7 +57,7 @@ class Decision(BaseModel):
     confidence: float | None = Field(default=None, ge=0, le=1, description="how sure the engine is (0-1)")
 
 
-class Section(BaseModel):
+class MeetingSection(BaseModel):
     """One topic of the meeting, in the order discussed."""
 
     title: str
@@ -73,7 +73,7 @@ class Minutes(BaseModel):
     decisions: list[Decision] = Field(default_factory=list)
     action_items: list[ActionItem] = Field(default_factory=list)
     summary: str
-    sections: list[Section] = Field(default_factory=list, description="the topics in order, each summarised")
+    sections: list[MeetingSection] = Field(default_factory=list, description="the topics in order, each summarised")
 
 
 # --- documents -------------------------------------------------------------------------------

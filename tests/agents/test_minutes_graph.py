@@ -81,7 +81,9 @@ def test_edit_by_replacement_and_by_patch(agent_env, standup):
     assert done_a.status == "done"
     stored = agent_env.annotation("edit/a" + path.suffix, "meeting_minutes")
     assert stored["title"] == "Edited title"
-    assert stored["action_items"] == [{"owner": "Ann", "task": "Send the notes", "due": "2024-06-01", "evidence": []}]
+    assert stored["action_items"] == [
+        {"owner": "Ann", "task": "Send the notes", "due": "2024-06-01", "evidence": [], "confidence": None}
+    ]  # a person's item: no engine confidence
 
     b = marginalia.minutes(uri_b)
     patch = [

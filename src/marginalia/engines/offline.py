@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 
 from ..errors import UnsupportedInput
-from ..schemas import ActionItem, Decision, DocumentSummary, Minutes, Outline, Section, SourceContext, Transcript
+from ..schemas import ActionItem, Decision, DocumentSummary, MeetingSection, Minutes, Outline, SourceContext, Transcript
 from . import text as nlp
 from .meeting_actions import MAX_ACTION_ITEMS, dedupe_actions, extract_actions
 from .meeting_cleaning import Utterance, clean_transcript
@@ -164,7 +164,7 @@ class OfflineEngine:
         describe(utterances, parts)
         topics = list(dict.fromkeys(p.title for p in sorted(parts, key=lambda p: -p.words) if p.title))[:MAX_TOPICS]
         sections = [
-            Section(
+            MeetingSection(
                 title=p.title or "Discussion",
                 summary=" ".join(utterances[i].text for i in p.sentences or []),
                 evidence=sorted({utterances[i].segment for i in p.sentences or []}),
