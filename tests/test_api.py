@@ -8,7 +8,7 @@ import inspect
 import pytest
 
 import marginalia
-from marginalia import runtime
+from marginalia import context, runtime
 from marginalia.errors import InvalidInput
 from marginalia.testing.cli import run_cli as _cli
 from marginalia.tracing import trace_id_for
@@ -27,7 +27,7 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setenv("MARGINALIA_STORE", f"local:{tmp_path / 'store'}")
     monkeypatch.delenv("MARGINALIA_STATE", raising=False)
     monkeypatch.setenv("MARGINALIA_ENGINE", "offline")
-    monkeypatch.setattr(runtime, "_DEFAULTS", {})
+    monkeypatch.setattr(context, "_DEFAULTS", {})
     store = LocalStore(tmp_path / "store")
     store.create_bucket("api-bucket")
     store.put_object("api-bucket", "retro.vtt", VTT.encode())

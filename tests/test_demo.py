@@ -29,13 +29,13 @@ def test_demo_runs_in_an_empty_directory_and_says_where_to_look(tmp_path, monkey
     import contextlib
     import io
 
-    from marginalia import runtime
+    from marginalia import context
     from marginalia.cli.app import run
 
     monkeypatch.chdir(tmp_path)
     for name in [k for k in os.environ if k.startswith("MARGINALIA_")]:
         monkeypatch.delenv(name)
-    monkeypatch.setattr(runtime, "_DEFAULTS", {})
+    monkeypatch.setattr(context, "_DEFAULTS", {})
     monkeypatch.setattr(sys, "argv", ["marginalia", "demo"])
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):

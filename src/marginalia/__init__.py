@@ -8,7 +8,7 @@ The public API (imported lazily so ``import marginalia`` and the CLI start fast)
     marginalia.outline(request, out=..., ...) / marginalia.aoutline(...)
 """
 
-__version__ = "0.1.0"
+from .version import __version__
 
 _API = {"minutes", "aminutes", "resume", "aresume", "RunResult", "WrittenAnnotation"}
 _DOCUMENT_API = {"summarize", "asummarize", "outline", "aoutline"}

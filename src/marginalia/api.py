@@ -72,28 +72,11 @@ def temporal_thread(thread_id: str, on: On | None) -> bool:
 
 
 def _minutes_run(uri, *, transcript, engine, approve, thread_id, store, chunk_chars, on="local"):
-    from .graph import minutes as _  # noqa: F401  registers the agent
-    from .nodes.ingest import source_of
-    from .nodes.transcript import locate_transcript
-
-    named = str(transcript) if transcript is not None else None
-    inputs: dict[str, Any] = {"transcript_input": named}
+    inputs: dict[str, Any] = {"transcript_input": str(transcript) if transcript is not None else None}
     if chunk_chars:
         inputs["chunk_chars"] = int(chunk_chars)
-
-    def transcript_found(store_obj, info) -> None:  # before any thread record or checkpoint
-        locate_transcript(store_obj, source_of(info), named)
-
-    return starter_for(on)(
-        "minutes",
-        uri,
-        inputs,
-        engine=engine,
-        approve=approve,
-        thread_id=thread_id,
-        store=store,
-        preflight=transcript_found,
-    )
+    # the agent's check_input finds the transcript before any thread record or checkpoint exists
+    return starter_for(on)("minutes", uri, inputs, engine=engine, approve=approve, thread_id=thread_id, store=store)
 
 
 def _review_of(action, edited, patch, feedback, reviewer) -> dict | None:

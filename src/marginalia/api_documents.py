@@ -31,8 +31,6 @@ __all__ = ["aoutline", "asummarize", "outline", "summarize"]
 def _summary_run(
     uri, *, engine, review, password, allow_no_text, thread_id, store, chunk_pages, on="local"
 ) -> Run | RunResult:
-    from .graph import pdf_summary as _  # noqa: F401  registers the agent
-
     inputs = {"allow_no_text": bool(allow_no_text), "chunk_pages": int(chunk_pages or DEFAULT_CHUNK_PAGES)}
     return starter_for(on)(
         "pdf_summary",
@@ -43,14 +41,12 @@ def _summary_run(
         thread_id=thread_id,
         store=store,
         password=password,
-        preflight=_looks_like_a_pdf(uri),
-    )
+    )  # the agent's check_input refuses a file that is not a PDF before anything is written
 
 
 def _outline_run(
     request, *, out, slides, sources, engine, approve, overwrite, thread_id, store, password, on="local"
 ) -> Run | RunResult:
-    from .graph import ppt_outline as _  # noqa: F401  registers the agent
     from .nodes.outline import validate_request
 
     sources = [str(s) for s in (sources or ())]
@@ -70,8 +66,7 @@ def _outline_run(
         thread_id=thread_id,
         store=store,
         password=password,
-        preflight=_free_destination(out, overwrite=overwrite, thread_id=thread_id),
-    )
+    )  # the agent's check_input refuses an occupied --out before anything is written
 
 
 def summarize(
@@ -208,34 +203,3 @@ async def aoutline(
         on=on,
     )
     return await adriven(run, on_update)
-
-
-# --- preflights: bad input is refused before a thread, lease or checkpoint exists ----------------
-def _looks_like_a_pdf(uri: str):
-    """Read the object's first KiB: a file that is not a PDF at all is refused up front (damage
-    deeper inside a real PDF is found by the graph, which then records the thread as failed)."""
-
-    def check(store: Store, info) -> None:
-        from .tools.pdf import check_pdf_header
-        from .uri import parse_uri
-
-        target = parse_uri(uri)
-        chunks, _ = store.open_object(target.bucket, target.key)
-        try:
-            head = next(iter(chunks), b"")
-        finally:
-            getattr(chunks, "close", lambda: None)()
-        check_pdf_header(head, name=uri)
-
-    return check
-
-
-def _free_destination(out: str, *, overwrite: bool, thread_id: str | None):
-    """``--out`` must not hold a deck already (unless ``overwrite``), checked before the thread starts."""
-
-    def check(store: Store, info) -> None:
-        from .nodes.outline import check_destination
-
-        check_destination(store, out, overwrite=overwrite, thread_id=thread_id or "")
-
-    return check

@@ -13,7 +13,8 @@ At the end of a thread (or on ``marginalia archive THREAD``), :func:`archive_thr
 * the **context offloaded during the run** is attached to that object as annotations, never
   stored at other paths: the annotations of the thread's object (the transcript, the results), the
   source annotations an agent read (e.g. the summaries an outline was grounded on), a PDF's page
-  texts, and the prompt templates when a model was used. Each attachment goes through
+  texts and the prompt templates when a model was used (what the thread's agent declares in its
+  spec's ``attachments``, :mod:`marginalia.agents`). Each attachment goes through
   :func:`marginalia.tools.large_annotations.put_json`, so one above 1 MiB is split into parts with
   an index; the body's ``attachments`` list says which were split and into how many parts, and
   which were left out when the 1,000-annotations-per-version limit would have been passed.
@@ -32,6 +33,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import journal, tracing
+from .agents import AgentSpec, get_agent
+from .context import state_location
 from .errors import AnnotationNotFound, InvalidInput, MarginaliaError, ObjectNotFound, ThreadNotFound
 from .storage.base import Store
 from .storage.rules import MAX_ANNOTATIONS_PER_VERSION, MAX_PAYLOAD_BYTES
@@ -116,16 +119,18 @@ def thread_record(store: Store, saver: Any, index: ThreadIndex, thread_id: str) 
     )
 
 
+def _spec_for(record: ThreadRecord) -> AgentSpec | None:
+    """The thread's agent as registered here; None for an agent this process cannot import."""
+    try:
+        return get_agent(record.agent, record.graph_module)
+    except MarginaliaError:
+        return None
+
+
 def _graph_for(record: ThreadRecord, saver: Any):
     """The agent's graph on ``saver`` (to name the tasks of each checkpoint); None if unknown here."""
-    from .runtime import get_agent
-
-    try:
-        return get_agent(record.agent, record.graph_module or f"marginalia.graph.{record.agent}").build(
-            checkpointer=saver
-        )
-    except (MarginaliaError, ImportError):
-        return None
+    spec = _spec_for(record)
+    return spec.build(checkpointer=saver) if spec is not None else None
 
 
 def _seconds(a: str, b: str) -> float | None:
@@ -254,34 +259,6 @@ def _annotations_of(store: Store, uri: str, *, only: Iterable[str] | None = None
     return out
 
 
-def _pdf_pages(store: Store, values: dict) -> list[dict] | None:
-    source = values.get("source") or {}
-    if not str(source.get("key", "")).lower().endswith(".pdf"):
-        return None
-    from .nodes.pdf import open_copy
-    from .tools.pdf import iter_pages
-
-    try:  # the summariser's local copy of the version it read (no second download, not held in memory)
-        with open_copy(store, source) as handle:
-            return [
-                {"page": n, "text": text} for n, text in iter_pages(handle, name=source.get("uri"), allow_no_text=True)
-            ]
-    except (MarginaliaError, ValueError, KeyError):
-        return None  # encrypted without the password, replaced or deleted meanwhile: nothing to attach
-
-
-def _prompts(engine: str | None) -> dict | None:
-    if not engine or engine == "offline":
-        return None
-    from .engines import prompts
-
-    return {
-        name: getattr(prompts, name)
-        for name in dir(prompts)
-        if name.isupper() and isinstance(getattr(prompts, name), str)
-    }
-
-
 def _attachments(store: Store, record: ThreadRecord, values: dict) -> dict[str, Any]:
     """Every piece of context the thread used, by annotation name on the archive object."""
     found: dict[str, Any] = {}
@@ -294,10 +271,9 @@ def _attachments(store: Store, record: ThreadRecord, values: dict) -> dict[str, 
             continue
         for name, doc in _annotations_of(store, uri).items():
             found[f"source-{i + 1}.{name}"] = {"uri": uri, "annotation": name, "document": doc}
-    if (pages := _pdf_pages(store, values)) is not None:
-        found["pdf.pages"] = {"uri": (values.get("source") or {}).get("uri"), "pages": pages}
-    if (templates := _prompts(record.engine)) is not None:
-        found["prompts"] = {"engine": record.engine, "templates": templates}
+    spec = _spec_for(record)
+    if spec is not None and spec.attachments is not None:  # what the agent itself read (pages, prompts ...)
+        found.update(spec.attachments(store, record, values))
     return found
 
 
@@ -400,8 +376,6 @@ def archive_thread(
     """
     validate_thread_id(thread_id)
     if state is None:
-        from .runtime import state_location
-
         state = state_location(store)
     state = parse_uri(str(state), require_key=False)
     index = index or ThreadIndex(store, state)

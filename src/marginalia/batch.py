@@ -26,21 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, Literal
 
+from .agents import AgentSpec, BatchSpec, batch_agents
+from .context import engine_turn, resolve_engine, resolve_store
 from .errors import AnnotationNotFound, InvalidInput, MarginaliaError, ObjectNotFound, ThreadBusy
-from .runtime import Run, RunResult, drive, engine_turn, get_agent, resolve_engine, resolve_store, start_or_continue
+from .runtime import Run, RunResult, drive, start_or_continue
 from .storage.base import ObjectInfo, Store
 from .uri import parse_uri
 
-__all__ = [
-    "BATCH_AGENTS",
-    "SETTLED",
-    "BatchAgent",
-    "BatchRow",
-    "batch",
-    "prepare_continue",
-    "run_object",
-    "thread_id_for",
-]
+__all__ = ["SETTLED", "BatchRow", "batch", "batch_agent", "prepare_continue", "run_object", "thread_id_for"]
 
 Status = Literal["done", "skipped", "waiting", "elsewhere", "failed"]
 #: Statuses of a batch that ended well: nothing is left for this batch to do or report as broken.
@@ -48,48 +41,12 @@ SETTLED: frozenset[str] = frozenset({"done", "skipped", "waiting", "elsewhere"})
 
 
 # --- what a batch can run ------------------------------------------------------------------
-@dataclass(frozen=True)
-class BatchAgent:
-    """An agent as a batch runs it: its graph, the annotation that marks an object as done."""
-
-    name: str  # the batch's name for it (--agent)
-    graph_agent: str  # the registered graph
-    graph_module: str  # importing it registers the graph
-    annotation: str  # present on an object = already done
-    suffixes: tuple[str, ...]  # objects it takes when --suffix is not given
-    inputs: Callable[[], dict]
-
-
-def _minutes_inputs() -> dict:
-    return {"transcript_input": None}
-
-
-def _summary_inputs() -> dict:
-    from .nodes.pdf import DEFAULT_CHUNK_PAGES
-
-    return {"allow_no_text": False, "chunk_pages": DEFAULT_CHUNK_PAGES}
-
-
-def _minutes_suffixes() -> tuple[str, ...]:
-    from .tools.transcripts import MEDIA_EXTENSIONS, TRANSCRIPT_EXTENSIONS
-
-    return (*TRANSCRIPT_EXTENSIONS, *sorted(MEDIA_EXTENSIONS))
-
-
-BATCH_AGENTS: dict[str, BatchAgent] = {
-    "minutes": BatchAgent(
-        "minutes", "minutes", "marginalia.graph.minutes", "meeting_minutes", _minutes_suffixes(), _minutes_inputs
-    ),
-    "summary": BatchAgent(
-        "summary", "pdf_summary", "marginalia.graph.pdf_summary", "summary", (".pdf",), _summary_inputs
-    ),  # a PDF password comes from MARGINALIA_PDF_PASSWORD
-}
-
-
-def batch_agent(name: str) -> BatchAgent:
-    if name not in BATCH_AGENTS:
-        raise InvalidInput(f"unknown batch agent {name!r}: use one of {', '.join(sorted(BATCH_AGENTS))}")
-    return BATCH_AGENTS[name]
+def batch_agent(name: str) -> AgentSpec:
+    """The agent ``marginalia batch --agent NAME`` runs (its spec's ``batch`` says how)."""
+    agents = batch_agents()
+    if name not in agents:
+        raise InvalidInput(f"unknown batch agent {name!r}: use one of {', '.join(sorted(agents))}")
+    return agents[name]
 
 
 def thread_id_for(agent: str, info: ObjectInfo) -> str:
@@ -100,7 +57,7 @@ def thread_id_for(agent: str, info: ObjectInfo) -> str:
 
 # --- one thread: start it, or continue it where it stopped -----------------------------------
 class _TakingTurns:
-    """An engine whose every call takes its turn (:func:`marginalia.runtime.engine_turn`) across
+    """An engine whose every call takes its turn (:func:`marginalia.context.engine_turn`) across
     the batch's worker threads; model-calling engines are used directly and run concurrently."""
 
     def __init__(self, engine: Any):
@@ -125,7 +82,7 @@ def _thread_safe(engine: Any) -> Any:
 
 
 def prepare_continue(
-    agent: BatchAgent,
+    agent: AgentSpec,
     object_uri: str,
     *,
     thread_id: str,
@@ -139,11 +96,10 @@ def prepare_continue(
     :func:`marginalia.runtime.start_or_continue`. The returned :class:`Run` holds the thread's
     lease until :func:`~marginalia.runtime.drive` returns. ``fresh`` re-runs a finished thread.
     """
-    get_agent(agent.graph_agent, agent.graph_module)  # registers the graph in this process
     return start_or_continue(
-        agent.graph_agent,
+        agent.name,
         object_uri,
-        agent.inputs(),
+        _batch_of(agent).inputs(),
         thread_id=thread_id,
         store=store,
         engine=engine,
@@ -177,8 +133,14 @@ def _reason(exc: BaseException) -> str:
     return " ".join(text.split())[:500]
 
 
+def _batch_of(agent: AgentSpec) -> BatchSpec:
+    if agent.batch is None:
+        raise InvalidInput(f"agent {agent.name} does not run in batches")
+    return agent.batch
+
+
 def run_object(
-    agent: BatchAgent,
+    agent: AgentSpec,
     info: ObjectInfo,
     *,
     store: Store,
@@ -188,9 +150,10 @@ def run_object(
 ) -> BatchRow:
     """Run (or continue) ``agent`` on one object (under the thread's lease); never raises for it."""
     uri = info.uri
-    if not force and _has_annotation(store, info, agent.annotation):
-        return BatchRow(uri, "skipped", None, f"already has {agent.annotation}")
-    thread_id = thread_id_for(agent.graph_agent, info)
+    marker = _batch_of(agent).annotation
+    if not force and _has_annotation(store, info, marker):
+        return BatchRow(uri, "skipped", None, f"already has {marker}")
+    thread_id = thread_id_for(agent.name, info)
     try:
         run = prepare_continue(agent, uri, thread_id=thread_id, store=store, engine=engine, approve=approve)
         if force and isinstance(run, RunResult) and run.status != "waiting":
@@ -230,7 +193,7 @@ def batch(
     on_row: Callable[[BatchRow], None] | None = None,
     on_start: Callable[[int], None] | None = None,
 ) -> list[BatchRow]:
-    """Run ``agent`` (``minutes`` or ``summary``) over every matching object under ``prefix_uri``.
+    """Run ``agent`` (a batch name: ``minutes``, ``summary`` ...; see :func:`batch_agent`) over every matching object under ``prefix_uri``.
 
     ``workers`` threads run objects concurrently; ``approve`` passes the approval step (else
     each thread stops ``waiting``); ``force`` re-runs objects that already carry the agent's
@@ -243,7 +206,7 @@ def batch(
         raise InvalidInput(f"--workers must be between 1 and 64, got {workers!r}")
     store_obj = resolve_store(store)
     engine_obj = _thread_safe(resolve_engine(engine))
-    suffixes = [suffix] if isinstance(suffix, str) else list(suffix or spec.suffixes)
+    suffixes = [suffix] if isinstance(suffix, str) else list(suffix or _batch_of(spec).suffixes())
     objects = list_matching(store_obj, prefix_uri, suffixes)
     if on_start is not None:
         on_start(len(objects))

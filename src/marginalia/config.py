@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
+from . import storage
 from .errors import ConfigurationError
+from .storage.base import Store
 from .uri import S3URI, parse_uri
 
 DEFAULT_STORE = "local:./.marginalia"
@@ -53,16 +54,6 @@ class Settings:
         )
 
 
-def open_store(spec: str | None = None):
+def open_store(spec: str | None = None) -> Store:
     """The :class:`~marginalia.storage.base.Store` named by ``spec`` or ``MARGINALIA_STORE``."""
-    spec = spec or Settings.from_env().store
-    if spec.startswith("local:"):
-        from .storage.local import LocalStore
-
-        return LocalStore(Path(spec[len("local:") :] or ".marginalia"))
-    if spec == "s3" or spec.startswith("s3:"):
-        from .storage.s3 import S3Store
-
-        endpoint = spec[3:] or None if spec.startswith("s3:") else None
-        return S3Store(endpoint_url=endpoint)
-    raise ConfigurationError(f"MARGINALIA_STORE={spec!r} is not understood: use 'local:<dir>' or 's3'")
+    return storage.open_store(spec or Settings.from_env().store)

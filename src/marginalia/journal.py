@@ -126,8 +126,8 @@ class RunJournal(BaseCallbackHandler):
       namespace identifies it. Interrupts (``GraphBubbleUp``) are not failures.
 
     Where: the store and state of the run. ``store``/``state`` may be given; otherwise they are
-    taken from the node's LangGraph runtime context (the same :class:`~marginalia.runtime.AgentContext`
-    the nodes use) or the environment, as :func:`marginalia.runtime.rails` does, at the first
+    taken from the node's LangGraph runtime context (the same :class:`~marginalia.context.AgentContext`
+    the nodes use) or the environment, as :func:`marginalia.context.rails` does, at the first
     write. A write that fails is logged and dropped: the journal never fails a run.
     """
 
@@ -147,7 +147,7 @@ class RunJournal(BaseCallbackHandler):
     # --- where -----------------------------------------------------------------------------
     def _location(self, context: Any) -> tuple[Any, Any] | None:
         if self._store is None or self._state is None:
-            from .runtime import resolve_store, state_location
+            from .context import resolve_store, state_location
             from .uri import parse_uri
 
             try:

@@ -1,13 +1,10 @@
-"""The rails every Marginalia agent runs on: context, registry, checkpointer, thread index, runs.
+"""The run driver: start, resume and drive an agent's thread (above the graphs, below the API).
 
-An *agent* is a LangGraph graph builder registered here with :func:`register_agent`. This module
-gives every agent the same behaviour, so the minutes agent, the PDF summariser and the PPT
-outliner differ only in their graphs:
+Agents are declared in :mod:`marginalia.agents` (one :class:`~marginalia.agents.AgentSpec` each);
+nodes get their store and engine from :mod:`marginalia.context`. This module gives every agent
+the same behaviour, so the minutes agent, the PDF summariser and the PPT outliner differ only in
+their specs:
 
-* **Context** — nodes get the store and engine from LangGraph's runtime context
-  (:class:`AgentContext`, declared as ``context_schema``) through :func:`rails`, which falls back
-  to the environment (``MARGINALIA_STORE``/``MARGINALIA_ENGINE``) when no context was given, as
-  under ``langgraph dev``. The same compiled graph thus runs from the API, the CLI and the server.
 * **Persistence** — checkpoints go to the S3 checkpointer at ``MARGINALIA_STATE``; the small
   :class:`~marginalia.threads.ThreadIndex` beside them records every thread's status.
 * **Runs** — :func:`start`, :func:`resume` and :func:`start_or_continue` prepare a :class:`Run`;
@@ -24,7 +21,8 @@ outliner differ only in their graphs:
   completed; they do not run again): :func:`resume` without a review, or
   :func:`start_or_continue` (what ``marginalia batch`` runs for each object).
 * **Bad input writes nothing** — :func:`start` heads the object (for agents that begin with
-  ``ingest``) and runs the caller's preflight check before the state location is touched.
+  ``ingest``) and runs the agent's ``check_input`` and the caller's preflight check before the
+  state location is touched.
 * **Tracing** — the trace id is derived from the thread id (:mod:`marginalia.tracing`) and put
   in the run config's ``metadata``, so it lands in every checkpoint's metadata and in provenance.
 """
@@ -33,206 +31,41 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import importlib
-import threading
 import uuid
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager, ExitStack, nullcontext
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from langgraph.types import Command
 
 from . import tracing
-from .config import Settings, open_store
+from .agents import AgentSpec, get_agent
+from .context import AgentContext, engine_spec_of, rebuildable_engine, resolve_engine, resolve_store, state_location
 from .engines.base import Engine
 from .errors import ConfigurationError, InvalidInput, MarginaliaError, StorageError, ThreadBusy, ThreadNotFound
 from .schemas import Review
 from .storage.base import ObjectInfo, Store
-from .threads import ThreadIndex, ThreadRecord, utcnow, validate_thread_id
+from .threads import ThreadIndex, ThreadRecord, validate_thread_id
 from .uri import S3URI, parse_uri
 
 __all__ = [
-    "AgentContext",
-    "AgentSpec",
-    "Rails",
     "Run",
     "RunResult",
     "WrittenAnnotation",
     "adrive",
-    "agent_names",
     "drive",
-    "engine_spec_of",
-    "engine_turn",
-    "get_agent",
     "open_checkpointer",
-    "rails",
-    "register_agent",
+    "position",
     "resume",
     "start",
     "start_or_continue",
+    "state_location",
     "thread_config",
 ]
 
 
-# --- context -------------------------------------------------------------------------------
-@dataclass
-class AgentContext:
-    """LangGraph runtime context of every agent graph (``context_schema=AgentContext``).
-
-    Each field may be an object, a spec string, or None for the environment's default, so the
-    context can come from Python (objects), from the LangGraph server (JSON) or not at all.
-    Context is never checkpointed: a resumed run gets a fresh one.
-    """
-
-    store: Store | str | None = None
-    engine: Engine | str | None = None
-    #: boto3 clients by service name (e.g. ``{"transcribe": client}``) for nodes that call AWS
-    #: services other than S3; None means clients from the environment.
-    clients: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True)
-class Rails:
-    """What a node works with, resolved from the context and the environment."""
-
-    store: Store
-    engine: Engine
-    clients: Mapping[str, Any] = field(default_factory=dict)
-
-
-_DEFAULTS: dict[tuple[str, str], Any] = {}
-
-
-def _default(kind: str, spec: str, factory: Callable[[str], Any]) -> Any:
-    """One store/engine per spec and process (a node runs many times; opening is not free)."""
-    key = (kind, spec)
-    if key not in _DEFAULTS:
-        _DEFAULTS[key] = factory(spec)
-    return _DEFAULTS[key]
-
-
-def make_engine(spec: Any) -> Engine:
-    from .engines import make_engine as factory
-
-    return factory(spec)
-
-
-def resolve_store(store: Store | str | None) -> Store:
-    if isinstance(store, Store):
-        return store
-    spec = store or Settings.from_env().store
-    return _default("store", spec, open_store)
-
-
-def resolve_engine(engine: Any) -> Engine:
-    """An Engine from an Engine, a LangChain chat model, a spec string or None (environment)."""
-    if engine is None or isinstance(engine, str):
-        spec = engine or Settings.from_env().engine
-        return _default("engine", spec, make_engine)
-    return make_engine(engine)
-
-
-def rails(runtime: Any) -> Rails:
-    """The store and engine for a node, from ``runtime.context`` or the environment."""
-    ctx = getattr(runtime, "context", None)
-    if isinstance(ctx, Mapping):  # the LangGraph server passes context as JSON
-        ctx = AgentContext(**{k: ctx.get(k) for k in ("store", "engine")})
-    ctx = ctx or AgentContext()
-    return Rails(store=resolve_store(ctx.store), engine=resolve_engine(ctx.engine), clients=ctx.clients or {})
-
-
-_CPU_ENGINE_LOCK = threading.RLock()  # re-entrant: a batch worker's turn covers the node's own
-
-
-def engine_turn(engine: Engine) -> AbstractContextManager:
-    """Hold this around an engine call made from parallel threads (``Send`` branches, batch workers).
-
-    Model-calling engines run concurrently (they wait on the network). The offline engine
-    computes in Python: under the GIL parallel calls gain nothing on CPU and only hold several
-    large texts in memory at once, so its calls take turns, process-wide. (Its text stack is
-    thread-safe — per-thread segmenters and summarizers — so this is about cost, not
-    correctness; it also makes the order of the calls predictable, which notebook 05 relies on
-    to count the chunks read before a kill.)
-    """
-    return _CPU_ENGINE_LOCK if getattr(engine, "name", None) == "offline" else nullcontext()
-
-
-def engine_spec_of(engine: Engine | str | None) -> str:
-    """The spec that rebuilds ``engine`` in another process (``offline``, ``bedrock:<id>``...)."""
-    if engine is None:
-        return Settings.from_env().engine
-    if isinstance(engine, str):
-        return engine
-    if engine.name == "offline":
-        return "offline"
-    return f"{engine.name}:{engine.model}" if engine.model else engine.name
-
-
-def _rebuildable(spec: str | None) -> bool:
-    return bool(spec) and (spec == "offline" or spec.startswith("bedrock:"))
-
-
-# --- registry ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class AgentSpec:
-    """An agent as the rails know it.
-
-    ``build(checkpointer=None)`` returns the compiled graph. ``document`` is the pydantic model
-    of the document a reviewer approves (edits are validated against it). ``render(proposal)``
-    returns a rich renderable for the CLI (optional; JSON otherwise). ``module`` is imported to
-    register the agent again in a process that only knows a thread id.
-    """
-
-    name: str
-    build: Callable[..., Any]
-    document: type
-    module: str
-    render: Callable[[dict], Any] | None = None
-
-
-_AGENTS: dict[str, AgentSpec] = {}
-
-
-def register_agent(
-    name: str, build: Callable[..., Any], *, document: type, render: Callable[[dict], Any] | None = None
-) -> AgentSpec:
-    """Register an agent graph builder under ``name`` (call it at import of the graph module)."""
-    spec = AgentSpec(name=name, build=build, document=document, module=build.__module__, render=render)
-    _AGENTS[name] = spec
-    return spec
-
-
-def agent_names() -> list[str]:
-    return sorted(_AGENTS)
-
-
-def get_agent(name: str, module: str | None = None) -> AgentSpec:
-    """The registered agent ``name``, importing ``module`` first when given and needed."""
-    if name not in _AGENTS and module:
-        importlib.import_module(module)
-    if name not in _AGENTS:
-        raise ConfigurationError(f"no agent named {name!r} is registered (known: {', '.join(agent_names()) or 'none'})")
-    return _AGENTS[name]
-
-
 # --- persistence ---------------------------------------------------------------------------
-def state_location(store: Store) -> S3URI:
-    """``MARGINALIA_STATE``; on the local store its bucket is created on first use."""
-    from .config import DEFAULT_LOCAL_STATE
-
-    settings = Settings.from_env()
-    if settings.state:
-        state = parse_uri(settings.state, require_key=False)
-    elif store.kind == "local":
-        state = parse_uri(DEFAULT_LOCAL_STATE, require_key=False)
-    else:
-        state = settings.state_uri()  # raises the ConfigurationError that says what to set
-    if store.kind == "local":
-        store.create_bucket(state.bucket, exist_ok=True)
-    return state
-
-
 def open_checkpointer(store: Store, state: S3URI):
     """The S3 checkpointer on ``state`` (``MARGINALIA_STATE``), writing through ``store``."""
     from .checkpointers import S3Saver
@@ -431,13 +264,25 @@ def _new_record(
     )
 
 
-def check_input(graph: Any, store: Store, object_uri: str, preflight: Preflight | None = None) -> ObjectInfo | None:
+def check_input(
+    graph: Any,
+    store: Store,
+    object_uri: str,
+    preflight: Preflight | None = None,
+    *,
+    spec: AgentSpec | None = None,
+    inputs: Mapping[str, Any] | None = None,
+    thread_id: str | None = None,
+) -> ObjectInfo | None:
     """Refuse bad input before anything is written: the object must exist when the agent reads
-    it (its graph begins with ``ingest``), and the caller's ``preflight`` must pass."""
+    it (its graph begins with ``ingest``), the agent's ``check_input`` and the caller's
+    ``preflight`` must pass."""
     info = None
     if "ingest" in graph.nodes:
         uri = parse_uri(object_uri)
         info = store.head_object(uri.bucket, uri.key)  # ObjectNotFound / BucketNotFound name it
+    if spec is not None and spec.check_input is not None:
+        spec.check_input(store, info, object_uri=object_uri, inputs=dict(inputs or {}), thread_id=thread_id)
     if preflight is not None:
         preflight(store, info)
     return info
@@ -464,11 +309,12 @@ def start(
     """
     spec = get_agent(agent)
     parse_uri(object_uri)
-    thread_id = validate_thread_id(thread_id) if thread_id else new_thread_id(agent)
+    chosen_thread = validate_thread_id(thread_id) if thread_id else None
     store_obj = resolve_store(store)
     engine_obj = resolve_engine(engine)
     graph = spec.build()
-    check_input(graph, store_obj, object_uri, preflight)
+    check_input(graph, store_obj, object_uri, preflight, spec=spec, inputs=inputs, thread_id=chosen_thread)
+    thread_id = chosen_thread or new_thread_id(agent)
     state = state_location(store_obj)
     with _lease(store_obj, state, thread_id) as held:
         index = ThreadIndex(store_obj, state)
@@ -553,7 +399,7 @@ def parse_review(value: Any) -> Review:
 def _engine_for(record: ThreadRecord, engine: Engine | str | None) -> Engine:
     """The engine a resumed thread runs with: the caller's, else the one it was started with."""
     if engine is None:
-        if record.engine and not _rebuildable(record.engine):
+        if record.engine and not rebuildable_engine(record.engine):
             raise ConfigurationError(
                 f"thread {record.thread_id} was started with engine {record.engine!r}, which cannot be rebuilt from "
                 "its name: pass the same engine object to resume"
@@ -752,8 +598,3 @@ def _archived(run: Run, result: RunResult, *, only_if_missing: bool = False) -> 
             pass
     archive_run(run, result)
     return result
-
-
-def now() -> str:
-    """ISO-8601 UTC timestamp used in iterations and provenance."""
-    return utcnow()

@@ -1,7 +1,7 @@
 """What ``langgraph dev`` (LangGraph Studio's API server) loads from ``langgraph.json``.
 
-* **Graphs** — one factory per agent (``minutes``, ``pdf_summary``, ``ppt_outline``, ``search``).
-  Each returns the agent's module-level ``graph`` (compiled WITHOUT a checkpointer, as the server
+* **Graphs** — one factory per registered agent (:mod:`marginalia.agents`: ``minutes``,
+  ``pdf_summary``, ``ppt_outline``), made by :func:`factory`, and ``search``. Each returns the agent's module-level ``graph`` (compiled WITHOUT a checkpointer, as the server
   requires), bound for the run's thread to the same trace id and Langfuse callbacks as a CLI or
   API run (:mod:`marginalia.tracing`), so a thread started in Studio and one started from the
   command line look the same in checkpoints, provenance and Langfuse. The server calls a
@@ -13,13 +13,15 @@
   ``MARGINALIA_STATE`` through ``MARGINALIA_STORE``, i.e. in the same place as every other run.
 
 Nodes read the store and engine from the run's context (JSON from the server) or, when none is
-given, from ``MARGINALIA_STORE``/``MARGINALIA_ENGINE`` (see :func:`marginalia.runtime.rails`).
+given, from ``MARGINALIA_STORE``/``MARGINALIA_ENGINE`` (see :func:`marginalia.context.rails`).
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from langchain_core.callbacks import BaseCallbackHandler
@@ -28,17 +30,17 @@ from marginalia import tracing  # absolute: the server loads this file by path, 
 
 logger = logging.getLogger("marginalia.studio")
 
-__all__ = ["ArchiveWhenFinished", "checkpointer", "minutes", "pdf_summary", "ppt_outline", "search", "traced"]
+__all__ = ["AGENTS", "ArchiveWhenFinished", "checkpointer", "factory", "search", "traced"]
 
 
-def traced(graph: Any, config: dict | None, agent: str) -> Any:
+def traced(graph: Any, config: dict | None, agent: str, module: str) -> Any:
     """``graph`` bound to the trace of the run's thread (unchanged when the config has no thread)."""
     thread_id = ((config or {}).get("configurable") or {}).get("thread_id")
     if not thread_id:
         return graph
     thread_id = str(thread_id)
     bound = {
-        "metadata": {"trace_id": tracing.trace_id_for(thread_id), "agent": agent, "graph_module": graph_module(agent)},
+        "metadata": {"trace_id": tracing.trace_id_for(thread_id), "agent": agent, "graph_module": module},
         "run_name": agent,
     }
     bound["callbacks"] = [*tracing.callbacks_for(thread_id, agent), ArchiveWhenFinished(thread_id, agent)]
@@ -66,13 +68,14 @@ class ArchiveWhenFinished(BaseCallbackHandler):
             threading.Thread(target=self._archive_if_finished, name=f"archive-{self.thread_id}", daemon=True).start()
 
     def _archive_if_finished(self) -> None:
+        from marginalia.agents import get_agent
         from marginalia.archive import archive_thread
         from marginalia.errors import MarginaliaError
-        from marginalia.runtime import get_agent, position
+        from marginalia.runtime import position
 
         try:
             saver = _archive_saver()
-            graph = get_agent(self.agent, graph_module(self.agent)).build(checkpointer=saver)
+            graph = get_agent(self.agent).build(checkpointer=saver)
             where, _ = position(graph, saver, {"configurable": {"thread_id": self.thread_id}})
             if where == "finished":  # not waiting for a reviewer, not stopped mid-graph
                 archive_thread(saver.store, saver, self.thread_id)
@@ -97,36 +100,38 @@ def _archive_saver() -> Any:
         return _SAVER
 
 
-def graph_module(agent: str) -> str:
-    return f"marginalia.graph.{agent}"
+def factory(agent: str) -> Callable[[dict], Any]:
+    """The ``langgraph.json`` factory of registered agent ``agent``: its graph, traced per thread."""
 
+    def make(config: dict) -> Any:
+        from marginalia.agents import get_agent
 
-def minutes(config: dict) -> Any:
-    """The meeting-minutes agent."""
-    from marginalia.graph.minutes import graph
+        module = get_agent(agent).module
+        return traced(importlib.import_module(module).graph, config, agent, module)
 
-    return traced(graph, config, "minutes")
-
-
-def pdf_summary(config: dict) -> Any:
-    """The PDF summariser."""
-    from marginalia.graph.pdf_summary import graph
-
-    return traced(graph, config, "pdf_summary")
-
-
-def ppt_outline(config: dict) -> Any:
-    """The PPT outliner."""
-    from marginalia.graph.ppt_outline import graph
-
-    return traced(graph, config, "ppt_outline")
+    make.__name__ = make.__qualname__ = agent
+    make.__doc__ = f"The {agent} agent (a registered agent, see marginalia.agents)."
+    return make
 
 
 def search(config: dict) -> Any:
     """Questions about the annotations, answered through SQL."""
     from marginalia.graph.search import graph
 
-    return traced(graph, config, "search")
+    return traced(graph, config, "search", "marginalia.graph.search")
+
+
+def _export_agents() -> list[str]:
+    """``studio.<agent>`` for every registered agent: the names ``langgraph.json`` points at (the
+    server reads this module's variables, so they are made here, at import)."""
+    from marginalia.agents import all_agents
+
+    names = [spec.name for spec in all_agents() if spec.studio]
+    globals().update({name: factory(name) for name in names})
+    return names
+
+
+AGENTS = _export_agents()
 
 
 # The server's persistence: S3Saver on MARGINALIA_STATE (one factory, shared with the Python side).

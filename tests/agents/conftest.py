@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from marginalia import runtime
+from marginalia import context, runtime
 from marginalia.storage.base import Store
 from marginalia.testing.fixtures import SHARED_FIXTURES as SHARED
 
@@ -110,7 +110,7 @@ def _isolated(monkeypatch, values: dict[str, str]) -> dict[str, str]:
         monkeypatch.delenv(name, raising=False)
     for name, value in values.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr(runtime, "_DEFAULTS", {})  # no store/engine cached from another test
+    monkeypatch.setattr(context, "_DEFAULTS", {})  # no store/engine cached from another test
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(Path(runtime.__file__).parents[1]), env.get("PYTHONPATH", "")])
     env["COLUMNS"] = "200"

@@ -8,13 +8,14 @@ from types import SimpleNamespace
 import pytest
 
 import marginalia
+from marginalia.context import AgentContext
 from marginalia.engines.offline import OfflineEngine
 from marginalia.graph.minutes import build_minutes_graph
 from marginalia.nodes.annotate import make_annotate_node
 from marginalia.nodes.ingest import source_of
 from marginalia.nodes.minutes import payloads
 from marginalia.nodes.transcript import transcript_node
-from marginalia.runtime import AgentContext, open_checkpointer, state_location
+from marginalia.runtime import open_checkpointer, state_location
 
 
 def CountingStore(store):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import marginalia
-from marginalia import runtime
+from marginalia import context, runtime
 from marginalia.errors import InvalidInput, ObjectChanged, ObjectNotFound, UnsupportedInput
 from marginalia.schemas import ActionItem, Decision, Minutes
 
@@ -154,7 +154,7 @@ def test_annotate_is_idempotent_when_retried(local_env):
     config = {"configurable": {"thread_id": done.thread_id}}
     # fork the thread just before annotate and run that node again
     before_annotate = next(s for s in graph.get_state_history(config) if s.next == ("annotate",))
-    list(graph.stream(None, before_annotate.config, context=runtime.AgentContext(store=local_env.store)))
+    list(graph.stream(None, before_annotate.config, context=context.AgentContext(store=local_env.store)))
     after = {n: local_env.annotation(key, n) for n in ("meeting_minutes", "action_items")}
     assert after == before
 
@@ -198,7 +198,7 @@ def test_a_thread_started_with_an_unrebuildable_engine_needs_it_on_resume(local_
 
     engine = ChatModelEngine(ScriptedChatModel(replies=[Minutes(title="t", summary="s")]))
     waiting = marginalia.minutes(local_env.put("llm2/s.vtt", VTT.encode()), engine=engine)
-    if runtime._rebuildable(runtime.engine_spec_of(engine)):
+    if context.rebuildable_engine(context.engine_spec_of(engine)):
         pytest.skip("this chat engine is rebuildable from its spec")
     with pytest.raises(ConfigurationError, match="pass the same engine"):
         marginalia.resume(waiting.thread_id, action="approve")

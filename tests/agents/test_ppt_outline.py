@@ -20,7 +20,7 @@ import pytest
 
 import marginalia.api as api
 from marginalia import api_documents as docs
-from marginalia import runtime
+from marginalia import context, runtime
 from marginalia.errors import InvalidInput, ObjectNotFound, UnsupportedInput
 from marginalia.samples.make_sample_pdf import sample_report_bytes
 from marginalia.schemas import Outline, Slide
@@ -199,7 +199,7 @@ def test_render_again_after_a_crash_uploads_no_second_deck(local_env):
     )
     config = {"configurable": {"thread_id": done.thread_id}}
     before_render = next(s for s in graph.get_state_history(config) if s.next == ("render",))
-    list(graph.stream(None, before_render.config, context=runtime.AgentContext(store=local_env.store)))
+    list(graph.stream(None, before_render.config, context=context.AgentContext(store=local_env.store)))
     again = local_env.store.head_object(local_env.bucket, key)
     assert (again.etag, again.last_modified) == (info.etag, info.last_modified)  # not uploaded again
     assert {n: local_env.annotation(key, n) for n in annotations} == annotations

@@ -287,7 +287,7 @@ class RecordingStore(Store):
 def child_main(agent: str, uri: str, thread_id: str, env: dict[str, str]) -> None:
     """One attempt: take the thread forward to ``done`` (approving at review) unless killed."""
     os.environ.update(env)
-    from marginalia.batch import BATCH_AGENTS, prepare_continue
+    from marginalia.batch import batch_agent, prepare_continue
     from marginalia.config import open_store
     from marginalia.engines.offline import OfflineEngine
     from marginalia.runtime import RunResult, drive, resume
@@ -295,7 +295,7 @@ def child_main(agent: str, uri: str, thread_id: str, env: dict[str, str]) -> Non
     log, kill = EventLog(env[LOG_ENV]), KillSwitch(env.get(CRASH_ENV))
     store = RecordingStore(open_store(), log, kill)
     engine = CountingEngine(OfflineEngine(), log, kill)
-    spec = BATCH_AGENTS[agent]
+    spec = batch_agent(agent)
     for _ in range(10):
         run = prepare_continue(spec, uri, thread_id=thread_id, store=store, engine=engine, approve=False)
         if isinstance(run, RunResult):

@@ -8,7 +8,7 @@ import crashkit
 import pytest
 from typer.testing import CliRunner
 
-from marginalia.batch import BATCH_AGENTS, batch, thread_id_for
+from marginalia.batch import batch, batch_agent, thread_id_for
 from marginalia.errors import TransientError
 from marginalia.storage.local import LocalStore
 
@@ -226,7 +226,7 @@ def test_summary_agent_in_batch(tmp_path):
     assert rows["a.pdf"].status == "done" and rows["a.pdf"].annotations == ("summary",)
     assert rows["cut.pdf"].status == "failed" and "cut.pdf" in rows["cut.pdf"].detail
     assert json.loads(store.get_annotation("docs", "r/a.pdf", "summary").payload)["summary"]
-    assert BATCH_AGENTS["summary"].annotation == "summary"
+    assert batch_agent("summary").batch.annotation == "summary"
 
 
 def test_an_object_another_worker_is_running_is_elsewhere_and_the_batch_exits_0(meetings):

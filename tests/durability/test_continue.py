@@ -10,7 +10,7 @@ import crashkit
 import pytest
 
 import marginalia
-from marginalia import runtime
+from marginalia import context, runtime
 from marginalia.errors import BackendError, InvalidInput
 from marginalia.storage.local import LocalStore
 
@@ -23,7 +23,7 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setenv("MARGINALIA_STORE", f"local:{root}")
     monkeypatch.setenv("MARGINALIA_ENGINE", "offline")
     monkeypatch.delenv("MARGINALIA_STATE", raising=False)
-    monkeypatch.setattr(runtime, "_DEFAULTS", {})
+    monkeypatch.setattr(context, "_DEFAULTS", {})
     store = LocalStore(root)
     store.create_bucket("meet")
     store.put_object("meet", "standup.vtt", crashkit.fixture_bytes("minutes"))
@@ -117,7 +117,7 @@ def test_a_sigkilled_run_is_listed_interrupted_and_resumed_from_the_cli(env, tmp
     code, listed, _ = cli("threads")
     assert code == 0 and "interrupted" in listed and "marginalia resume killed-1" in listed
     counting = crashkit.RecordingStore(LocalStore(env.root))
-    runtime._DEFAULTS[("store", f"local:{env.root}")] = counting  # the CLI opens the store from the environment
+    context._DEFAULTS[("store", f"local:{env.root}")] = counting  # the CLI opens the store from the environment
     code, out, err = cli("resume", "killed-1")
     assert code == 0, err
     assert "Done" in out and "meeting_minutes" in out

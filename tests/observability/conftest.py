@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from marginalia import runtime
+from marginalia import context
 from marginalia.storage.base import Store
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -71,7 +71,7 @@ def obs_env(tmp_path, monkeypatch) -> Env:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MARGINALIA_STORE", f"local:{root}")
     monkeypatch.setenv("MARGINALIA_ENGINE", "offline")
-    monkeypatch.setattr(runtime, "_DEFAULTS", {})
+    monkeypatch.setattr(context, "_DEFAULTS", {})
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([SRC, env.get("PYTHONPATH", "")])
     env["COLUMNS"] = "200"

@@ -22,7 +22,7 @@ from metered_model import metered_engine
 from observability_constants import STANDUP
 from typer.testing import CliRunner
 
-from marginalia import api, archive, journal, runtime
+from marginalia import api, archive, context, journal, runtime
 from marginalia.cli import app
 from marginalia.engines import prompts
 from marginalia.graph import minutes as minutes_graph
@@ -155,7 +155,7 @@ def test_a_transient_failure_retried_by_the_node_policy_is_a_retry_in_the_archiv
 ):
     # the journal writes through the run's own store, not whatever the environment names
     monkeypatch.setenv("MARGINALIA_STORE", f"local:{tmp_path / 'elsewhere'}")
-    monkeypatch.setattr(runtime, "_DEFAULTS", {})
+    monkeypatch.setattr(context, "_DEFAULTS", {})
     uri = obs_env.put("standup.vtt", STANDUP)
     engine, meter = metered_engine(fail_first=throttled())
     done = api.minutes(uri, engine=engine, approve=True, store=obs_env.store)

@@ -1,9 +1,10 @@
 """Agent commands: ``minutes``, ``approve``, ``reject``, ``resume``, ``threads`` and ``demo``.
 
 ``approve``/``reject``/``resume``/``threads`` work for every registered agent (the thread index
-says which graph a thread belongs to). Agents added later reuse :func:`run_agent` (progress,
-proposal rendering, next steps) for their own command, :func:`register_result_view` to say
-where their results are, and :func:`register_demo_step` to join ``marginalia demo``.
+says which graph a thread belongs to). What differs per agent comes from its spec
+(:mod:`marginalia.agents`): how a proposal is rendered (``render``), the lines under a finished
+thread (``result_lines``) and its step of ``marginalia demo`` (``demo``, a :class:`DemoStep`).
+Agents reuse :func:`run_agent` (progress, proposal rendering, next steps) for their own command.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, MarginaliaError
 from .app import app, console, json_output, print_json
 from .params import object_uri
 
-__all__ = ["DEMO_STEPS", "DemoStep", "register_demo_step", "register_result_view", "run_agent", "show_result"]
+__all__ = ["DemoStep", "demo_steps", "run_agent", "show_result"]
 
 
 # --- shared presentation -----------------------------------------------------------------------
@@ -56,38 +57,25 @@ def run_agent(call: Callable[..., Any], **kwargs):
         return call(on_update=Progress(status), **kwargs)
 
 
-def render_proposal(agent: str, proposal: dict | None):
-    from ..runtime import get_agent
+def _hook(agent: str, field: str) -> Any:
+    """The agent's ``field`` hook (``render``, ``result_lines``), or None (also for an agent this
+    process cannot import)."""
+    from ..agents import get_agent, load_hook
 
     try:
-        spec = get_agent(agent)
-    except Exception:  # an agent this process cannot import: show the JSON
-        spec = None
-    if spec is not None and spec.render is not None:
-        return spec.render(proposal or {})
+        ref = getattr(get_agent(agent), field)
+    except MarginaliaError:
+        return None
+    return load_hook(ref) if ref else None
+
+
+def render_proposal(agent: str, proposal: dict | None):
+    render = _hook(agent, "render")
+    if render is not None:
+        return render(proposal or {})
     from rich.json import JSON
 
     return JSON(json.dumps(proposal or {}, ensure_ascii=False))
-
-
-#: Per agent, the lines that say where a finished thread's results are beyond its annotations.
-RESULT_VIEWS: dict[str, Callable[[Any], list[str]]] = {}
-
-
-def register_result_view(agent: str, lines: Callable[[Any], list[str]]) -> None:
-    """``lines(result)`` is printed under a done thread of ``agent`` (``approve``, ``resume`` ...)."""
-    RESULT_VIEWS[agent] = lines
-
-
-def _deck_lines(result) -> list[str]:
-    """A ppt_outline thread's object is the deck it uploaded on approval."""
-    return [
-        f"  the deck:     {result.object_uri}",
-        f"  download it:  marginalia get {result.object_uri} {Path(result.object_uri).name}",
-    ]
-
-
-register_result_view("ppt_outline", _deck_lines)
 
 
 def show_draft(draft: dict | None) -> None:
@@ -132,7 +120,7 @@ def show_result(result) -> None:
             first = result.annotations[0]
             console.print(f"  look at them: marginalia annotations {first.uri}")
             console.print(f"  read one:     marginalia annotations {first.uri} {first.name}")
-        view = RESULT_VIEWS.get(result.agent)
+        view = _hook(result.agent, "result_lines")
         for line in view(result) if view is not None else ():
             console.print(line, highlight=False)
 
@@ -337,13 +325,13 @@ class DemoStep:
 
 
 DEMO_BUCKET = "demo"
-DEMO_STEPS: list[DemoStep] = []
 
 
-def register_demo_step(step: DemoStep) -> DemoStep:
-    """Add a step to ``marginalia demo`` (agents other than minutes add theirs at import)."""
-    DEMO_STEPS[:] = [s for s in DEMO_STEPS if s.name != step.name] + [step]
-    return step
+def demo_steps() -> list[DemoStep]:
+    """The steps of ``marginalia demo``: each registered agent's ``demo`` hook, in registry order."""
+    from ..agents import all_agents, load_hook
+
+    return [load_hook(spec.demo) for spec in all_agents() if spec.demo]
 
 
 def sample_path(name: str) -> Path:
@@ -367,7 +355,7 @@ def _demo_minutes(store) -> list[str]:
     return [result.object_uri]
 
 
-register_demo_step(DemoStep("minutes", "meeting minutes of a sample stand-up (approved with --yes)", _demo_minutes))
+MINUTES_DEMO = DemoStep("minutes", "meeting minutes of a sample stand-up (approved with --yes)", _demo_minutes)
 
 
 @app.command("demo", rich_help_panel="Agents")
@@ -388,7 +376,7 @@ def demo_cmd() -> None:
     store.create_bucket(DEMO_BUCKET, exist_ok=True)
     console.print(f"[bold]Marginalia demo[/] on {store.kind} store, offline engine, bucket s3://{DEMO_BUCKET}/")
     annotated: list[str] = []
-    for step in DEMO_STEPS:
+    for step in demo_steps():
         console.rule(f"{step.name}: {step.description}")
         annotated += step.run(store)
     console.rule("where to look")

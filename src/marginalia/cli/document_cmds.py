@@ -13,7 +13,7 @@ from pathlib import Path
 import typer
 
 from ..errors import InvalidInput
-from .agent_cmds import DEMO_BUCKET, DemoStep, on_option, register_demo_step, run_agent, sample_path, show_result
+from .agent_cmds import DEMO_BUCKET, DemoStep, on_option, run_agent, sample_path, show_result
 from .app import app
 from .params import object_uri, object_uris
 
@@ -145,11 +145,9 @@ def _demo_outline(store) -> list[str]:
     return [result.object_uri]
 
 
-register_demo_step(DemoStep("summarize", "summary of a sample PDF report (no review)", _demo_summarize))
-register_demo_step(
-    DemoStep(
-        "outline",
-        "a 10-slide deck from a sample request, grounded in the report's summary annotation (approved with --yes)",
-        _demo_outline,
-    )
+SUMMARIZE_DEMO = DemoStep("summarize", "summary of a sample PDF report (no review)", _demo_summarize)
+OUTLINE_DEMO = DemoStep(
+    "outline",
+    "a 10-slide deck from a sample request, grounded in the report's summary annotation (approved with --yes)",
+    _demo_outline,
 )

@@ -2,7 +2,7 @@
 
 An agent graph is ``START -> ingest -> <agent's own nodes> -> review <-> revise -> annotate -> END``.
 :func:`agent_builder` and :func:`add_ingest` give the first part, :func:`add_review_loop` the
-last; the agent adds what lies between and registers with :func:`marginalia.runtime.register_agent`.
+last; the agent adds what lies between and registers with :func:`marginalia.agents.register_agent`.
 Nodes that call a model carry :data:`~marginalia.tools.retry.LLM_RETRY`, nodes that call S3
 :data:`~marginalia.tools.retry.S3_RETRY` (transient failures only; bad input is never retried).
 """
@@ -10,14 +10,16 @@ Nodes that call a model carry :data:`~marginalia.tools.retry.LLM_RETRY`, nodes t
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel
 
+from ..context import AgentContext
+from ..engines import prompts
 from ..nodes.annotate import Payloads, make_annotate_node
 from ..nodes.ingest import ingest
 from ..nodes.review import make_review_node, route_after_review
-from ..runtime import AgentContext
 from ..tools.retry import LLM_RETRY, S3_RETRY
 
 __all__ = [
@@ -28,11 +30,12 @@ __all__ = [
     "agent_builder",
     "collect_partials",
     "compile_graph",
+    "prompt_attachments",
 ]
 
 
 def agent_builder(state_schema: type, context_schema: type[AgentContext] = AgentContext) -> StateGraph:
-    """A StateGraph whose nodes get ``context_schema`` (an :class:`~marginalia.runtime.AgentContext`,
+    """A StateGraph whose nodes get ``context_schema`` (an :class:`~marginalia.context.AgentContext`,
     or a subclass such as the PDF agents' ``DocumentContext``) as runtime context."""
     return StateGraph(state_schema, context_schema=context_schema)
 
@@ -80,3 +83,17 @@ def add_review_loop(
 def compile_graph(builder: StateGraph, *, name: str, checkpointer=None):
     """Compile; ``checkpointer=None`` is what ``langgraph dev`` needs (it brings its own)."""
     return builder.compile(checkpointer=checkpointer, name=name)
+
+
+def prompt_attachments(store: Any, record: Any, values: dict) -> dict[str, Any]:
+    """The prompt templates a model engine was given, for the thread's trace archive (the offline
+    engine uses none)."""
+    engine = getattr(record, "engine", None)
+    if not engine or engine == "offline":
+        return {}
+    templates = {
+        name: getattr(prompts, name)
+        for name in dir(prompts)
+        if name.isupper() and isinstance(getattr(prompts, name), str)
+    }
+    return {"prompts": {"engine": engine, "templates": templates}}

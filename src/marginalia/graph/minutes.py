@@ -15,12 +15,24 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from ..agents import BatchSpec, register_agent
 from ..nodes import minutes as m
+from ..nodes.ingest import source_of
 from ..nodes.review import ReviewState
-from ..nodes.transcript import transcript_node
-from ..runtime import register_agent
+from ..nodes.transcript import locate_transcript, transcript_node
 from ..schemas import Minutes
-from .common import LLM_RETRY, S3_RETRY, add_ingest, add_review_loop, agent_builder, collect_partials, compile_graph
+from ..storage.base import ObjectInfo, Store
+from ..tools.transcripts import MEDIA_EXTENSIONS, TRANSCRIPT_EXTENSIONS
+from .common import (
+    LLM_RETRY,
+    S3_RETRY,
+    add_ingest,
+    add_review_loop,
+    agent_builder,
+    collect_partials,
+    compile_graph,
+    prompt_attachments,
+)
 
 AGENT = "minutes"
 
@@ -50,45 +62,30 @@ def build_minutes_graph(checkpointer=None):
     return compile_graph(builder, name=AGENT, checkpointer=checkpointer)
 
 
-def render_minutes(proposal: dict):
-    """Rich rendering of proposed minutes: summary, decisions, action items table."""
-    from rich.console import Group
-    from rich.markdown import Markdown
-    from rich.panel import Panel
-    from rich.table import Table
-
-    parts = []
-    head = proposal.get("title") or "Minutes"
-    meta = " · ".join(x for x in (proposal.get("date"), ", ".join(proposal.get("attendees") or [])) if x)
-    parts.append(Panel(proposal.get("summary") or "", title=f"[bold]{head}[/]", subtitle=meta or None))
-    if proposal.get("topics"):
-        parts.append(Markdown("**Topics:** " + "; ".join(proposal["topics"])))
-    if proposal.get("decisions"):
-        parts.append(
-            Markdown(
-                "**Decisions**\n\n"
-                + "\n".join(
-                    f"- {d['text']}"
-                    + (f" _(segments {', '.join(map(str, d.get('evidence') or []))})_" if d.get("evidence") else "")
-                    for d in proposal["decisions"]
-                )
-            )
-        )
-    table = Table(title="Action items", show_lines=False, expand=True)
-    for col in ("owner", "task", "due", "evidence"):
-        table.add_column(col, overflow="fold")
-    for item in proposal.get("action_items") or []:
-        table.add_row(
-            item.get("owner") or "—",
-            item.get("task") or "",
-            item.get("due") or "—",
-            ", ".join(map(str, item.get("evidence") or [])),
-        )
-    parts.append(table)
-    return Group(*parts)
+def check_input(store: Store, info: ObjectInfo | None, *, object_uri: str, inputs: dict, thread_id: str | None) -> None:
+    """A transcript must be found (the named file, or one beside the recording) before anything runs."""
+    locate_transcript(store, source_of(info), inputs.get("transcript_input"))
 
 
-register_agent(AGENT, build_minutes_graph, document=Minutes, render=render_minutes)
+def batch_suffixes() -> tuple[str, ...]:
+    return (*TRANSCRIPT_EXTENSIONS, *sorted(MEDIA_EXTENSIONS))
+
+
+SPEC = register_agent(
+    AGENT,
+    build_minutes_graph,
+    document=Minutes,
+    description="meeting minutes from a recording or a transcript",
+    annotations=("transcript", "meeting_minutes", "action_items"),
+    check_input=check_input,
+    batch=BatchSpec(
+        name="minutes", annotation="meeting_minutes", suffixes=batch_suffixes, inputs=lambda: {"transcript_input": None}
+    ),
+    attachments=prompt_attachments,
+    render="marginalia.cli.views:render_minutes",
+    demo="marginalia.cli.agent_cmds:MINUTES_DEMO",
+    cli="marginalia.cli.agent_cmds",
+)
 
 #: Served by ``langgraph dev`` (which brings its own persistence): compiled without a checkpointer.
 graph = build_minutes_graph()

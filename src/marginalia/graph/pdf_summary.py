@@ -18,11 +18,25 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from ..agents import BatchSpec, register_agent
+from ..errors import MarginaliaError
 from ..nodes import pdf as p
 from ..nodes.review import ReviewState
-from ..runtime import register_agent
 from ..schemas import DocumentSummary
-from .common import LLM_RETRY, S3_RETRY, add_ingest, add_review_loop, agent_builder, collect_partials, compile_graph
+from ..storage.base import ObjectInfo, Store
+from ..threads import ThreadRecord
+from ..tools.pdf import check_pdf_header, iter_pages
+from ..uri import parse_uri
+from .common import (
+    LLM_RETRY,
+    S3_RETRY,
+    add_ingest,
+    add_review_loop,
+    agent_builder,
+    collect_partials,
+    compile_graph,
+    prompt_attachments,
+)
 
 AGENT = "pdf_summary"
 
@@ -50,48 +64,52 @@ def build_pdf_summary_graph(checkpointer=None):
     return compile_graph(builder, name=AGENT, checkpointer=checkpointer)
 
 
-def render_summary(proposal: dict):
-    """Rich rendering of a proposed summary: title, authors, summary, key points with pages."""
-    from rich.console import Group
-    from rich.markdown import Markdown
-    from rich.panel import Panel
-
-    title = proposal.get("title") or "Summary"
-    meta = " · ".join(
-        x
-        for x in (
-            ", ".join(proposal.get("authors") or []),
-            f"{proposal.get('page_count', 0)} page(s)",
-            proposal.get("language") or "",
-            "NO TEXT LAYER" if proposal.get("status") == "no_text" else "",
-        )
-        if x
-    )
-    parts = [Panel(proposal.get("summary") or "(no text to summarise)", title=f"[bold]{title}[/]", subtitle=meta)]
-    points = proposal.get("key_points") or []
-    if points:
-        parts.append(
-            Markdown(
-                "**Key points**\n\n"
-                + "\n".join(
-                    f"- {k['text']}"
-                    + (f" _(p. {', '.join(map(str, k.get('pages') or []))})_" if k.get("pages") else "")
-                    for k in points
-                )
-            )
-        )
-    if proposal.get("keywords"):
-        parts.append(Markdown("**Keywords:** " + "; ".join(proposal["keywords"])))
-    entities = proposal.get("entities") or []
-    if entities:
-        shown = ", ".join(f"{e['text']} ({e['type']})" for e in entities[:15])
-        parts.append(
-            Markdown(f"**Entities:** {shown}" + (f" … and {len(entities) - 15} more" if len(entities) > 15 else ""))
-        )
-    return Group(*parts)
+def check_input(store: Store, info: ObjectInfo | None, *, object_uri: str, inputs: dict, thread_id: str | None) -> None:
+    """Read the object's first KiB: a file that is not a PDF at all is refused up front (damage
+    deeper inside a real PDF is found by the graph, which then records the thread as failed)."""
+    target = parse_uri(object_uri)
+    chunks, _ = store.open_object(target.bucket, target.key)
+    try:
+        head = next(iter(chunks), b"")
+    finally:
+        getattr(chunks, "close", lambda: None)()
+    check_pdf_header(head, name=object_uri)
 
 
-register_agent(AGENT, build_pdf_summary_graph, document=DocumentSummary, render=render_summary)
+def archive_attachments(store: Store, record: ThreadRecord, values: dict) -> dict:
+    """The page texts the summariser read (from its local copy of that version), and the prompts."""
+    found = prompt_attachments(store, record, values)
+    source = values.get("source") or {}
+    if not str(source.get("key", "")).lower().endswith(".pdf"):
+        return found
+    try:  # the summariser's local copy of the version it read (no second download, not held in memory)
+        with p.open_copy(store, source) as handle:
+            pages = [
+                {"page": n, "text": text} for n, text in iter_pages(handle, name=source.get("uri"), allow_no_text=True)
+            ]
+    except (MarginaliaError, ValueError, KeyError):
+        return found  # encrypted without the password, replaced or deleted meanwhile: nothing to attach
+    return {"pdf.pages": {"uri": source.get("uri"), "pages": pages}, **found}
+
+
+SPEC = register_agent(
+    AGENT,
+    build_pdf_summary_graph,
+    document=DocumentSummary,
+    description="a summary of a PDF",
+    annotations=("summary",),
+    check_input=check_input,
+    batch=BatchSpec(  # a PDF password comes from MARGINALIA_PDF_PASSWORD
+        name="summary",
+        annotation="summary",
+        suffixes=lambda: (".pdf",),
+        inputs=lambda: {"allow_no_text": False, "chunk_pages": p.DEFAULT_CHUNK_PAGES},
+    ),
+    attachments=archive_attachments,
+    render="marginalia.cli.views:render_summary",
+    demo="marginalia.cli.document_cmds:SUMMARIZE_DEMO",
+    cli="marginalia.cli.document_cmds",
+)
 
 #: Served by ``langgraph dev`` (which brings its own persistence): compiled without a checkpointer.
 graph = build_pdf_summary_graph()

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 from langgraph.graph import END, START
 
+from ..agents import register_agent
 from ..nodes import outline as o
 from ..nodes.annotate import make_annotate_node
 from ..nodes.pdf import DocumentContext
 from ..nodes.review import ReviewState, make_review_node, route_after_review
-from ..runtime import register_agent
 from ..schemas import Outline
-from .common import LLM_RETRY, S3_RETRY, agent_builder, compile_graph
+from ..storage.base import ObjectInfo, Store
+from .common import LLM_RETRY, S3_RETRY, agent_builder, compile_graph, prompt_attachments
 
 AGENT = "ppt_outline"
 
@@ -60,23 +61,24 @@ def build_ppt_outline_graph(checkpointer=None):
     return compile_graph(builder, name=AGENT, checkpointer=checkpointer)
 
 
-def render_outline(proposal: dict):
-    """Rich rendering of a proposed outline: the deck as Markdown (title, slides, notes)."""
-    from rich.markdown import Markdown
-
-    from ..tools.slides import preview_text
-
-    try:
-        return Markdown(preview_text(Outline.model_validate(proposal)))
-    except ValueError:
-        import json
-
-        from rich.json import JSON
-
-        return JSON(json.dumps(proposal, ensure_ascii=False))
+def check_input(store: Store, info: ObjectInfo | None, *, object_uri: str, inputs: dict, thread_id: str | None) -> None:
+    """``--out`` must not hold a deck already (unless ``overwrite``), checked before the thread starts."""
+    o.check_destination(store, object_uri, overwrite=bool(inputs.get("overwrite")), thread_id=thread_id or "")
 
 
-register_agent(AGENT, build_ppt_outline_graph, document=Outline, render=render_outline)
+SPEC = register_agent(
+    AGENT,
+    build_ppt_outline_graph,
+    document=Outline,
+    description="a .pptx deck outlined from a request and its sources",
+    annotations=("outline", "generation_context"),
+    check_input=check_input,
+    attachments=prompt_attachments,
+    render="marginalia.cli.views:render_outline",
+    result_lines="marginalia.cli.views:deck_lines",
+    demo="marginalia.cli.document_cmds:OUTLINE_DEMO",
+    cli="marginalia.cli.document_cmds",
+)
 
 #: Served by ``langgraph dev`` (which brings its own persistence): compiled without a checkpointer.
 graph = build_ppt_outline_graph()

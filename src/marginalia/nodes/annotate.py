@@ -18,8 +18,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from ..context import rails
 from ..errors import AnnotationNotFound, MarginaliaError, ObjectChanged, ObjectNotFound
-from ..runtime import rails
 from .provenance import provenance
 
 Payloads = Callable[[dict, dict], dict[str, dict]]

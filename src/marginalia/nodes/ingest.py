@@ -6,7 +6,7 @@ The ETag kept here (``source.etag``) is what every later write is conditioned on
 
 from __future__ import annotations
 
-from ..runtime import rails
+from ..context import rails
 from ..uri import parse_uri
 
 

@@ -14,7 +14,7 @@ import re
 
 from langgraph.types import Send
 
-from ..runtime import engine_turn, rails
+from ..context import engine_turn, rails
 from ..schemas import Minutes, Transcript
 from .transcript import load_transcript
 

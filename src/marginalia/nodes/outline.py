@@ -23,6 +23,7 @@ import io
 import zipfile
 from pathlib import PurePosixPath
 
+from ..context import rails
 from ..engines.offline_outline import MAX_SLIDES
 from ..errors import (
     AnnotationNotFound,
@@ -32,7 +33,6 @@ from ..errors import (
     PreconditionFailed,
     UnsupportedInput,
 )
-from ..runtime import rails
 from ..schemas import DocumentSummary, Minutes, Outline, SourceContext
 from ..tools import large_annotations
 from ..tools.slides import render_pptx, renderable

@@ -32,9 +32,9 @@ from typing import BinaryIO
 
 from langgraph.types import Send
 
+from ..context import AgentContext, rails
 from ..engines.base import Engine
 from ..errors import InvalidInput, ObjectChanged, UnsupportedInput
-from ..runtime import AgentContext, rails
 from ..schemas import DocumentSummary, Section
 from ..tools import pdf as pdftools
 from .annotate import changed_message
@@ -68,7 +68,7 @@ _log = logging.getLogger(__name__)
 
 @dataclass
 class DocumentContext(AgentContext):
-    """:class:`~marginalia.runtime.AgentContext` plus the PDF password (context is never checkpointed)."""
+    """:class:`~marginalia.context.AgentContext` plus the PDF password (context is never checkpointed)."""
 
     password: str | None = field(default=None, repr=False)
 

@@ -7,11 +7,11 @@ whether it is stale.
 
 from __future__ import annotations
 
-from .. import __version__
 from ..engines.base import Engine
 from ..schemas import Provenance
 from ..threads import utcnow
 from ..tracing import trace_id_for
+from ..version import __version__
 
 #: run config metadata keys a Temporal activity sets (flat: checkpoint metadata keeps only scalars)
 TEMPORAL_KEYS = {"temporal_workflow_id": "workflow_id", "temporal_run_id": "run_id", "temporal_namespace": "namespace"}

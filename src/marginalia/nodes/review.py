@@ -30,8 +30,8 @@ from langgraph.types import interrupt
 from pydantic import BaseModel, ValidationError
 from typing_extensions import TypedDict  # pydantic (Studio's schemas) refuses typing.TypedDict before 3.12
 
+from ..context import rails
 from ..errors import InvalidInput
-from ..runtime import rails
 from ..schemas import Review
 from ..threads import utcnow
 

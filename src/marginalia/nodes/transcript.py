@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
+from ..context import rails
 from ..errors import AnnotationNotFound, InvalidInput, ObjectChanged, ObjectNotFound, UnsupportedInput
-from ..runtime import rails
 from ..schemas import Transcript
 from ..tools.transcripts import MEDIA_EXTENSIONS, TRANSCRIPT_EXTENSIONS, find_transcript_beside, parse_transcript
 from ..uri import parse_uri

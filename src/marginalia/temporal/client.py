@@ -182,7 +182,9 @@ async def astart(
 
     def checked() -> None:
         store_obj = runtime.resolve_store(store)
-        runtime.check_input(spec.build(), store_obj, object_uri, preflight)
+        runtime.check_input(
+            spec.build(), store_obj, object_uri, preflight, spec=spec, inputs=inputs, thread_id=thread_id
+        )
 
     await asyncio.to_thread(checked)
     request = request_for(
