@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import grimp
@@ -51,8 +52,23 @@ def strongly_connected(graph: grimp.ImportGraph) -> list[list[str]]:
     return found
 
 
+def known_exceptions() -> list[tuple[str, str]]:
+    """The imports pyproject's acyclic contract ignores (each with its reason there)."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    found = []
+    for contract in config["tool"]["importlinter"]["contracts"]:
+        if contract["type"] == "acyclic_siblings":
+            for line in contract.get("ignore_imports", []):
+                importer, imported = (part.strip() for part in line.split("->"))
+                found.append((importer, imported))
+    return found
+
+
 def test_no_import_cycle_in_the_package():
-    cycles = strongly_connected(grimp.build_graph("marginalia"))
+    graph = grimp.build_graph("marginalia")
+    for importer, imported in known_exceptions():
+        graph.remove_import(importer=importer, imported=imported)
+    cycles = strongly_connected(graph)
     assert cycles == [], "import cycles (every import counts, deferred ones too):\n" + "\n".join(map(str, cycles))
 
 
