@@ -386,9 +386,7 @@ def archive_thread(
     calls, retries = journal.read_journal(store, state, thread_id)
     story = _story(record, steps, values, calls, retries)
     latest = saver.get_tuple({"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}})
-    from .nodes.provenance import temporal_of
-
-    ran_by = temporal_of(latest.metadata or {}) if latest is not None else None
+    ran_by = tracing.temporal_of(latest.metadata or {}) if latest is not None else None
     if ran_by:
         story["temporal"] = ran_by  # the workflow (id, run id) that ran the thread
     found = _attachments(store, record, values)

@@ -224,3 +224,13 @@ def callbacks_for(thread_id: str, agent: str, *, store: Any = None, state: Any =
             _handler_class()(public_key=os.environ["LANGFUSE_PUBLIC_KEY"], thread_id=thread_id, agent=agent)
         )
     return callbacks
+
+
+#: run config metadata keys a Temporal activity sets (flat: checkpoint metadata keeps only scalars)
+TEMPORAL_KEYS = {"temporal_workflow_id": "workflow_id", "temporal_run_id": "run_id", "temporal_namespace": "namespace"}
+
+
+def temporal_of(metadata: dict) -> dict | None:
+    """``{workflow_id, run_id, namespace}`` of the Temporal run in a config's or checkpoint's metadata."""
+    found = {name: metadata[key] for key, name in TEMPORAL_KEYS.items() if metadata.get(key)}
+    return found or None

@@ -82,7 +82,7 @@ class TemporalEnv:
 
 @pytest.fixture
 def temporal_env(temporal_server, tmp_path, monkeypatch):
-    from marginalia import runtime
+    from marginalia import context
 
     env = {
         "MARGINALIA_TEMPORAL": temporal_server.address,
@@ -97,7 +97,7 @@ def temporal_env(temporal_server, tmp_path, monkeypatch):
     holder = TemporalEnv(tmp_path, env, tmp_path / "events.log")
     yield holder
     holder.stop_all()
-    runtime._DEFAULTS.pop(("store", env["MARGINALIA_STORE"]), None)
+    context._DEFAULTS.pop(("store", env["MARGINALIA_STORE"]), None)
 
 
 def put_sample(store, bucket: str, key: str, sample: str) -> str:

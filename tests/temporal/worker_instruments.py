@@ -37,7 +37,7 @@ class Slow:
 
 
 def instrumented():
-    from marginalia import runtime
+    from marginalia import context
     from marginalia.engines.offline import OfflineEngine
     from marginalia.storage.local import LocalStore
 
@@ -45,7 +45,7 @@ def instrumented():
     kill = crashkit.KillSwitch(os.environ.get(crashkit.CRASH_ENV))
     spec = os.environ["MARGINALIA_STORE"]
     root = spec.split(":", 1)[1]
-    runtime._DEFAULTS[("store", spec)] = crashkit.RecordingStore(LocalStore(root), log, kill)
+    context._DEFAULTS[("store", spec)] = crashkit.RecordingStore(LocalStore(root), log, kill)
     engine = OfflineEngine()
     delay = float(os.environ.get("MARGINALIA_TEST_ENGINE_DELAY") or 0)
     return crashkit.CountingEngine(Slow(engine, delay) if delay else engine, log, kill)

@@ -10,17 +10,8 @@ from __future__ import annotations
 from ..engines.base import Engine
 from ..schemas import Provenance
 from ..threads import utcnow
-from ..tracing import trace_id_for
+from ..tracing import temporal_of, trace_id_for
 from ..version import __version__
-
-#: run config metadata keys a Temporal activity sets (flat: checkpoint metadata keeps only scalars)
-TEMPORAL_KEYS = {"temporal_workflow_id": "workflow_id", "temporal_run_id": "run_id", "temporal_namespace": "namespace"}
-
-
-def temporal_of(metadata: dict) -> dict | None:
-    """``{workflow_id, run_id, namespace}`` of the Temporal run in a config's or checkpoint's metadata."""
-    found = {name: metadata[key] for key, name in TEMPORAL_KEYS.items() if metadata.get(key)}
-    return found or None
 
 
 def provenance(
