@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import re
 import statistics
 import sys
@@ -30,7 +31,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from marginalia.engines import lexrank  # noqa: E402
 from marginalia.engines import text as nlp  # noqa: E402
+from marginalia.engines.meeting_cleaning import clean_transcript  # noqa: E402
 from marginalia.engines.offline import SUMMARY_WORDS, OfflineEngine  # noqa: E402
 from marginalia.testing.fixtures import SHARED_FIXTURES  # noqa: E402
 from marginalia.tools.transcripts import parse_transcript  # noqa: E402
@@ -74,30 +77,76 @@ def _f1(scorer, reference: str, candidate: str) -> tuple[float, float, float]:
     return tuple(round(100 * s[k].fmeasure, 1) for k in ("rouge1", "rouge2", "rougeL"))
 
 
-def _baselines(transcript, budget: int) -> dict[str, str]:
-    """First sentences and plain LexRank over the same cleaned sentences, same budget."""
-    sentences = [
+def _plain_sentences(transcript) -> list[str]:
+    """The baseline's sentences: markup and fillers removed (clean_disfluencies), pysbd split."""
+    return [
         s for seg in transcript.segments for s in nlp.split_sentences(nlp.clean_disfluencies(seg.text)) if nlp.words(s)
     ]
-    chosen = nlp.summarize_to_budget(sentences, budget)
+
+
+def summaries(transcript, engine: OfflineEngine, budget: int) -> dict[str, str]:
+    """Every system's summary of ``transcript`` in ``budget`` words.
+
+    The engine's opener ("<who> discussed <topics>.") is generated, not extracted: it is shown
+    with and without it, and LexRank is also given the very same opener, so the opener's share
+    of the score is visible and credited to no one.
+    """
+    utterances = clean_transcript(transcript)
+    speakers = engine._speakers(transcript)
+    full = engine._structure(utterances, speakers, budget)
+    opener = engine._lead(speakers, full.topics)
+    extra = nlp.word_count(opener)
+    body = engine._structure(utterances, speakers, budget + extra).summary[len(opener) :].strip()
+    sentences = _plain_sentences(transcript)
+    lexrank_full = [sentences[i] for i in nlp.summarize_to_budget(sentences, budget)]
+    lexrank_rest = [sentences[i] for i in nlp.summarize_to_budget(sentences, budget - extra)]
     return {
+        "offline, with opener": full.summary,
+        "offline, no opener": body,
+        "LexRank + same opener": " ".join([opener, *lexrank_rest]),
+        "LexRank": " ".join(lexrank_full),
         "first sentences": " ".join(lead_sentences(sentences, budget)),
-        "LexRank": " ".join(sentences[i] for i in chosen),
     }
 
 
-def meetings_report(fixtures: Path, engine: OfflineEngine) -> list[Row]:
+_FILLERS = re.compile(r"\b(?:um+|uh+|erm|ehm|hmm+|mm+-?hmm|uh-huh|you know|i mean)\b", re.IGNORECASE)
+_DANGLING = set(
+    "the a an to of and or but with for that which if is are was be my your our this so because as at by from in on".split()
+)
+
+
+def is_fragment(sentence: str) -> bool:
+    """The benchmark's own test (not the engine's): a summary sentence a reader would stumble on.
+
+    Fewer than 5 words; no closing . ! or ?; ends on a function word; starts in lower case;
+    still holds a filler ("um", "you know", "I mean"); a word said twice in a row; or a cut-off
+    word (a short non-word the next word starts with: "th that's", "firs first").
+    """
+    words = nlp.words(sentence)
+    if len(words) < 5 or not sentence.rstrip().endswith((".", "!", "?")) or not sentence[:1].isupper():
+        return True
+    lowered = [w.lower() for w in words]
+    if lowered[-1] in _DANGLING or _FILLERS.search(sentence):
+        return True
+    if any(a == b for a, b in zip(lowered, lowered[1:], strict=False)):
+        return True
+    short_words = lexrank.ENGLISH_STOP_WORDS | {"i", "a"}
+    return any(
+        len(a) <= 4 and b.startswith(a) and b != a and a not in short_words
+        for a, b in zip(lowered, lowered[1:], strict=False)
+    )
+
+
+def meetings_report(fixtures: Path, engine: OfflineEngine) -> tuple[list[Row], list[Row]]:
+    """ROUGE rows per meeting and system (+ MEAN), and fragment-rate rows per system."""
     scorer = rouge_scorer()
     rows: list[Row] = []
+    fragments: dict[str, list[bool]] = {}
     for path in sorted((fixtures / "meetings" / "qmsum").glob("*.json")):
         doc = json.loads(path.read_text("utf-8"))
         transcript = parse_transcript(path.read_bytes(), filename=path.name)
-        started = time.perf_counter()
-        minutes = engine.extract_minutes(transcript)
-        seconds = time.perf_counter() - started
         reference = doc["reference"]["summary"]
-        candidates = {"offline minutes": minutes.summary, **_baselines(transcript, engine.summary_words)}
-        for system, candidate in candidates.items():
+        for system, candidate in summaries(transcript, engine, engine.summary_words).items():
             r1, r2, rl = _f1(scorer, reference, candidate)
             rows.append(
                 {
@@ -107,8 +156,13 @@ def meetings_report(fixtures: Path, engine: OfflineEngine) -> list[Row]:
                     "R-2": r2,
                     "R-L": rl,
                     "words": nlp.word_count(candidate),
-                    "seconds": round(seconds, 2) if system == "offline minutes" else "",
                 }
+            )
+            said = nlp.split_sentences(candidate)
+            if "opener" in system and said:
+                said = said[1:]  # the generated opener is not a summary sentence
+            fragments.setdefault(system.replace(", with opener", "").replace(" + same opener", ""), []).extend(
+                is_fragment(s) for s in said
             )
     for system in dict.fromkeys(r["system"] for r in rows):
         mine = [r for r in rows if r["system"] == system]
@@ -118,10 +172,14 @@ def meetings_report(fixtures: Path, engine: OfflineEngine) -> list[Row]:
                 "system": system,
                 **{k: round(statistics.mean(float(r[k]) for r in mine), 1) for k in ("R-1", "R-2", "R-L")},
                 "words": round(statistics.mean(int(r["words"]) for r in mine)),
-                "seconds": "",
             }
         )
-    return rows
+    frag_rows: list[Row] = [
+        {"system": system, "sentences": len(flags), "fragments": sum(flags), "rate": f"{sum(flags) / len(flags):.1%}"}
+        for system, flags in fragments.items()
+        if flags
+    ]
+    return rows, frag_rows
 
 
 _OWNER_RE = re.compile(r"\[(PERSON\d+)\]\s+(?:will|shall|should|needs? to|has to|is going to|to)\b", re.IGNORECASE)
@@ -145,23 +203,150 @@ def reference_owners(minutes_text: str) -> set[str]:
 
 
 def owners_report(fixtures: Path, engine: OfflineEngine) -> list[Row]:
+    """Owner recall and precision against the ELITR human minutes, speaking and silent owners apart."""
     rows: list[Row] = []
+    totals = {"speaking": [0, 0], "silent": [0, 0]}  # [hit, reference]
+    found_all = hit_all = 0
     for path in sorted((fixtures / "meetings" / "elitr").glob("*.json")):
         doc = json.loads(path.read_text("utf-8"))
         transcript = parse_transcript(path.read_bytes(), filename=path.name)
         minutes = engine.extract_minutes(transcript)
+        speakers = {re.sub(r"[\[\]()]", "", s) for s in transcript.speakers}
         found = {re.sub(r"[\[\]()]", "", a.owner) for a in minutes.action_items if a.owner}
         reference: set[str] = set()
         for m in doc["reference"]["minutes"]:
             reference |= reference_owners(m["text"])
-        hit = reference & found
+        for kind, group in (("speaking", reference & speakers), ("silent", reference - speakers)):
+            totals[kind][0] += len(group & found)
+            totals[kind][1] += len(group)
+        found_all += len(found)
+        hit_all += len(found & reference)
         rows.append(
             {
                 "meeting": path.stem,
-                "reference owners": ", ".join(sorted(reference)),
+                "reference owners (speaking / silent)": f"{', '.join(sorted(reference & speakers)) or '-'} / "
+                f"{', '.join(sorted(reference - speakers)) or '-'}",
                 "found owners": ", ".join(sorted(found)),
-                "recall": round(len(hit) / len(reference), 2) if reference else "",
-                "action items": len(minutes.action_items),
+                "recall": round(len(reference & found) / len(reference), 2) if reference else "",
+                "precision": round(len(reference & found) / len(found), 2) if found else "",
+                "items": len(minutes.action_items),
+            }
+        )
+    if rows:
+        (sh, sn), (qh, qn) = totals["speaking"], totals["silent"]
+        rows.append(
+            {
+                "meeting": "ALL",
+                "reference owners (speaking / silent)": f"recall speaking {sh}/{sn}, silent {qh}/{qn}",
+                "found owners": f"{found_all} found",
+                "recall": round((sh + qh) / (sn + qn), 2) if sn + qn else "",
+                "precision": round(hit_all / found_all, 2) if found_all else "",
+                "items": "",
+            }
+        )
+    return rows
+
+
+GOLD = ROOT / "tests" / "fixtures" / "meetings" / "gold_action_items.json"
+
+
+def _key(owner: str | None) -> str:
+    return re.sub(r"[\[\]()]", "", owner or "").strip().lower()
+
+
+def _matches(item, gold: dict) -> bool:
+    task = item.task.lower()
+    return _key(item.owner) == _key(gold["owner"]) and all(w.lower() in task for w in gold["match"])
+
+
+def gold_report(engine: OfflineEngine) -> tuple[list[Row], list[str]]:
+    """Precision, recall and junk rate of action items against the hand-written gold set."""
+    gold = json.loads(GOLD.read_text("utf-8"))
+    rows: list[Row] = []
+    lines: list[str] = []
+    tp_all = pred_all = gold_all = junk_all = 0
+    for name, spec in gold["meetings"].items():
+        path = GOLD.parent / name
+        transcript = parse_transcript(path.read_bytes(), filename=path.name)
+        items = engine.extract_minutes(transcript).action_items
+        found = [g for g in spec["items"] if any(_matches(a, g) for a in items)]
+        correct = [a for a in items if any(_matches(a, g) for g in spec["items"])]
+        junk = [a for a in items if not any(_matches(a, g) for g in spec["items"] + spec["acceptable"])]
+        for a in items:
+            verdict = "JUNK" if a in junk else ("gold" if a in correct else "acceptable")
+            lines.append(f"  {name}: [{verdict}] {a.owner}: {a.task} (confidence {a.confidence})")
+        tp_all += len(correct)
+        pred_all += len(items)
+        gold_all += len(spec["items"])
+        junk_all += len(junk)
+        rows.append(
+            {
+                "meeting": path.stem.removeprefix("qmsum_"),
+                "gold": len(spec["items"]),
+                "predicted": len(items),
+                "precision": round(len(correct) / len(items), 2) if items else "",
+                "recall": round(len(found) / len(spec["items"]), 2) if spec["items"] else "",
+                "junk": len(junk),
+            }
+        )
+        gold_all_found = len(found)
+        rows[-1]["_found"] = gold_all_found
+    found_total = sum(int(r.pop("_found")) for r in rows)
+    rows.append(
+        {
+            "meeting": "ALL",
+            "gold": gold_all,
+            "predicted": pred_all,
+            "precision": round(tp_all / pred_all, 2) if pred_all else "",
+            "recall": round(found_total / gold_all, 2) if gold_all else "",
+            "junk": f"{junk_all} ({junk_all / pred_all:.0%})" if pred_all else "0",
+        }
+    )
+    return rows, lines
+
+
+def _timed(fn) -> tuple[float, float]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def speed_report(fixtures: Path, engine: OfflineEngine) -> list[Row]:
+    """Wall and CPU seconds for a one-hour meeting and a 1 MB transcript (best of 3 / of 1).
+
+    The hour is the QMSum meetings' segments in turn until 9,000 words (an hour of speech at
+    150 words a minute); the megabyte, the same repeated to 1,000,000 characters of text.
+    """
+    from marginalia.schemas import Segment, Transcript
+
+    pool = [
+        seg
+        for path in sorted((fixtures / "meetings" / "qmsum").glob("*.json"))
+        for seg in parse_transcript(path.read_bytes(), filename=path.name).segments
+    ]
+
+    def meeting(limit_words: int | None = None, limit_chars: int | None = None) -> Transcript:
+        segments, words, chars, i = [], 0, 0, 0
+        while (limit_words and words < limit_words) or (limit_chars and chars < limit_chars):
+            seg = pool[i % len(pool)]
+            segments.append(Segment(id=len(segments), speaker=seg.speaker, text=seg.text))
+            words += nlp.word_count(seg.text)
+            chars += len(seg.text)
+            i += 1
+        return Transcript(speakers=list(dict.fromkeys(s.speaker for s in segments if s.speaker)), segments=segments)
+
+    hour, megabyte = meeting(limit_words=9_000), meeting(limit_chars=1_000_000)
+    engine.extract_minutes(hour)  # warm up: imports
+    rows: list[Row] = []
+    for label, transcript, runs in (("1-hour meeting (9,000 words)", hour, 3), ("1 MB transcript", megabyte, 1)):
+        best = min((_timed(lambda t=transcript: engine.extract_minutes(t)) for _ in range(runs)), key=lambda x: x[0])
+        rows.append(
+            {
+                "input": label,
+                "segments": len(transcript.segments),
+                "wall s": round(best[0], 2),
+                "CPU s": round(best[1], 2),
+                "baseline (README before issue 12)": "0.9-5.0 s" if "hour" in label else "21.6 s",
             }
         )
     return rows
@@ -193,11 +378,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: no fixtures at {args.fixtures} (the shared developer fixtures are not on this machine)")
         return 0
     engine = OfflineEngine()
-    print_table(
-        f"Meeting summaries vs QMSum references (ROUGE F1 x100, {SUMMARY_WORDS}-word budget)",
-        meetings_report(args.fixtures, engine),
-    )
+    rouge, fragments = meetings_report(args.fixtures, engine)
+    print_table(f"Meeting summaries vs QMSum references (ROUGE F1 x100, {SUMMARY_WORDS}-word budget)", rouge)
+    print_table("Fragment rate of summary sentences (benchmark's own test; openers not counted)", fragments)
     print_table("Action-item owners vs ELITR human minutes", owners_report(args.fixtures, engine))
+    gold, verdicts = gold_report(engine)
+    print_table(f"Action items vs the gold set ({GOLD.relative_to(ROOT)})", gold)
+    print("\n".join(verdicts))
+    print_table(
+        "Speed of extract_minutes (load average %.1f)" % os.getloadavg()[0], speed_report(args.fixtures, engine)
+    )
     documents = documents_report()
     if documents is not None:
         print_table("Documents and outlines", documents)
