@@ -55,6 +55,15 @@ def annotation_rows(store: LocalStore) -> list[tuple]:
     )
 
 
+def blob_files(root: Path) -> list[Path]:
+    """Object bodies and temp files under blobs/, without the metadata sidecars beside them."""
+    return sorted(
+        p
+        for p in (root / "blobs").rglob("*")
+        if p.is_file() and not p.name.endswith(".meta") and not p.parent.name.endswith(".ann")
+    )
+
+
 @pytest.fixture
 def b(local_store) -> str:
     local_store.create_bucket("bkt")
@@ -178,7 +187,7 @@ def test_killed_writer_leaves_the_old_object(store_dir, moment):
     assert query(store, "PRAGMA integrity_check") == [("ok",)]
     store.put_object("bkt", "doc", b"after the crash")  # the write lock was released
     assert store.get_object("bkt", "doc")[0] == b"after the crash"
-    leftovers = [p for p in (store_dir / "blobs").rglob("*") if p.is_file()]
+    leftovers = blob_files(store_dir)
     assert len(leftovers) == 2  # the live blob + the dead writer's temp file or orphan blob
     assert store.gc(older_than=0) == 1
     assert store.get_object("bkt", "doc")[0] == b"after the crash"
@@ -187,7 +196,7 @@ def test_killed_writer_leaves_the_old_object(store_dir, moment):
 
 def test_gc_keeps_young_orphans_and_referenced_blobs(local_store, b):
     local_store.put_object(b, "k", b"live")
-    orphan = local_store.root / "blobs" / "ab" / "ab0000"
+    orphan = local_store.root / "blobs" / "ab" / ("ab" + "0" * 30)  # a blob name: 32 hex digits
     orphan.parent.mkdir(exist_ok=True)
     orphan.write_bytes(b"crash leftover")
     assert local_store.gc() == 0  # younger than an hour: could be a write in flight
@@ -198,7 +207,7 @@ def test_gc_keeps_young_orphans_and_referenced_blobs(local_store, b):
 
 def test_overwrite_and_delete_remove_old_blobs(local_store, b):
     def blobs():
-        return sorted(p for p in (local_store.root / "blobs").rglob("*") if p.is_file())
+        return blob_files(local_store.root)
 
     local_store.put_object(b, "k", b"1")
     local_store.put_object(b, "k", b"2")
@@ -214,7 +223,7 @@ def test_failed_conditional_write_leaves_no_blob(local_store, b):
     local_store.put_object(b, "k", b"1")
 
     def files():
-        return sorted(p for p in (local_store.root / "blobs").rglob("*") if p.is_file())
+        return sorted(p for p in (local_store.root / "blobs").rglob("*") if p.is_file())  # sidecars too
 
     before = files()
     with pytest.raises(PreconditionFailed):

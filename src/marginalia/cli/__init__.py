@@ -14,6 +14,7 @@ from . import ops_cmds  # noqa: F401  trace, archive
 from . import batch_cmds  # noqa: F401  batch
 from . import worker_cmds  # noqa: F401  worker (Temporal)
 from . import samples_cmds  # noqa: F401  samples
+from . import store_cmds  # noqa: F401  store check, store repair, store gc
 # isort: on
 
 __all__ = ["app", "main"]

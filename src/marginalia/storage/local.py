@@ -57,7 +57,7 @@ from ..errors import (
     TransientError,
 )
 from ..uri import validate_bucket, validate_key
-from . import catalogue, rules
+from . import catalogue, rules, sidecars
 from .base import (
     Annotation,
     AnnotationDirective,
@@ -166,6 +166,7 @@ class _Transaction:
     conn: sqlite3.Connection
     new_blobs: list[str] = field(default_factory=list)
     garbage_blobs: list[str] = field(default_factory=list)
+    garbage_annotations: list[tuple[str, str]] = field(default_factory=list)  # (blob, name) sidecars
 
     def next_sequence(self) -> str:
         """The store-wide monotonic 20-digit sequence number (spec R17.4)."""
@@ -332,6 +333,8 @@ class LocalStore(Store):
                 self._unlink_blobs(tx.new_blobs)
                 raise
         self._unlink_blobs(tx.garbage_blobs)
+        for blob, name in tx.garbage_annotations:
+            sidecars.remove_annotation(self._blob_path(blob), name)
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -399,6 +402,7 @@ class LocalStore(Store):
         for name in names:
             with contextlib.suppress(FileNotFoundError):
                 self._blob_path(name).unlink()
+            sidecars.remove_all(self._blob_path(name))
 
     def gc(self, *, older_than: float = ORPHAN_MAX_AGE_SECONDS) -> int:
         """Remove blob files no version references (crash leftovers) older than ``older_than`` s.
@@ -407,7 +411,9 @@ class LocalStore(Store):
         """
         cutoff = time.time() - older_than
         candidates = []
-        for path in self._blob_root.glob("*/*"):
+        for path in self._blob_root.glob("*/*"):  # blobs and temp files; sidecars go with their blob
+            if not (catalogue.BLOB_NAME.match(f"{path.parent.name}/{path.name}") or path.name.startswith(".tmp-")):
+                continue
             with contextlib.suppress(FileNotFoundError):
                 if path.stat().st_mtime <= cutoff:
                     candidates.append(path)
@@ -419,6 +425,7 @@ class LocalStore(Store):
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
                     removed += 1
+                sidecars.remove_all(path)
         return removed
 
     # --- buckets -----------------------------------------------------------------------------
@@ -574,6 +581,8 @@ class LocalStore(Store):
                 content_type, json.dumps(metadata or {}, ensure_ascii=False), uuid.uuid4().hex,
             ),
         ).fetchone()  # fmt: skip
+        if blob is not None:  # enough beside the blob to rebuild this row (marginalia store repair)
+            sidecars.write_version(self._blob_path(blob), row, self._durable)
         self._journal(tx, "DELETE" if delete_marker else "CREATE", row)
         return row
 
@@ -852,6 +861,12 @@ class LocalStore(Store):
                  payload = excluded.payload""",
             (version["id"], name, sequence, when, size, etag, checksum_algorithm, checksum, text),
         )
+        if version["blob"]:
+            fields = {
+                "name": name, "sequence_number": sequence, "last_modified": when, "size": size, "etag": etag,
+                "checksum_algorithm": checksum_algorithm, "checksum": checksum, "payload": text,
+            }  # fmt: skip
+            sidecars.write_annotation(self._blob_path(version["blob"]), fields, self._durable)
         self._sync_annotation_row(tx.conn, version, name)
         return AnnotationInfo(
             name=name,
@@ -986,6 +1001,8 @@ class LocalStore(Store):
                     "DELETE FROM annotation WHERE object_join_key = ? AND name = ?", (version["join_key"], name)
                 )
                 self._journal(tx, "DELETE_ANNOTATION", version, annotation=name)
+                if version["blob"]:
+                    tx.garbage_annotations.append((version["blob"], name))
 
     # --- the annotation table ----------------------------------------------------------------
     def reindex(self) -> int:
