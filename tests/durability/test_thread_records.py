@@ -16,6 +16,7 @@ import pytest
 from marginalia.errors import ThreadBusy
 from marginalia.lease import Lease, LeaseRecord, lease_key
 from marginalia.storage.local import LocalStore
+from marginalia.testing.cli import cli_local_store
 from marginalia.testing.cli import run_cli as cli
 from marginalia.threads import ThreadIndex, ThreadRecord
 from marginalia.uri import parse_uri
@@ -117,11 +118,7 @@ def test_being_run_elsewhere_names_holder_expiry_and_how_to_unlock(local_store, 
 
 
 def test_threads_unlock_refuses_a_live_local_holder_and_breaks_a_dead_one(tmp_path, monkeypatch):
-    root = tmp_path / "store"
-    store = LocalStore(root)
-    store.create_bucket("meet")
-    monkeypatch.setenv("MARGINALIA_STORE", f"local:{root}")
-    monkeypatch.delenv("MARGINALIA_STATE", raising=False)
+    store = cli_local_store(tmp_path / "store", monkeypatch, "meet")
     from marginalia.runtime import state_location
 
     state = state_location(store)
@@ -162,12 +159,8 @@ def test_a_lost_lease_stops_the_run_before_it_writes(local_store, state):
 
 # --- item 12: a thread that failed on bad input is not offered for resume ----------------------
 def test_a_thread_failed_on_bad_input_is_not_offered_for_resume(tmp_path, monkeypatch):
-    root = tmp_path / "store"
-    store = LocalStore(root)
-    store.create_bucket("meet")
+    store = cli_local_store(tmp_path / "store", monkeypatch, "meet")
     store.put_object("meet", "broken.vtt", b"this is not WebVTT at all")
-    monkeypatch.setenv("MARGINALIA_STORE", f"local:{root}")
-    monkeypatch.delenv("MARGINALIA_STATE", raising=False)
     code, out, err = cli("minutes", "s3://meet/broken.vtt")
     assert code == 2 and "malformed WebVTT" in err
     code, out, err = cli("threads")

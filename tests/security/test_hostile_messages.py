@@ -12,18 +12,15 @@ import pytest
 from marginalia.errors import InvalidInput
 from marginalia.redact import printable, redact
 from marginalia.storage.local import LocalStore
+from marginalia.testing.cli import cli_local_store
 from marginalia.testing.cli import run_cli as cli
 from marginalia.tools.transcripts import parse_transcript
 
 
 @pytest.fixture
 def store(tmp_path, monkeypatch) -> LocalStore:
-    root = tmp_path / "store"
-    store = LocalStore(root)
-    store.create_bucket("bkt")
+    store = cli_local_store(tmp_path / "store", monkeypatch, "bkt")
     store.put_object("bkt", "doc.txt", b"hello")
-    monkeypatch.setenv("MARGINALIA_STORE", f"local:{root}")
-    monkeypatch.delenv("MARGINALIA_STATE", raising=False)
     return store
 
 

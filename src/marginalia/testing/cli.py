@@ -27,3 +27,16 @@ def run_cli(*args: str) -> tuple[int, str, str]:
     finally:
         sys.argv = argv
     return code, out.getvalue(), err.getvalue()
+
+
+def cli_local_store(root, monkeypatch, *buckets: str):
+    """A :class:`~marginalia.storage.local.LocalStore` at ``root`` with ``buckets``, which CLI commands
+    run through :func:`run_cli` use (``MARGINALIA_STORE`` set, ``MARGINALIA_STATE`` beside it)."""
+    from marginalia.storage.local import LocalStore
+
+    store = LocalStore(root)
+    for bucket in buckets:
+        store.create_bucket(bucket)
+    monkeypatch.setenv("MARGINALIA_STORE", f"local:{root}")
+    monkeypatch.delenv("MARGINALIA_STATE", raising=False)
+    return store
