@@ -158,6 +158,11 @@ class Run:
         lease = getattr(self.lease, "lease", None)
         if isinstance(exc, ThreadBusy) or (lease is not None and lease.lost is not None):
             return  # the thread is another worker's now: its record is theirs to write
+        if isinstance(exc, KeyboardInterrupt | asyncio.CancelledError):  # Ctrl-C: stopped, not broken
+            thread_id = self.record.thread_id
+            self.index.update(thread_id, status="interrupted", error=None)
+            exc.add_note(f"thread {thread_id} interrupted; continue it with: marginalia resume {thread_id}")
+            return
         message = str(exc) if isinstance(exc, MarginaliaError) else f"{type(exc).__name__}: {exc}"
         # Bad input fails the same way on every retry: such a thread is not offered for resume.
         permanent = isinstance(exc, InvalidInput) and not isinstance(exc, StorageError)

@@ -25,7 +25,7 @@ from .errors import ConflictRetry, InvalidInput, ObjectNotFound, PreconditionFai
 from .storage.base import Store
 from .uri import S3URI
 
-Status = Literal["running", "waiting", "done", "failed", "rejected", "expired"]
+Status = Literal["running", "waiting", "done", "failed", "interrupted", "rejected", "expired"]
 PENDING: tuple[Status, ...] = ("waiting",)
 #: A thread that reached its end: an update never turns its record into "failed".
 FINISHED: tuple[Status, ...] = ("done", "rejected")
@@ -115,13 +115,13 @@ class ThreadIndex:
     def update(self, thread_id: str, **changes) -> ThreadRecord | None:
         """Rewrite the record with ``changes`` and a fresh ``updated_at``, conditionally (If-Match on
         the ETag read); None if unknown. A finished record is returned unchanged when ``changes``
-        would turn it into ``failed``."""
+        would turn it into ``failed`` or ``interrupted``."""
         for _attempt in range(_CAS_ATTEMPTS):
             found = self._read(thread_id)
             if found is None:
                 return None
             record, etag = found
-            if record.status in FINISHED and changes.get("status") == "failed":
+            if record.status in FINISHED and changes.get("status") in ("failed", "interrupted"):
                 return record
             for name, value in changes.items():
                 setattr(record, name, value)

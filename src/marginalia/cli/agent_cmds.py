@@ -20,7 +20,7 @@ import typer
 from rich.table import Table
 
 from ..errors import InvalidInput, MarginaliaError
-from .app import app, console, json_output, print_json
+from .app import app, console, error_line, json_output, print_json
 from .params import object_uri
 
 __all__ = ["DemoStep", "demo_steps", "run_agent", "show_result"]
@@ -51,10 +51,15 @@ class Progress:
 
 def run_agent(call: Callable[..., Any], **kwargs):
     """Run an API call (``marginalia.api.minutes``/``resume``...) with live progress (none with ``--json``)."""
-    if json_output():
-        return call(**kwargs)
-    with console.status("working …") as status:
-        return call(on_update=Progress(status), **kwargs)
+    try:
+        if json_output():
+            return call(**kwargs)
+        with console.status("working …") as status:
+            return call(on_update=Progress(status), **kwargs)
+    except KeyboardInterrupt as exc:  # Ctrl-C: the run noted which thread stopped and how to continue it
+        for note in getattr(exc, "__notes__", ()):
+            error_line(note)
+        raise
 
 
 def _hook(agent: str, field: str) -> Any:
