@@ -57,7 +57,13 @@ WRITE_OPS = (
     "delete_annotation",
     "create_bucket",
 )
-AGENT_OBJECTS = {"minutes": "meetings/2024-05-01-standup.vtt", "summary": "reports/sample_report.pdf"}
+AGENT_OBJECTS = {
+    "minutes": "meetings/2024-05-01-standup.vtt",
+    "summary": "reports/sample_report.pdf",
+    "minutes-long": "meetings/2024-05-02-planning.vtt",  # LONG_CHUNKS chunks: durable per chunk?
+}
+#: Chunks of the long meeting (``minutes-long``) at the minutes agent's default chunk size.
+LONG_CHUNKS = 36
 VOLATILE = ("created_at", "thread_id", "trace_id")
 
 
@@ -295,7 +301,7 @@ def child_main(agent: str, uri: str, thread_id: str, env: dict[str, str]) -> Non
     log, kill = EventLog(env[LOG_ENV]), KillSwitch(env.get(CRASH_ENV))
     store = RecordingStore(open_store(), log, kill)
     engine = CountingEngine(OfflineEngine(), log, kill)
-    spec = batch_agent(agent)
+    spec = batch_agent(graph_agent(agent))
     for _ in range(10):
         run = prepare_continue(spec, uri, thread_id=thread_id, store=store, engine=engine, approve=False)
         if isinstance(run, RunResult):
@@ -372,8 +378,36 @@ class Target:
 def fixture_bytes(agent: str) -> bytes:
     import marginalia
 
+    if agent == "minutes-long":
+        from marginalia.nodes.minutes import DEFAULT_CHUNK_CHARS
+
+        return long_meeting_vtt(LONG_CHUNKS * DEFAULT_CHUNK_CHARS)
     samples = Path(marginalia.__file__).parent / "samples"
     return (samples / ("standup.vtt" if agent == "minutes" else "sample_report.pdf")).read_bytes()
+
+
+def graph_agent(agent: str) -> str:
+    """The batch agent that runs a trial agent (``minutes-long`` is the minutes agent)."""
+    return agent.split("-")[0]
+
+
+def long_meeting_vtt(chars: int) -> bytes:
+    """A WebVTT meeting of about ``chars`` characters of speech: the sample stand-up's lines
+    over and over, each round numbered (so chunks differ), with running timestamps. Deterministic."""
+    from marginalia.tools.transcripts import parse_transcript
+
+    lines = parse_transcript(fixture_bytes("minutes"), filename="standup.vtt").segments
+    out, total, t, n = ["WEBVTT", ""], 0, 0.0, 0
+    while total < chars:
+        for seg in lines:
+            n += 1
+            text = f"{seg.text} (round {n // len(lines) + 1})"
+            start, t = t, t + 4.0
+            stamp = f"{int(start // 3600):02d}:{int(start % 3600 // 60):02d}:{start % 60:06.3f}"
+            end = f"{int(t // 3600):02d}:{int(t % 3600 // 60):02d}:{t % 60:06.3f}"
+            out += [str(n), f"{stamp} --> {end}", f"<v {seg.speaker}>{text}", ""]
+            total += len(text)
+    return "\n".join(out).encode()
 
 
 @dataclass
@@ -405,8 +439,9 @@ def prepare(target: Target, agent: str, name: str) -> tuple[str, str, str]:
     return data, state, f"s3://{data}/{AGENT_OBJECTS[agent]}"
 
 
-def run_trial(trial: Trial, *, attempt_timeout: float = 60.0) -> Trial:
+def run_trial(trial: Trial, *, attempt_timeout: float | None = None) -> Trial:
     """Run attempts (each with the next kill spec, then clean ones) until one finishes."""
+    attempt_timeout = attempt_timeout or (600.0 if trial.agent == "minutes-long" else 60.0)
     started = time.monotonic()
     data, state, uri = prepare(trial.target, trial.agent, trial.name)
     log_path = trial.target.root / f"{trial.name}.log"
@@ -688,6 +723,13 @@ def verify(trial: Trial, data: str, state: str, uri: str, log_path: Path) -> lis
     finally:
         store.close()
     return problems
+
+
+def redone_engine_calls(trial: Trial) -> int:
+    """Engine calls of a trial beyond an uninterrupted run's: the model work its kills threw
+    away (counted from the event log, outside the killed processes)."""
+    events = EventLog.read(trial.target.root / f"{trial.name}.log")
+    return sum(e["ev"] == "engine" for e in events) - reference_counts(trial.agent, trial.target)["engine"]
 
 
 # --- planning kills -------------------------------------------------------------------------

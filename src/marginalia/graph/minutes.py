@@ -3,7 +3,9 @@
 ``ingest -> transcript -> plan =Send=> extract_chunk* -> merge -> review <-> revise -> annotate``
 
 * ``transcript`` writes the ``transcript`` annotation (state keeps a reference);
-* ``plan``/``extract_chunk``/``merge`` are the map-reduce over long transcripts;
+* ``plan``/``extract_chunk``/``merge`` are the map-reduce over long transcripts (``plan`` reads
+  the transcript once and each chunk carries a range of it; each chunk's result is saved as soon
+  as it finishes, see :mod:`marginalia.nodes.minutes`);
 * ``review`` stops at ``interrupt()`` with the proposed minutes until a person answers;
 * ``annotate`` writes ``meeting_minutes`` and ``action_items`` with ``ObjectIfMatch``.
 
@@ -35,6 +37,10 @@ from .common import (
 )
 
 AGENT = "minutes"
+#: Size of LangGraph's thread pool for this graph: more than the tasks of any step (one per
+#: chunk), so none waits for a worker. Threads start only as tasks need them; the chunks that
+#: compute at once are bounded in the node (``nodes.minutes.CHUNKS_AT_ONCE``).
+FAN_OUT_WORKERS = 1_000_000
 
 
 class MinutesState(ReviewState, total=False):
@@ -59,7 +65,9 @@ def build_minutes_graph(checkpointer=None):
     builder.add_conditional_edges("plan", m.route_chunks, ["extract_chunk"])
     builder.add_edge("extract_chunk", "merge")
     add_review_loop(builder, after="merge", agent=AGENT, document=Minutes, revise=m.revise, payloads=m.payloads)
-    return compile_graph(builder, name=AGENT, checkpointer=checkpointer)
+    # No task ever waits for a worker of LangGraph's pool (threads start as tasks do): a waiting
+    # chunk would hold every finished chunk's checkpoint write up behind it (nodes.minutes).
+    return compile_graph(builder, name=AGENT, checkpointer=checkpointer).with_config(max_concurrency=FAN_OUT_WORKERS)
 
 
 def check_input(store: Store, info: ObjectInfo | None, *, object_uri: str, inputs: dict, thread_id: str | None) -> None:

@@ -4,21 +4,40 @@ A long meeting never gets cut off: the segments are split into chunks of at most
 ``chunk_chars`` characters (whole segments; ids stay global), each chunk goes to its own
 ``extract_chunk`` run through LangGraph ``Send`` (they run in parallel), and ``merge`` asks the
 engine to reduce the partial minutes into one (``engine.merge_minutes``). A short meeting is a
-single chunk and skips the merge. Chunks read the transcript from its annotation, so the state
-carries only segment ranges and the partial minutes.
+single chunk and skips the merge.
+
+Parsed once: ``plan`` reads the transcript annotation once; each ``Send`` carries a cheap
+reference (segment range and the transcript's reference from state), and the chunks slice the
+parsed transcript this process keeps (:func:`~marginalia.nodes.transcript.parsed_transcript`), so
+a chunk never re-reads or re-parses the whole transcript (that made a long meeting quadratic in
+time and memory). State and checkpoints keep only ranges and partial minutes, whatever the length.
+
+Durable per chunk: each finished chunk's result is saved (the checkpointer's ``put_writes``) as
+soon as it finishes, so a crash redoes only the chunks in flight. LangGraph runs the tasks of a
+step and the checkpointer's writes on one thread pool; a Send task waiting there for a worker
+would queue every finished chunk's save behind it, until the whole fan-out has started. So the
+graph runs with a pool that never makes a task wait (``graph.minutes.FAN_OUT_WORKERS``) and the
+chunks take turns here instead (:func:`chunk_turn`), where waiting costs a parked thread and
+never holds up a save.
 """
 
 from __future__ import annotations
 
 import re
+import threading
+from contextlib import ExitStack
 
 from langgraph.types import Send
 
 from ..context import engine_turn, rails
 from ..schemas import Minutes, Transcript
-from .transcript import load_transcript
+from .transcript import parsed_transcript
 
 DEFAULT_CHUNK_CHARS = 12_000
+#: Chunks computing at once in this process (model engines wait on the network; the offline
+#: engine's calls take their own turns on top, see :func:`marginalia.runtime.engine_turn`).
+CHUNKS_AT_ONCE = 4
+_CHUNK_SLOTS = threading.BoundedSemaphore(CHUNKS_AT_ONCE)
 _DATE_IN_KEY = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
 
 
@@ -41,12 +60,23 @@ def hint_date(source: dict) -> str | None:
     return "-".join(m.groups()) if m else None
 
 
+def chunk_turn(engine) -> ExitStack:
+    """Hold this around a chunk's engine call: at most :data:`CHUNKS_AT_ONCE` at a time, and the
+    engine's own turn (see the module docstring for why the waiting happens here)."""
+    stack = ExitStack()
+    stack.enter_context(_CHUNK_SLOTS)
+    stack.enter_context(engine_turn(engine))
+    return stack
+
+
 def route_chunks(state: dict) -> list[Send]:
-    """Fan out one ``extract_chunk`` per chunk of the transcript."""
-    ranges = state["chunks"]
+    """Fan out one ``extract_chunk`` per chunk of the transcript (a range and a reference)."""
     return [
-        Send("extract_chunk", {"source": state["source"], "index": i, "start": a, "end": b})
-        for i, (a, b) in enumerate(ranges)
+        Send(
+            "extract_chunk",
+            {"source": state["source"], "transcript": state["transcript"], "index": i, "start": a, "end": b},
+        )
+        for i, (a, b) in enumerate(state["chunks"])
     ]
 
 
@@ -54,21 +84,21 @@ def plan(state: dict, runtime) -> dict:
     """Chunks measured in cleaned text (what every engine reads), not in fillers and noise tags."""
     from ..engines.meeting_cleaning import clean_text
 
-    transcript = load_transcript(rails(runtime).store, state["source"])
+    transcript = parsed_transcript(rails(runtime).store, state["source"], state["transcript"])
     lengths = [len(clean_text(s.text)) for s in transcript.segments]
     return {"chunks": plan_chunks(lengths, int(state.get("chunk_chars") or DEFAULT_CHUNK_CHARS)), "partials": None}
 
 
 def extract_chunk(task: dict, runtime) -> dict:
     r = rails(runtime)
-    transcript = load_transcript(r.store, task["source"])
+    transcript = parsed_transcript(r.store, task["source"], task.get("transcript"))
     part = Transcript(
         language=transcript.language,
         speakers=transcript.speakers,
         segments=transcript.segments[task["start"] : task["end"]],
         source_format=transcript.source_format,
     )
-    with engine_turn(r.engine):
+    with chunk_turn(r.engine):
         minutes = r.engine.extract_minutes(part, first_segment=task["start"], hint_date=hint_date(task["source"]))
     return {"partials": [{"index": task["index"], "minutes": minutes.model_dump(mode="json")}]}
 
@@ -79,14 +109,16 @@ def merge(state: dict, runtime) -> dict:
     if len(parts) == 1:
         minutes = parts[0]
     else:
-        minutes = r.engine.merge_minutes(parts, load_transcript(r.store, state["source"]))
+        minutes = r.engine.merge_minutes(parts, parsed_transcript(r.store, state["source"], state.get("transcript")))
     return {"proposal": minutes.model_dump(mode="json"), "partials": None}
 
 
 def revise(state: dict, runtime) -> dict:
     r = rails(runtime)
     minutes = r.engine.revise_minutes(
-        Minutes.model_validate(state["proposal"]), state["feedback"], load_transcript(r.store, state["source"])
+        Minutes.model_validate(state["proposal"]),
+        state["feedback"],
+        parsed_transcript(r.store, state["source"], state.get("transcript")),
     )
     return {"proposal": minutes.model_dump(mode="json")}
 

@@ -10,11 +10,15 @@ Where the words come from, first match wins:
 The transcript is written as the ``transcript`` annotation of the object (split over several
 annotations when above 1 MiB, never truncated), conditioned on the ETag read at ingest. State
 only keeps a reference and a few counts, so checkpoints stay small whatever the meeting length;
-later nodes read the segments back with :func:`load_transcript`.
+later nodes read the segments back with :func:`parsed_transcript`, which reads and parses the
+annotation once per process and thread reference (not once per chunk).
 """
 
 from __future__ import annotations
 
+import json
+import threading
+from collections import OrderedDict
 from pathlib import Path, PurePosixPath
 
 from ..context import rails
@@ -151,3 +155,45 @@ def load_transcript(store, source: dict) -> Transcript:
             now = None
         raise ObjectChanged(changed_message(source, now), uri=source["uri"]) from None
     return Transcript.model_validate({k: v for k, v in data.items() if k in Transcript.model_fields})
+
+
+#: Parsed transcripts kept in this process (a few batch workers' meetings at once).
+PARSED_KEPT = 4
+_parsed: OrderedDict[tuple, Transcript] = OrderedDict()
+_parsing: dict[tuple, threading.Lock] = {}
+_parsed_lock = threading.Lock()
+
+
+def parsed_transcript(store, source: dict, reference: dict | None) -> Transcript:
+    """:func:`load_transcript`, read and parsed once for all the nodes and chunks of a run.
+
+    Kept by the object version and ETag and the thread's ``transcript`` reference (origin, parts
+    and counts, from :func:`transcript_node`): a replaced object or a transcript from elsewhere is
+    another entry. Chunks started together wait for one read instead of each making its own.
+    Without a reference (a state from before it existed) every call reads the annotation.
+    """
+    if reference is None:
+        return load_transcript(store, source)
+    key = (
+        source["bucket"],
+        source["key"],
+        source.get("version_id"),
+        source.get("etag"),
+        json.dumps(reference, sort_keys=True, default=str),
+    )
+    with _parsed_lock:
+        if (hit := _parsed.get(key)) is not None:
+            _parsed.move_to_end(key)
+            return hit
+        reading = _parsing.setdefault(key, threading.Lock())
+    with reading:
+        with _parsed_lock:
+            hit = _parsed.get(key)
+        if hit is None:
+            hit = load_transcript(store, source)
+            with _parsed_lock:
+                _parsed[key] = hit
+                while len(_parsed) > PARSED_KEPT:
+                    _parsed.popitem(last=False)
+                _parsing.pop(key, None)
+    return hit

@@ -1,0 +1,63 @@
+"""Each finished chunk of a long meeting is durable when it finishes (issue 17 item 1).
+
+The minutes agent fans out one ``extract_chunk`` per chunk of a 37-chunk meeting; the run is
+SIGKILLed right after its Nth model call, resumed in a new process, and the model calls are
+counted across the kill from the event log (a file, outside the processes). Before the fix the
+chunk results reached the checkpointer only when the whole fan-out ended, so the resume made
+every chunk's call again; now at most the chunks in flight are redone.
+"""
+
+from __future__ import annotations
+
+import crashkit
+import pytest
+
+from marginalia.nodes.minutes import CHUNKS_AT_ONCE
+
+pytestmark = pytest.mark.timeout(900)
+
+
+@pytest.mark.parametrize("killed_after", [20, 33])
+def test_a_kill_mid_fan_out_redoes_only_the_chunks_in_flight(local_target, killed_after):
+    counts = crashkit.reference_counts("minutes-long", local_target)
+    assert counts["engine"] >= crashkit.LONG_CHUNKS  # one call per chunk, then the merge
+    trial = crashkit.run_trial(
+        crashkit.Trial("minutes-long", local_target, f"long-{killed_after}", [f"engine:{killed_after}"])
+    )
+    assert trial.killed == 1 and trial.survived, trial.problems  # and the result equals an uninterrupted run's
+    redone = crashkit.redone_engine_calls(trial)
+    assert 0 <= redone <= CHUNKS_AT_ONCE, f"{redone} model calls redone after a kill at call {killed_after}"
+
+
+class TranscriptReads(crashkit.RecordingStore):
+    """Counts the reads of the ``transcript`` annotation (each is a parse of the whole meeting)."""
+
+    reads = 0
+
+    def get_annotation(self, bucket, key, name, *, version_id=None):
+        if name == "transcript":
+            TranscriptReads.reads += 1
+        return self.inner.get_annotation(bucket, key, name, version_id=version_id)
+
+
+def test_the_transcript_is_read_and_parsed_once_not_once_per_chunk(tmp_path, monkeypatch):
+    """16 chunks, one read of the transcript for the plan, the chunks and the merge (issue 17
+    item 2: each chunk used to read and parse the whole transcript again)."""
+    import marginalia
+    from marginalia.storage.local import LocalStore
+
+    monkeypatch.setenv("MARGINALIA_STORE", f"local:{tmp_path}")
+    store = TranscriptReads(LocalStore(tmp_path))
+    store.create_bucket("meet")
+    store.put_object("meet", "m/long.vtt", crashkit.long_meeting_vtt(16 * 2_000))
+    chunks = []
+    result = marginalia.minutes(
+        "s3://meet/m/long.vtt",
+        store=store,
+        chunk_chars=2_000,
+        engine="offline",
+        on_update=lambda node, update: chunks.append(node) if node == "extract_chunk" else None,
+    )
+    assert result.status == "waiting" and len(chunks) >= 16
+    # the transcript node's write-once check (nothing there yet), then the plan's one read
+    assert TranscriptReads.reads <= 2, f"{TranscriptReads.reads} reads of the transcript for {len(chunks)} chunks"
