@@ -35,7 +35,7 @@ from .transcript import parsed_transcript
 
 DEFAULT_CHUNK_CHARS = 12_000
 #: Chunks computing at once in this process (model engines wait on the network; the offline
-#: engine's calls take their own turns on top, see :func:`marginalia.runtime.engine_turn`).
+#: engine's calls take their own turns on top, see :func:`marginalia.context.engine_turn`).
 CHUNKS_AT_ONCE = 4
 _CHUNK_SLOTS = threading.BoundedSemaphore(CHUNKS_AT_ONCE)
 _DATE_IN_KEY = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
