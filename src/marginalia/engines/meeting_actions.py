@@ -22,6 +22,7 @@ the ids of the segments it came from and a ``confidence`` (what the reviewer is 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -57,7 +58,8 @@ _NOT_TASKS = re.compile(
     r"^(?:just\s+)?(?:be\b|say\b|tell\s+you\b|think\b(?!\s+about)|guess\b|show\s+you\b|talk\b(?!\s+to)|explain\b|"
     r"stop\b|leave\b|mean\b|wait\b|admit\b|have\b|see\b|go\b(?!\s+through)|let\b|pass\b|put\s+it\b|"
     r"do\s+it\b|do\s+that\b|do\s+this\b|give\s+you\b|need\b|move\s+on\b|skip\b|repeat\b|share\s+(?:my|the)\s+screen\b|"
-    r"come\s+back\b|hand\s+over\b|turn\b|open\b|close\b|switch\b|ask\s+you\b|start\s+(?:with|by)\b|"
+    r"come\s+back\b|hand\s+over\b|turn\b|open\b|close\b|switch\b|ask\s+you\b|start\s+(?:with|by|again|off)\b|"
+    r"give\s+(?:you\s+|us\s+)?(?:a|an|the|my|our)?\s*(?:short\s+|quick\s+|brief\s+)?(?:talk|presentation|overview|introduction|demo)\b|"
     r"take\s+(?:a|the)\s+(?:look|minute|second)\b(?!\s+at\s+\w+\s+\w+)|bet\b|believe\b|agree\b|answer\s+(?:that|this|it)\b|"
     r"mention\b|assume\b|remember\b|hope\b|introduce\s+(?:myself|you)\b|present\s+(?:myself|you)\b|sit\b|stay\b|"
     r"hear\b|speak\s+up\b|get\s+(?:a|some)\s+(?:coffee|tea|drink|lunch)\b|draw\s+(?:it|this|that)\b|"
@@ -85,7 +87,7 @@ _AFFIRMATIVE = re.compile(
     r"^(?:yes|yeah|yep|sure|ok(?:ay)?|of\s+course|no\s+problem|will\s+do|i\s+can|i\s+will|i'll|definitely|absolutely|fine|alright)\b",
     re.IGNORECASE,
 )
-_NAME = r"(?P<name>\[[A-Z]+\d*\]|[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)?)"
+_NAME = r"(?P<name>\[[A-Z]+\d*\]|[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*){0,2})"
 _COMMIT = re.compile(
     r"(?<![\w'])(?:I(?:'ll|\s+will|\s+shall)|I(?:'m|\s+am)\s+(?:going\s+to|gonna)|let\s+me|I\s+can\s+take\s+care\s+of|"
     r"I\s+(?:promise|volunteer|offer)\s+to|I\s+(?:have|need)\s+to|I\s+(?:still\s+)?(?:have|need)\s+to|I\s+should)\s+(?P<task>.+)",
@@ -101,7 +103,7 @@ _YOU_SHOULD = re.compile(
 )
 _PLEASE = re.compile(rf"^(?:{_NAME}\s*,\s*)?please\s+(?P<task>.+)", re.IGNORECASE)
 _ASSIGN = re.compile(
-    rf"(?<![\w\[\]]){_NAME}(?:\s+and\s+(?P<second>\[[A-Z]+\d*\]|[A-Z][\w'-]*))?\s*,?\s+(?:will|shall|should|'ll|(?:is|are)\s+(?:going\s+to|gonna|supposed\s+to)|"
+    rf"(?<![\w\[\]]){_NAME}(?:\s+and\s+(?P<second>\[[A-Z]+\d*\]|[A-Z][\w'-]*))?(?:\s+(?:over\s+)?(?:here|there))?\s*,?\s+(?:will|shall|should|'ll|(?:is|are)\s+(?:going\s+to|gonna|supposed\s+to)|"
     r"needs?\s+to|has\s+to|have\s+to|can\s+(?:take\s+care\s+of|do|handle|prepare|send|write|check)|(?:is|are)\s+to|to)\s+(?P<task>.+)"
 )
 _HAVE_ASK = re.compile(
@@ -161,9 +163,9 @@ def _third_person(task: str, *, speaker: str | None, addressee: str | None, owne
 
 
 def _tidy(task: str) -> str:
-    task = _clause(task.strip())
+    task = _CLAUSES.split(_clause(task.strip()), maxsplit=1)[0]
     task = re.sub(
-        r"^(?:(?:please|also|then|just|actually|definitely|quickly|like|probably|maybe|go\s+ahead\s+and)\s+)+",
+        r"^(?:(?:please|also|then|just|actually|definitely|quickly|like|probably|maybe|sort\s+of|kind\s+of|go\s+ahead\s+and)\s+)+",
         "",
         task,
         flags=re.I,
@@ -286,10 +288,27 @@ def _candidate(u: Utterance, utterances: list[Utterance], people: People, date: 
     return _Candidate(item, u.index)
 
 
+_CLAUSES = re.compile(r"\s*(?:,\s*|\s+)(?:and|while|whereas)\s+(?=(?:the\s+)?[A-Z\[])|;\s*")
+
+
+def _clauses(u: Utterance) -> list[Utterance]:
+    """``u``, and when it joins clauses with their own subjects ("the designer will … and
+    Marketing is going to …"), each later clause on its own, so every assignment is found."""
+    parts = [p for p in _CLAUSES.split(u.text) if p and p.strip()]
+    if len(parts) < 2:
+        return [u]
+    return [u, *(dataclasses.replace(u, text=p.strip()) for p in parts[1:])]
+
+
 def extract_actions(utterances: list[Utterance], people: People, date: str | None) -> list[ActionItem]:
     """The meeting's action items in the order they were said (at most :data:`MAX_ACTION_ITEMS`)."""
     found = [
-        c for u in utterances if u.kind == "content" for c in [_candidate(u, utterances, people, date)] if c is not None
+        c
+        for u in utterances
+        if u.kind == "content"
+        for clause in _clauses(u)
+        for c in [_candidate(clause, utterances, people, date)]
+        if c is not None
     ]
     items = dedupe_actions(c.item for c in found)
     if len(items) > MAX_ACTION_ITEMS:

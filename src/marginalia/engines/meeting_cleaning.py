@@ -88,6 +88,7 @@ _NOISE_RE = re.compile(
     r"background\s+\w+|no\s+audio|audio\s+\w+)\s*/?\s*[\])>}]",
     re.IGNORECASE,
 )
+_UNINTELLIGIBLE_RE = re.compile(r"@+(?:\s*@+)*|\bxx+\b")  # ICSI's "@ @", "xxx"
 _LAUGH_RE = re.compile(r"[\[(<{]\s*/?\s*(?:laugh\w*|chuckl\w*)|\bhaha\b|\blol\b", re.IGNORECASE)
 #: An abandoned start before a restart marker: "the {disfmarker} we need" -> "we need".
 _RESTART_RE = re.compile(r"(?:^|(?<=[.?!,;]))[^.?!,;{}]{0,40}\{\s*disfmarker\s*\}", re.IGNORECASE)
@@ -120,7 +121,7 @@ _LONE_LETTER_RE = re.compile(r"(?<![\w'-])[b-z](?![\w'-])(?![.)])")
 _ABANDONED_RE = re.compile(r"\s*(?:-|–|—|\.\.\.|…)\s*[.?!]?\s*$")
 #: Sentence ends in speech: ., !, ? (or … ) followed by a space and the next sentence, unless the
 #: word before is an abbreviation. Dots inside numbers or words ("1.30", "e.g") never split.
-_SPLIT_RE = re.compile(r"(?<=[.!?…])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9\[(])")
+_SPLIT_RE = re.compile(r"(?<=[.!?…])[\"')\]]*\s+(?=[\"'(\[]?[A-Za-z0-9\[(])")
 _ABBREVIATIONS = frozenset("mr mrs ms dr prof st vs etc inc ltd jr sr no fig approx e.g i.e cf al".split())
 
 
@@ -169,6 +170,7 @@ def clean_text(text: str) -> str:
         return ""
     t = " ".join(text.split())
     t = _NOISE_RE.sub(" ", t)
+    t = _UNINTELLIGIBLE_RE.sub(" ", t)
     t = _RESTART_RE.sub(" ", t)
     t = nlp.clean_disfluencies(t)
     t = _FILLER_PHRASES_RE.sub(" ", t)

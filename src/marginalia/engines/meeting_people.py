@@ -65,6 +65,11 @@ class People:
             return found
         if m := _PSEUDONYM.match(name):
             return m.group(1) if m.group(1).startswith(("PERSON", "ANNOTATOR")) else None
+        key = _key(name)
+        for size in (2, 1):  # "User Interface Designer" -> "User Interface"; "Marketing Expert" -> "Marketing"
+            head = " ".join(key.split()[:size])
+            if head in self._by_key and len(key.split()) > size:
+                return self._by_key[head]
         first = name.split()[0]
         low = first.lower()
         if (
