@@ -80,6 +80,7 @@ class Minutes(BaseModel):
 class KeyPoint(BaseModel):
     text: str
     pages: list[int] = Field(default_factory=list, description="1-based page numbers")
+    section: str | None = Field(default=None, description="heading of the section it is from, when known")
 
 
 class Entity(BaseModel):

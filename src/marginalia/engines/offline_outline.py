@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..schemas import Outline, Slide, SourceContext
 from . import text as nlp
@@ -37,6 +37,8 @@ MAX_SLIDES = 60
 BULLETS, FEWER_BULLETS, MORE_BULLETS = 4, 2, 6
 #: A bullet longer than this many words is cut at a clause boundary (when it has one).
 BULLET_WORDS = 24
+#: A slide with fewer bullets than this from its sources is marked ``thin``.
+THIN_BULLETS = 2
 
 _NUMBER_WORDS = {
     "one": 1,
@@ -115,54 +117,72 @@ def _parse_audience(request: str) -> str | None:
 class _Candidate:
     text: str
     source: str
-    kind: str  # "key_point" | "summary"
+    kind: str  # "key_point" | "summary" | "section"
 
 
+@dataclass
+class _Plan:
+    """One slide before its bullets: a title, the points it owns, the words that attract more."""
+
+    title: str
+    points: list[_Candidate] = field(default_factory=list)
+    role: str = "section"  # "section" (the source's own) | "overview" | "topic" | "conclusion"
+
+
+#: Titles of a talk's opening and closing when the sources have no sections of their own
+#: (or too few for the slides asked): the conventional arc of a talk about a piece of work.
+_ARC = [
+    ("overview", "Motivation"),
+    ("approach", "Approach"),
+    ("results", "Results"),
+    ("conclusion", "Conclusion"),
+]
 _ARC_CUES = {
-    "problem": re.compile(
-        r"\b(?:problem|challenge|lack|issue|overrun|increase|grew|cost|risk|difficult|however|gap|need)", re.I
+    "overview": re.compile(
+        r"\b(?:problem|challenge|lack|issue|need|goal|aim|question|motivat|important|however|gap|cost|risk)", re.I
     ),
     "approach": re.compile(
-        r"\b(?:we (?:propose|present|introduce|use|apply|develop)|approach|method|model|framework|system|design|using|based on|algorithm)",
+        r"\b(?:we (?:propose|present|introduce|use|apply|develop|create|construct|deploy)|approach|method|model|"
+        r"framework|system|design|using|based on|algorithm|data ?set|corpus)",
         re.I,
     ),
     "results": re.compile(
-        r"(?:\d+(?:\.\d+)?\s?%|\$\s?\d|\b(?:result|show|improve|outperform|achiev|accuracy|score|save|reduc|found|significant))",
+        r"(?:\d+(?:\.\d+)?\s?%|\$\s?\d|\b(?:result|show|improve|outperform|achiev|accuracy|score|save|reduc|found|"
+        r"significant|better|worse))",
         re.I,
     ),
-    "discussion": re.compile(
-        r"\b(?:limitation|however|although|discuss|suggest|implication|trade-?off|future|caveat|depend)", re.I
-    ),
     "conclusion": re.compile(
-        r"\b(?:conclu|recommend|should|next|will|plan|propose|summary|overall|in short|due|owner|decision)", re.I
+        r"\b(?:conclu|recommend|should|next|future|plan|overall|in short|demonstrat|suggest|implication)", re.I
     ),
 }
-_ARC_TITLES = {
-    "agenda": "Agenda",
-    "problem": "Motivation and problem",
-    "approach": "Approach",
-    "results": "Key results",
-    "discussion": "Discussion",
-    "conclusion": "Conclusion and next steps",
-}
+#: Section headings that are not content ("Abstract" is said by the overview).
+_SKIP_SECTION = re.compile(r"^(?:abstract|keywords?|summary)$", re.I)
+_SECTION_NUMBER = re.compile(r"^\s*(?:\d{1,2}(?:\.\d{1,2})*\.?|[IVX]{1,4}\.)\s+")
+#: Words a noun-phrase title neither starts nor ends with (a sentence fragment does).
+_FRAGMENT_EDGE = _FUNCTION_WORDS | frozenset("i you he she we they us them our your his her my its".split())
+MAX_TITLE_WORDS = 8
+#: Verbs that key-phrase extraction leaves in phrases ("paper introduces", "shows the deficiency").
+_VERBS = frozenset(
+    "is are was were be been being has have had do does did introduce introduces introduced present presents "
+    "presented propose proposes proposed show shows showed shown describe describes described make makes made "
+    "continue continues continued increase increases increased focus focuses focused use uses provide provides "
+    "require requires demonstrate demonstrates aim aims allow allows lead leads found find finds get gets give "
+    "gives take takes become becomes reached reach reaches grew grow grows remain remains".split()
+)
 
 
-def _arc(count: int) -> list[str]:
-    """Slide roles for a talk of ``count`` content slides: the arc, with topic sections in the middle."""
-    if count <= 0:
-        return []
-    fixed = {
-        1: ["overview"],
-        2: ["problem", "conclusion"],
-        3: ["problem", "results", "conclusion"],
-        4: ["problem", "approach", "results", "conclusion"],
-        5: ["agenda", "problem", "approach", "results", "conclusion"],
-        6: ["agenda", "problem", "approach", "results", "discussion", "conclusion"],
-    }
-    if count in fixed:
-        return fixed[count]
-    middle = count - 6
-    return ["agenda", "problem", "approach"] + ["section"] * middle + ["results", "discussion", "conclusion"]
+def is_fragment_title(title: str) -> bool:
+    """A slide title that reads as a piece of a sentence rather than a short noun phrase."""
+    tokens = [t.lower() for t in nlp.words(title)]
+    if not tokens or len(tokens) > MAX_TITLE_WORDS:
+        return True
+    if tokens[0] in _FRAGMENT_EDGE - {"a", "an", "the"} or tokens[-1] in _FRAGMENT_EDGE:
+        return True
+    if len(tokens) > 2 and tokens[1] in ("a", "an", "the"):  # "Express a negative": a verb and its object
+        return True
+    if any(t in _VERBS for t in tokens) or any(t.endswith("-") for t in title.split()):
+        return True
+    return bool(re.search(r"[.,;:]$", title.strip())) or any(t in {"we", "our", "us", "i"} for t in tokens)
 
 
 def _bulletize(sentence: str) -> str:
@@ -181,7 +201,8 @@ def _candidates(sources: Sequence[SourceContext]) -> list[_Candidate]:
     out: list[_Candidate] = []
     seen: set[str] = set()
     for source in sources:
-        pieces = [(kp, "key_point") for kp in source.key_points]
+        pieces = [(p, "section") for section in source.sections for p in section.points]
+        pieces += [(kp, "key_point") for kp in source.key_points]
         pieces += [(s, "summary") for s in nlp.split_sentences(source.summary or "")]
         for text, kind in pieces:
             bullet = _bulletize(text)
@@ -193,34 +214,175 @@ def _candidates(sources: Sequence[SourceContext]) -> list[_Candidate]:
     return out
 
 
-def _section_titles(sources: Sequence[SourceContext], topic: str | None, needed: int, focus: list[str]) -> list[str]:
-    """Titles of the middle slides: focus phrases first, then the sources' keywords (distinct)."""
-    titles: list[str] = []
-    taken = [set(_norm(topic or "").split())]
-    pool = list(focus) + _interleave([list(s.keywords) for s in sources], 100)
-    for phrase in pool:
-        words = set(_norm(phrase).split()) - _FUNCTION_WORDS
-        if not words or any(len(words & t) * 2 >= len(words) for t in taken):
-            continue  # mostly words of a title already taken ("Web Services reached" after "Amazon Web Services")
-        taken.append(words)
-        titles.append(phrase[0].upper() + phrase[1:])
-        if len(titles) >= needed:
+_CONTEXT_MARK = re.compile(r"\b(?:abstract|context|background|summary|notes?|details)\s*:\s*", re.I)
+
+
+def request_context(request: str) -> SourceContext | None:
+    """Context written into the request itself ("... Abstract: We create ..."), used like a source.
+
+    The instruction is the first sentence; what follows a label such as "Abstract:" or
+    "Context:", or any further sentences, is material for the slides.
+    """
+    match = _CONTEXT_MARK.search(request or "")
+    if match:
+        body = request[match.end() :]
+    else:
+        sentences = nlp.split_sentences(request or "")
+        body = " ".join(sentences[1:]) if len(sentences) > 2 else ""
+    sentences = [s for s in nlp.split_sentences(body) if len(nlp.words(s)) >= 5]
+    if not sentences:
+        return None
+    return SourceContext(
+        uri="request",
+        kind="text",
+        summary=" ".join(sentences),
+        key_points=sentences,
+        keywords=nlp.keywords(" ".join(sentences), 10),
+    )
+
+
+def _clean_heading(title: str) -> str:
+    text = _SECTION_NUMBER.sub("", title).strip(" .:")
+    if text.isupper() and len(text) > 4:  # "RELATED WORK" -> "Related work"
+        text = text.capitalize()
+    return text
+
+
+def _section_plans(sources: Sequence[SourceContext]) -> list[_Plan]:
+    """The sources' own sections, in order, each with its key sentences."""
+    plans: list[_Plan] = []
+    for source in sources:
+        for section in source.sections:
+            title = _clean_heading(section.title)
+            if not title or _SKIP_SECTION.match(title):
+                continue
+            points = [_Candidate(_bulletize(p), source.uri, "section") for p in section.points]
+            plans.append(_Plan(title=title, points=[p for p in points if len(nlp.words(p.text)) >= 3]))
+    return plans
+
+
+def _fit(plans: list[_Plan], count: int, sources: Sequence[SourceContext], focus: list[str]) -> list[_Plan]:
+    """``plans`` merged or extended to exactly ``count`` slides, the sources' order kept."""
+    plans = [_Plan(p.title, list(p.points), p.role) for p in plans]
+    while len(plans) > count:  # merge the adjacent pair with the least material
+        i = min(range(len(plans) - 1), key=lambda j: (len(plans[j].points) + len(plans[j + 1].points), j))
+        a, b = plans[i], plans[i + 1]
+        title = f"{a.title} and {b.title}" if len((a.title + " " + b.title).split()) <= 6 else a.title
+        plans[i : i + 2] = [_Plan(title, a.points + b.points, a.role)]
+    has = {_norm(p.title) for p in plans}
+    if len(plans) < count and not any(w in t for t in has for w in ("introduction", "background", "motivation")):
+        plans.insert(0, _Plan("Introduction", role="overview"))
+    if not any(p.role == "section" for p in plans):  # no sections of its own: the arc of a talk
+        for role, title in _ARC[1:3]:
+            if len(plans) < count:
+                plans.append(_Plan(title, role=role))
+    if len(plans) < count and not any(w in t for t in has for w in ("conclu", "summary", "discussion")):
+        plans.append(_Plan("Conclusion", role="conclusion"))
+    taken = {_norm(p.title) for p in plans}
+    for phrase in _topic_titles(sources, focus, taken):  # more slides: the sources' key topics
+        if len(plans) >= count:
             break
-    while len(titles) < needed:
-        titles.append(f"{topic or 'Details'}: part {len(titles) + 1}")
+        plans.insert(_place_for(phrase, plans), _Plan(phrase, role="topic"))
+    while len(plans) < count:  # still short: split the slide with the most material in two
+        i = max(range(len(plans)), key=lambda j: (len(plans[j].points), -j))
+        titles = {_norm(p.title) for p in plans}
+        label = _topic_of(plans[i].points[(len(plans[i].points) + 1) // 2 :], titles)
+        if len(plans[i].points) < 2 or label is None:
+            break
+        half = (len(plans[i].points) + 1) // 2
+        first, second = plans[i].points[:half], plans[i].points[half:]
+        plans[i : i + 1] = [_Plan(plans[i].title, first, plans[i].role), _Plan(label, second, "topic")]
+    spare = (t for t in _SPARE_TITLES if _norm(t) not in {_norm(p.title) for p in plans})
+    while len(plans) < count:  # nothing left to say: the usual parts of a talk, marked thin
+        title = next(spare, None) or f"Open question {count - len(plans)}"
+        position = len(plans) - 1 if plans and plans[-1].role == "conclusion" else len(plans)
+        plans.insert(position, _Plan(title, role=_role_of_title(title)))
+    return plans
+
+
+#: Titles for slides no source material is left for (in this order), each marked thin.
+_SPARE_TITLES = (
+    "Background",
+    "Related work",
+    "Experiments",
+    "Discussion",
+    "Limitations",
+    "Future work",
+    "Goals",
+    "Next steps",
+    "Risks",
+    "Timeline",
+    "Open questions",
+    "Summary",
+)
+
+
+def _place_for(phrase: str, plans: list[_Plan]) -> int:
+    """Where a topic slide goes: after the slide whose title and points share most of its words,
+    never after a closing slide (conclusion, summary, discussion)."""
+    words = set(_norm(phrase).split()) - _FUNCTION_WORDS
+    closing = len(plans)
+    while closing > 0 and _role_of_title(plans[closing - 1].title) == "conclusion":
+        closing -= 1
+    if not closing:
+        return len(plans)
+    best = max(
+        range(closing),
+        key=lambda i: (
+            len(words & set(_norm(plans[i].title + " " + " ".join(c.text for c in plans[i].points)).split())),
+            i,
+        ),
+    )
+    return best + 1
+
+
+def _topic_titles(sources: Sequence[SourceContext], focus: list[str], taken: set[str]) -> list[str]:
+    """Short noun phrases for extra slides: focus phrases, then the sources' keywords (distinct)."""
+    titles: list[str] = []
+    used = [set(t.split()) - _FUNCTION_WORDS for t in taken]
+    material = [w for c in _candidates(sources) for w in [set(_norm(c.text).split())]]
+    for phrase in list(focus) + _interleave([list(s.keywords) for s in sources], 100):
+        words = set(_norm(phrase).split()) - _FUNCTION_WORDS
+        if not words or is_fragment_title(phrase) or any(len(words & t) * 2 >= len(words) for t in used if t):
+            continue
+        if phrase not in focus and (len(words) < 2 or not any(words <= m for m in material)):
+            continue  # a one-word keyword is no slide title; a topic no sentence speaks to is no slide
+        used.append(words)
+        titles.append(phrase[0].upper() + phrase[1:])
     return titles
 
 
-def _score(candidate: _Candidate, role: str, title: str, focus_words: set[str]) -> float:
+def _topic_of(points: list[_Candidate], taken: set[str]) -> str | None:
+    found = nlp.keywords(" ".join(p.text for p in points), 5)
+    for phrase in found:
+        if _norm(phrase) not in taken and not is_fragment_title(phrase):
+            return phrase[0].upper() + phrase[1:]
+    return None
+
+
+def _score(candidate: _Candidate, plan: _Plan, focus_words: set[str]) -> float:
     words = {w.lower() for w in nlp.words(candidate.text)}
-    title_words = {w.lower() for w in nlp.words(title)} - _FUNCTION_WORDS
+    title_words = {w.lower() for w in nlp.words(plan.title)} - _FUNCTION_WORDS
     score = 2.0 * len(words & title_words) + 1.5 * len(words & focus_words)
-    cue = _ARC_CUES.get(role)
+    cue = _ARC_CUES.get(plan.role) or _ARC_CUES.get(_role_of_title(plan.title))
     if cue is not None and cue.search(candidate.text):
         score += 2.0
     if candidate.kind == "key_point":
         score += 0.5
     return score
+
+
+def _role_of_title(title: str) -> str:
+    lowered = title.lower()
+    for role, words in (
+        ("overview", ("introduction", "background", "motivation", "overview", "problem")),
+        ("approach", ("method", "approach", "model", "framework", "design", "data")),
+        ("results", ("result", "evaluation", "experiment", "finding", "analysis")),
+        ("conclusion", ("conclu", "discussion", "summary", "future", "recommend", "next")),
+    ):
+        if any(w in lowered for w in words):
+            return role
+    return "section"
 
 
 def draft_outline(
@@ -234,13 +396,17 @@ def draft_outline(
     """A deterministic slide outline for ``request`` grounded in ``sources``.
 
     The slide count is ``slides`` if given, else the one the request names ("10-slide",
-    "--slides 10"), else 8; the outline has exactly that many content slides. With ``feedback``
-    (and the ``previous`` outline a reviewer rejected), the revision honours simple requests:
-    "add a slide on X", "remove the slide on X", "fewer/more bullets", "rename title to X",
+    "--slides 10"), else 8; the outline has exactly that many content slides. Context written
+    in the request ("Abstract: ...") is a source like the others. With ``feedback`` (and the
+    ``previous`` outline a reviewer rejected), the revision honours simple requests: "add a
+    slide on X", "remove the slide on X", "fewer/more bullets", "rename title to X",
     "N slides"; anything else is read as topics to focus on. A revision always differs from
     ``previous``.
     """
     request = (request or "").strip()
+    in_request = request_context(request)
+    if in_request is not None:
+        sources = [*sources, in_request]
     if feedback and previous is not None:
         return _revise_outline(previous, feedback, request=request, sources=sources)
     count = slides if slides is not None else parse_slide_count(request) or DEFAULT_SLIDES
@@ -264,84 +430,57 @@ def _build_outline(
     bullets: int,
     title: str | None = None,
 ) -> Outline:
+    """Slides that follow the sources' own sections (merged or extended to ``count``), each with
+    the section's key sentences and the sources' key points that fit it best; a slide with too
+    little material gets fewer bullets (maybe none) and ``thin: true``, never filler."""
     topic = _parse_topic(request) or next((s.title for s in sources if s.title), None) or "Presentation"
     audience = _parse_audience(request)
-    roles = _arc(count)
-    sections = _section_titles(sources, topic, roles.count("section"), focus)
-    titles: list[str] = []
-    section_iter = iter(sections)
-    for role in roles:
-        if role == "section":
-            titles.append(next(section_iter))
-        elif role == "overview":
-            titles.append(topic)
-        else:
-            titles.append(_ARC_TITLES[role])
-
-    candidates = _candidates(sources)
+    plans = _fit(_section_plans(sources), count, sources, focus)
+    used = {_norm(c.text) for p in plans for c in p.points}
+    for plan in plans:
+        plan.points = plan.points[:bullets]
+    candidates = [c for c in _candidates(sources) if _norm(c.text) not in used]
     focus_words = {w.lower() for f in focus for w in nlp.words(f)} - _FUNCTION_WORDS
-    assigned: dict[int, list[_Candidate]] = {i: [] for i in range(count)}
-    content_slots = [i for i, role in enumerate(roles) if role != "agenda"]
-    # Two greedy passes over (slide, candidate) pairs, best match first: first every slide gets
-    # one bullet (so no slide is left empty while another has four), then slides fill up.
     pairs = sorted(
-        (
-            (-_score(c, roles[i], titles[i], focus_words), ci, i)
-            for ci, c in enumerate(candidates)
-            for i in content_slots
-        ),
+        (-_score(c, plan, focus_words), ci, i)
+        for ci, c in enumerate(candidates)
+        for i, plan in enumerate(plans)
+        if _score(c, plan, focus_words) > 0.5 or plan.role != "topic"
     )
-    used: set[int] = set()
-    for room in (1, bullets):
+    taken: set[int] = set()
+    for room in (1, bullets):  # every slide one bullet first, then they fill up
         for _neg, ci, i in pairs:
-            if ci in used or len(assigned[i]) >= room:
+            if ci in taken or len(plans[i].points) >= room:
                 continue
-            assigned[i].append(candidates[ci])
-            used.add(ci)
-
-    out: list[Slide] = []
-    for i, role in enumerate(roles):
-        if role == "agenda":
-            agenda = [t for j, t in enumerate(titles) if j != i][: max(bullets, 6)]
-            out.append(Slide(title=titles[i], bullets=agenda, notes=_notes(role, titles[i], [], topic, audience)))
-            continue
-        chosen = sorted(assigned[i], key=lambda c: candidates.index(c))
-        bullet_texts = [c.text for c in chosen] or _placeholder_bullets(role, titles[i], topic)
-        out.append(Slide(title=titles[i], bullets=bullet_texts, notes=_notes(role, titles[i], chosen, topic, audience)))
-    topics = [t for t, role in zip(titles, roles) if role in ("section", "overview")] or sections
-    if not topics:
-        topics = _interleave([list(s.keywords) for s in sources], 5)
+            plans[i].points.append(candidates[ci])
+            taken.add(ci)
+    out = [
+        Slide(
+            title=plan.title,
+            bullets=[c.text for c in plan.points],
+            notes=_notes(plan, topic, audience),
+            thin=len(plan.points) < THIN_BULLETS,
+        )
+        for plan in plans
+    ]
+    topics = [p.title for p in plans if p.role in ("section", "topic")][:8]
     return Outline(title=title or topic, slides=out, topics=topics, slide_count=len(out))
 
 
-def _placeholder_bullets(role: str, title: str, topic: str) -> list[str]:
-    """Bullets for a slide no source speaks to: prompts for the speaker, never invented facts."""
-    prompts = {
-        "problem": [f"Why {topic} matters now", "What is not working today"],
-        "approach": [f"How we approach {topic}", "Main steps and choices"],
-        "results": ["What changed, with figures", "Evidence and comparison"],
-        "discussion": ["Open questions and limits", "Risks and trade-offs"],
-        "conclusion": ["Main takeaway", "Next steps and owners"],
-        "overview": [f"What {topic} is about", "Key message"],
-    }
-    return prompts.get(role, [f"Key facts about {title}", f"How {title} relates to {topic}"])
-
-
-def _notes(role: str, title: str, chosen: list[_Candidate], topic: str, audience: str | None) -> str:
-    """Speaker notes: what to say on the slide, and where its bullets come from."""
+def _notes(plan: _Plan, topic: str, audience: str | None) -> str:
+    """Speaker notes: what the slide is for, where its bullets come from, and if it is thin."""
     who = f" ({audience})" if audience else ""
     lead = {
-        "agenda": f"Walk the audience{who} through the structure of the talk on {topic}.",
-        "problem": f"Set out why {topic} needs attention.",
+        "overview": f"Set out for the audience{who} why {topic} matters and what the talk covers.",
         "approach": "Explain how the work was done and the main choices.",
         "results": "Give the figures that matter and what they show.",
-        "discussion": "Discuss limits, risks and open questions.",
         "conclusion": "Close with the main takeaway and the next steps.",
-        "overview": f"Give the essentials of {topic}.",
-    }.get(role, f"Present {title} and how it fits the story of {topic}.")
-    sources = sorted({c.source for c in chosen})
+    }.get(plan.role, f"Present {plan.title} as the source does.")
+    sources = sorted({c.source for c in plan.points})
     if sources:
         lead += " Source: " + ", ".join(sources) + "."
+    if len(plan.points) < THIN_BULLETS:
+        lead += " The sources say little on this: add your own material or drop the slide."
     return lead
 
 
@@ -485,7 +624,6 @@ def _slide_on(topic: str, candidates: list[_Candidate], used: set[str], n: int) 
     title = topic[0].upper() + topic[1:] if topic else "Additional topic"
     bullets = _best_candidates(topic, candidates, used, n, require_match=True)
     notes = f"Added at the reviewer's request: {topic}."
-    if not bullets:
-        bullets = _placeholder_bullets("section", title, title)
-        notes += " No source passage mentions it: fill in from your own material."
-    return Slide(title=title, bullets=bullets, notes=notes)
+    if len(bullets) < THIN_BULLETS:
+        notes += " The sources say little on this: add your own material."
+    return Slide(title=title, bullets=bullets, notes=notes, thin=len(bullets) < THIN_BULLETS)

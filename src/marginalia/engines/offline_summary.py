@@ -559,7 +559,7 @@ def _key_points(candidates: list[_Sentence], n: int, language: str, *, exclude: 
         return []
     ranked = nlp.rank_sentences([s.text for s in candidates], language=language)
     sections = {s.section for s in candidates if s.section}
-    n = max(n, min(MAX_KEY_POINTS, len(sections)))
+    n = max(n, min(MAX_KEY_POINTS, 2 * len(sections)))
     chosen: list[int] = []
     seen: set[str] = set()
     covered: set[str] = set()
@@ -585,7 +585,7 @@ def _key_points(candidates: list[_Sentence], n: int, language: str, *, exclude: 
         if norm in points:
             points[norm].pages = sorted(set(points[norm].pages) | {sentence.page})
         else:
-            points[norm] = KeyPoint(text=sentence.text, pages=[sentence.page])
+            points[norm] = KeyPoint(text=sentence.text, pages=[sentence.page], section=sentence.section or None)
     return list(points.values())
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import zipfile
 from pathlib import PurePosixPath
 
@@ -33,7 +34,7 @@ from ..errors import (
     PreconditionFailed,
     UnsupportedInput,
 )
-from ..schemas import DocumentSummary, Minutes, Outline, SourceContext
+from ..schemas import DocumentSummary, Minutes, Outline, SourceContext, SourceSection
 from ..tools import large_annotations
 from ..tools.slides import render_pptx, renderable
 from ..uri import parse_uri
@@ -97,7 +98,28 @@ def context_from_summary(uri: str, summary: dict) -> SourceContext:
         summary=doc.summary or doc.abstract,
         key_points=[k.text for k in doc.key_points],
         keywords=list(doc.keywords),
+        sections=sections_with_points(doc),
     )
+
+
+def sections_with_points(doc: DocumentSummary) -> list[SourceSection]:
+    """The summary's sections in order, each with its key points.
+
+    A key point that names its section goes there; otherwise, on a page two sections share, to
+    the one with fewer points so far (the later one on a tie).
+    """
+    out = [SourceSection(title=s.title) for s in doc.sections]
+    named = {_heading_words(s.title): i for i, s in enumerate(doc.sections)}
+    for point in doc.key_points:
+        if point.section and _heading_words(point.section) in named:
+            out[named[_heading_words(point.section)]].points.append(point.text)
+            continue
+        page = min(point.pages or [0])
+        holders = [i for i, s in enumerate(doc.sections) if page in s.pages]
+        if holders:
+            best = min(holders, key=lambda i: (len(out[i].points), -i))
+            out[best].points.append(point.text)
+    return out
 
 
 def context_from_minutes(uri: str, minutes: dict) -> SourceContext:
@@ -114,6 +136,11 @@ def context_from_minutes(uri: str, minutes: dict) -> SourceContext:
         key_points=points,
         keywords=list(doc.topics),
     )
+
+
+def _heading_words(title: str) -> str:
+    """ "2. EKS compute costs" and "EKS compute costs" alike: the heading's words, lower case."""
+    return " ".join(re.findall(r"[a-z]+", re.sub(r"^\s*[\dIVX.]+\s+", "", title).lower()))
 
 
 def _is_pdf(store, source: dict) -> bool:

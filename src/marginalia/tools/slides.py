@@ -50,6 +50,7 @@ def renderable(outline: Outline) -> Outline:
             title=_one_line(s.title),
             bullets=[b for b in (_one_line(b) for b in s.bullets) if b],
             notes=_multi_line(s.notes),
+            thin=s.thin,  # kept in the written outline: the deck does not show it, the record does
         )
         for s in outline.slides
     ]
