@@ -9,8 +9,8 @@ was approved.
 from __future__ import annotations
 
 import io
-import re
 import json
+import re
 import shutil
 import subprocess
 import time
