@@ -73,6 +73,8 @@ def test_every_pdf_waits_for_review_then_a_new_process_approves(agent_env):
         pages = len(PdfReader(path).pages)
         assert summary.page_count == pages and summary.status == "ok"
         assert summary.title and summary.summary.strip() and summary.key_points and summary.keywords
+        assert summary.sections and all(1 <= p <= pages for s in summary.sections for p in s.pages)  # from layout
+        assert json.dumps(result.proposal, ensure_ascii=False).encode("utf-8")  # valid UTF-8 all through
         cited = [p for k in summary.key_points for p in k.pages] + [p for e in summary.entities for p in e.pages]
         assert cited and all(1 <= p <= pages for p in cited), f"{path.name}: pages outside the document"
         ref = refs.get(path.name)
