@@ -30,6 +30,8 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import BinaryIO
 
+from .pdf_text import split_authors, valid_text
+
 __all__ = [
     "BOILERPLATE_SECTIONS",
     "layout_lines",
@@ -82,12 +84,10 @@ def layout_lines(
 
     ``size`` is the median font-box height of the line's characters (points), ``bold`` whether
     nearly all of them are bold, ``top`` the line's top on the page (points from the bottom).
-    Text is made valid Unicode as :func:`marginalia.tools.pdf.valid_text` does. A file pdfium
+    Text is made valid Unicode by :func:`marginalia.tools.pdf_text.valid_text`. A file pdfium
     cannot open gives ``[]``.
     """
     import pypdfium2 as pdfium
-
-    from .pdf import valid_text
 
     with _PDFIUM_LOCK:
         try:
@@ -188,12 +188,10 @@ def title_and_authors(
     lines: list[dict], meta_title: str | None, meta_authors: list[str]
 ) -> tuple[str | None, list[str]]:
     """The document's title and authors from its first page's ``lines`` and its metadata."""
-    from .pdf import split_authors
-
     page = [line for line in lines if line["page"] == min((x["page"] for x in lines), default=1)]
     page_text = "\n".join(line["text"] for line in page)
     layout_title, title_end = _layout_title(page)
-    layout_authors = _layout_authors(page, title_end, split_authors) if title_end is not None else []
+    layout_authors = _layout_authors(page, title_end) if title_end is not None else []
     if plausible_title(meta_title) and (not page or _printed(meta_title or "", page_text)):
         title = meta_title
     else:
@@ -239,7 +237,7 @@ def _layout_title(page: list[dict]) -> tuple[str | None, int | None]:
 _AUTHOR_NOISE = re.compile(r"university|institute|department|school|college|centre|center|laborator|@|\d{3,}", re.I)
 
 
-def _layout_authors(page: list[dict], start: int, split_authors) -> list[str]:
+def _layout_authors(page: list[dict], start: int) -> list[str]:
     """Names on the lines under the title, in the author font (side-by-side columns included)."""
     names: list[str] = []
     author_style: tuple[float, bool] | None = None
@@ -250,7 +248,7 @@ def _layout_authors(page: list[dict], start: int, split_authors) -> list[str]:
         style = (line["size"], line["bold"])
         if author_style is not None and (abs(style[0] - author_style[0]) > 0.3 or style[1] != author_style[1]):
             continue
-        found = _names(text, split_authors)
+        found = _names(text)
         if not found:
             if author_style is None:
                 continue
@@ -261,7 +259,7 @@ def _layout_authors(page: list[dict], start: int, split_authors) -> list[str]:
     return names
 
 
-def _names(text: str, split_authors) -> list[str]:
+def _names(text: str) -> list[str]:
     if _HEADER_NOISE.search(text) or _AUTHOR_NOISE.search(text):
         return []
     cleaned = re.sub(r"[\d*†‡§¶◦∗⋆,]+(?=\s|,|$|\s*and\b)", ",", text)
