@@ -1,7 +1,9 @@
-"""Every graph ``langgraph.json`` exports describes its input as JSON Schema (Studio's input form).
+"""Every graph ``langgraph.json`` exports describes its input and its context as JSON Schema
+(Studio's input and context forms).
 
 Before, ``get_input_jsonschema()`` raised on Python 3.11 for every graph: pydantic refuses
-``typing.TypedDict`` there (the states now use ``typing_extensions.TypedDict``).
+``typing.TypedDict`` there (the states now use ``typing_extensions.TypedDict``); and
+``get_context_jsonschema()`` raised because the context held a live ``Store``.
 """
 
 from __future__ import annotations
@@ -30,3 +32,18 @@ def test_input_schema_builds(name):
     schema = load(EXPORTED[name]).get_input_jsonschema()
     assert schema["type"] == "object" and schema["properties"], name
     json.dumps(schema)  # JSON all the way down
+
+
+@pytest.mark.parametrize("name", sorted(EXPORTED))
+def test_context_schema_builds(name):
+    graph = load(EXPORTED[name])
+    schema = graph.get_context_jsonschema()  # raised for a context holding a live Store
+    if graph.context_schema is None:  # a graph without a runtime context has no form (None)
+        assert schema is None
+        return
+    assert schema["type"] == "object", name
+    json.dumps(schema)
+
+
+def test_the_agents_have_a_context_form():
+    assert all(load(EXPORTED[n]).get_context_jsonschema() for n in ("minutes", "pdf_summary", "ppt_outline"))
