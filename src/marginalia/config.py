@@ -2,7 +2,7 @@
 
 | variable | meaning | default |
 |---|---|---|
-| ``MARGINALIA_STORE`` | ``local:<dir>`` (a directory that behaves like a bucket) or ``s3`` (boto3) | ``local:./.marginalia`` |
+| ``MARGINALIA_STORE`` | ``local:<dir>`` (a directory that behaves like a bucket) or ``s3`` (boto3) | ``local:<user data dir>/store`` |
 | ``MARGINALIA_STATE`` | ``s3://bucket/prefix`` where checkpoints and trace archives live | ``s3://marginalia-state/v1`` on ``local``; required on ``s3`` |
 | ``MARGINALIA_ENGINE`` | ``offline`` or ``bedrock:<model-id>`` | ``offline`` |
 | ``MARGINALIA_CHECKPOINT_KEY`` | base64 key (32 bytes) to encrypt checkpoints at rest | unset (off) |
@@ -20,7 +20,17 @@ from .errors import ConfigurationError
 from .storage.base import Store
 from .uri import S3URI, parse_uri
 
-DEFAULT_STORE = "local:./.marginalia"
+
+def default_store() -> str:
+    """``local:`` + the per-user data directory's ``store`` (platformdirs: on Linux
+    ``$XDG_DATA_HOME/marginalia/store``, else ``~/.local/share/marginalia/store``; on macOS
+    ``~/Library/Application Support/marginalia/store``), so every command finds the same store
+    from any working directory. ``MARGINALIA_STORE`` overrides it."""
+    import platformdirs
+
+    return f"local:{platformdirs.user_data_path('marginalia') / 'store'}"
+
+
 DEFAULT_LOCAL_STATE = "s3://marginalia-state/v1"
 
 
@@ -34,7 +44,7 @@ class Settings:
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         return cls(
-            store=env.get("MARGINALIA_STORE", DEFAULT_STORE).strip() or DEFAULT_STORE,
+            store=(env.get("MARGINALIA_STORE") or "").strip() or default_store(),
             state=env.get("MARGINALIA_STATE") or None,
             engine=env.get("MARGINALIA_ENGINE", "offline").strip() or "offline",
         )

@@ -153,13 +153,12 @@ class ThreadNotFound(InvalidInput):
 # --- exit statuses -----------------------------------------------------------------------------
 #: The command line's exit status per kind of error: the only place that decides it. The first
 #: row whose classes match wins; any other MarginaliaError is bad input (2).
+BAD_INPUT, NOT_FOUND, CONFLICT, REMOTE_FAILURE = 2, 3, 4, 5
 EXIT_STATUSES: tuple[tuple[int, tuple[type[BaseException], ...]], ...] = (
-    (3, (BucketNotFound, ObjectNotFound, AnnotationNotFound, ThreadNotFound)),  # not found
-    (4, (PreconditionFailed, ConflictRetry, ThreadBusy, ThreadDeleted)),  # conflict / busy
-    (5, (BackendError, TransientError)),  # the remote service failed
+    (NOT_FOUND, (BucketNotFound, ObjectNotFound, AnnotationNotFound, ThreadNotFound)),
+    (CONFLICT, (PreconditionFailed, ConflictRetry, ThreadBusy, ThreadDeleted)),  # or busy
+    (REMOTE_FAILURE, (BackendError, TransientError)),  # the remote service failed
 )
-BAD_INPUT = 2
-REMOTE_FAILURE = 5
 
 
 def exit_status(exc: BaseException) -> int:

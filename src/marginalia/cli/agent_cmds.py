@@ -20,7 +20,7 @@ import typer
 from rich.table import Table
 
 from ..errors import InvalidInput, MarginaliaError
-from .app import app, console, error_line, json_output, print_json
+from .app import app, console, error_line, json_output, print_json, store_spec
 from .params import object_uri
 
 __all__ = ["DemoStep", "demo_steps", "run_agent", "show_result"]
@@ -293,7 +293,8 @@ def threads_cmd(
         print_json([{**dataclasses.asdict(r), "status": shown_status(r, store, state)} for r in records])
         return
     if not records:
-        console.print("no threads waiting for approval" if pending else "no failed threads" if failed else "no threads")
+        kind = "threads waiting for approval" if pending else "failed threads" if failed else "threads"
+        console.print(f"no {kind} in the store {store_spec()}", highlight=False, soft_wrap=True)
         return
     table = Table(show_lines=False)
     table.add_column("thread", no_wrap=True)  # copy-pasted into approve/reject: never folded
@@ -366,10 +367,10 @@ MINUTES_DEMO = DemoStep("minutes", "meeting minutes of a sample stand-up (approv
 @app.command("demo", rich_help_panel="Agents")
 def demo_cmd() -> None:
     """Run every agent once on the embedded defaults (local store, offline engine, bucket `demo`)."""
-    from ..config import DEFAULT_STORE, Settings, open_store
+    from ..config import Settings, default_store, open_store
 
     settings = Settings.from_env()
-    spec = settings.store if settings.is_local else DEFAULT_STORE
+    spec = settings.store if settings.is_local else default_store()
     store = open_store(spec)
     if not settings.is_local:  # never on a real bucket: the demo writes sample objects into `demo`
         console.print(

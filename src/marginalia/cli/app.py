@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.text import Text
 from typer.core import TyperArgument, TyperCommand, TyperOption
 
-from ..errors import MarginaliaError, exit_status
+from ..errors import NOT_FOUND, MarginaliaError, exit_status
 from ..redact import printable, redact
 
 
@@ -162,12 +162,21 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     raise typer.Exit(code)
 
 
+def store_spec() -> str:
+    """The store this process uses (``MARGINALIA_STORE`` or the per-user default), as messages name it."""
+    from ..config import Settings
+
+    return Settings.from_env().store
+
+
 def run() -> None:
     try:
         app()
     except MarginaliaError as exc:
-        error_line(exc)
-        sys.exit(exit_status(exc))
+        status, where = exit_status(exc), store_spec()
+        named = where.removeprefix("local:") in str(exc)  # the local store's messages name it already
+        error_line(f"{exc} (looked in the store {where})" if status == NOT_FOUND and not named else exc)
+        sys.exit(status)
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)
