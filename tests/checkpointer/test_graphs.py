@@ -243,7 +243,7 @@ def test_encryption_at_rest(make_saver, backend):
     where = f"s3://{saver.bucket}/{saver.prefix}"
     for compress in ("", "zstd"):  # the compression layer must not hide the missing key either
         keyless = S3Saver(saver.store, saver.bucket, saver.prefix, encryption_key="", compress=compress)
-        for read in (lambda: keyless.get_tuple(cfg("enc")), lambda: list(keyless.list(cfg("enc")))):
+        for read in (lambda k=keyless: k.get_tuple(cfg("enc")), lambda k=keyless: list(k.list(cfg("enc")))):
             with pytest.raises(CheckpointKeyMissing) as missing:
                 read()
             message = str(missing.value)

@@ -102,23 +102,31 @@ class S3Saver(BaseCheckpointSaver[str]):
         self._pool_lock = threading.Lock()
         self.knowledge = Knowledge()
         self.reader = Reader(self)
+        self._owns_store = False
 
     # --- construction ----------------------------------------------------------------------
     @classmethod
-    def from_uri(cls, uri: str | S3URI, *, store: Store | None = None, **kwargs: Any) -> S3Saver:
+    def from_uri(cls, uri: str | S3URI, *, store: Store | str | None = None, **kwargs: Any) -> S3Saver:
         """``S3Saver.from_uri("s3://bucket/prefix")``: checkpoints under ``prefix/checkpoints/``.
 
-        ``store`` defaults to :func:`marginalia.config.open_store` (``MARGINALIA_STORE``). On the
-        local store the bucket is created if missing (it is a directory); on S3 it must exist.
+        ``store`` is a Store, or a spec (``"local:DIR"``, ``"s3"``) opened here and closed with the
+        saver; it defaults to ``MARGINALIA_STORE`` (:func:`marginalia.storage.open_store`). On the
+        local store the bucket is created if missing (it is a directory); on S3 it must exist::
+
+            with S3Saver.from_uri("s3://bucket/prefix", store="local:/tmp/buckets") as saver:
+                graph = builder.compile(checkpointer=saver)
         """
-        from ..config import open_store
+        from ..storage import open_store
 
         parsed = uri if isinstance(uri, S3URI) else parse_uri(uri, require_key=False)
-        store = store if store is not None else open_store()
-        if getattr(store, "kind", None) == "local":
-            store.create_bucket(parsed.bucket, exist_ok=True)
+        owned = not isinstance(store, Store)
+        opened = store if isinstance(store, Store) else open_store(store)
+        if getattr(opened, "kind", None) == "local":
+            opened.create_bucket(parsed.bucket, exist_ok=True)
         prefix = "/".join(p for p in (parsed.key.strip("/"), SUBDIR) if p)
-        return cls(store, parsed.bucket, prefix, **kwargs)
+        saver = cls(opened, parsed.bucket, prefix, **kwargs)
+        saver._owns_store = owned
+        return saver
 
     @property
     def uri(self) -> str:
@@ -128,10 +136,13 @@ class S3Saver(BaseCheckpointSaver[str]):
         return f"S3Saver({self.uri!r}, store={getattr(self.store, 'kind', type(self.store).__name__)})"
 
     def close(self) -> None:
+        """Stop the saver's thread pool; close the store too if :meth:`from_uri` opened it."""
         with self._pool_lock:
             if self._pool is not None:
                 self._pool.shutdown(wait=True)
                 self._pool = None
+        if self._owns_store:
+            self.store.close()
 
     def __enter__(self) -> S3Saver:
         return self
