@@ -204,6 +204,10 @@ def title_phrases(runs: list[list[tuple[str, ...]]], part: Part, totals: Counter
         chosen.append(key)
         if len(chosen) == k or len(key) > 1:  # a phrase of several words is a title on its own
             break
+    if len(chosen) == 2 and len(chosen[0]) == len(chosen[1]) == 1:  # "EKS" and "upgrade" said as "EKS upgrade"
+        pair = next((p for p in ((*chosen[0], *chosen[1]), (*chosen[1], *chosen[0])) if counts.get(p)), None)
+        if pair:
+            chosen = [pair]
     return [_surface(inside, key) for key in chosen]
 
 

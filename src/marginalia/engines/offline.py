@@ -370,7 +370,15 @@ class OfflineEngine:
             content = [u for u in utterances if u.kind == "content" and not u.is_question]
             picked = nlp.summarize_to_budget([u.text for u in content], remaining, language=self.language)
             chosen = [content[i].index for i in picked]
-        return " ".join([lead, *(utterances[i].text for i in sorted(chosen))]).strip()
+        return " ".join([lead, *(_attributed(utterances[i]) for i in sorted(chosen))]).strip()
+
+
+_FIRST_PERSON = re.compile(r"\b(?:I|I'm|I'll|I've|I'd|me|my|mine)\b")
+
+
+def _attributed(u: Utterance) -> str:
+    """A summary sentence said in the first person names who said it: "Aisha Okafor: I can take …"."""
+    return f"{u.speaker}: {u.text}" if u.speaker and _FIRST_PERSON.search(u.text) else u.text
 
 
 def _repeats(a: str, b: str) -> bool:
