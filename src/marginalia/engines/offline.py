@@ -362,7 +362,7 @@ class OfflineEngine:
             for part in by_size:
                 picks = part.ranked or []
                 if r < len(picks) and not any(_repeats(utterances[picks[r]].text, utterances[i].text) for i in chosen):
-                    count = nlp.word_count(utterances[picks[r]].text)
+                    count = nlp.word_count(_attributed(utterances[picks[r]]))
                     if count <= remaining:
                         chosen.append(picks[r])
                         remaining -= count
