@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,18 @@ class Progress:
             detail = f": {len(update.get('chunks') or [])} chunk(s)"
         console.print(f"[green]✓[/] {node}{detail}", highlight=False)
         self.status.update(f"after {node} …")
+
+
+class _ShutdownNoise(logging.Filter):
+    """Drops ``concurrent.futures``' traceback for a step's callback that found LangGraph's executor
+    already shut down — what a Ctrl-C in the middle of parallel steps leaves behind, not an error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(exc, RuntimeError) and "after shutdown" in str(exc))
+
+
+logging.getLogger("concurrent.futures").addFilter(_ShutdownNoise())
 
 
 def run_agent(call: Callable[..., Any], **kwargs):
