@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from ..schemas import ActionItem
 from . import text as nlp
-from .meeting_cleaning import BACKCHANNEL_WORDS, Utterance, is_meta
+from .meeting_cleaning import BACKCHANNEL_WORDS, Utterance, is_meta, word_overlap
 from .meeting_people import People
 
 __all__ = ["MAX_ACTION_ITEMS", "extract_actions", "dedupe_actions"]
@@ -317,18 +317,11 @@ def extract_actions(utterances: list[Utterance], people: People, date: str | Non
     return items
 
 
-def _similar(a: str, b: str) -> bool:
-    wa, wb = {w.lower() for w in nlp.words(a)}, {w.lower() for w in nlp.words(b)}
-    if not wa or not wb:
-        return a.strip().lower() == b.strip().lower()
-    return len(wa & wb) / min(len(wa), len(wb)) >= 0.7
-
-
 def dedupe_actions(items: Iterable[ActionItem]) -> list[ActionItem]:
     """One item per owner and task: repeats merge their evidence, the best confidence stays."""
     out: list[ActionItem] = []
     for a in items:
-        twin = next((o for o in out if o.owner == a.owner and _similar(o.task, a.task)), None)
+        twin = next((o for o in out if o.owner == a.owner and word_overlap(o.task, a.task) >= 0.7), None)
         if twin is None:
             out.append(a.model_copy(deep=True))
         else:

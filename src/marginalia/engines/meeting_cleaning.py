@@ -29,7 +29,7 @@ from ..schemas import Transcript
 from . import lexrank
 from . import text as nlp
 
-__all__ = ["Utterance", "clean_text", "clean_transcript", "is_complete", "is_meta", "split_speech"]
+__all__ = ["Utterance", "clean_text", "clean_transcript", "is_complete", "is_meta", "split_speech", "word_overlap"]
 
 Kind = Literal["content", "backchannel", "meta"]
 
@@ -268,3 +268,11 @@ def is_complete(sentence: str) -> bool:
         return False  # "If you think most people use it with their right hand." has no main clause
     content = [w for w in lowered if w not in BACKCHANNEL_WORDS and w not in _DANGLING and len(w) > 2]
     return len(content) >= 3
+
+
+def word_overlap(a: str, b: str) -> float:
+    """Shared words (case-insensitive) over the shorter text's words: 1.0 when one says the other."""
+    wa, wb = {w.lower() for w in nlp.words(a)}, {w.lower() for w in nlp.words(b)}
+    if not wa or not wb:
+        return float(a.strip().lower() == b.strip().lower())
+    return len(wa & wb) / min(len(wa), len(wb))

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 
 from ..schemas import Decision
 from . import text as nlp
-from .meeting_cleaning import Utterance, is_complete
+from .meeting_cleaning import Utterance, is_complete, word_overlap
 
 __all__ = ["MAX_DECISIONS", "dedupe_decisions", "extract_decisions"]
 
@@ -129,17 +129,10 @@ def extract_decisions(utterances: list[Utterance]) -> list[Decision]:
     return dedupe_decisions(found)[:MAX_DECISIONS]
 
 
-def _similar(a: str, b: str) -> bool:
-    wa, wb = {w.lower() for w in nlp.words(a)}, {w.lower() for w in nlp.words(b)}
-    if not wa or not wb:
-        return a.strip().lower() == b.strip().lower()
-    return len(wa & wb) / min(len(wa), len(wb)) >= 0.8
-
-
 def dedupe_decisions(decisions: Iterable[Decision]) -> list[Decision]:
     out: list[Decision] = []
     for d in decisions:
-        twin = next((o for o in out if _similar(o.text, d.text)), None)
+        twin = next((o for o in out if word_overlap(o.text, d.text) >= 0.8), None)
         if twin is None:
             out.append(d.model_copy(deep=True))
         else:

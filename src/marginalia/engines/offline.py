@@ -31,7 +31,7 @@ from ..errors import UnsupportedInput
 from ..schemas import ActionItem, Decision, DocumentSummary, MeetingSection, Minutes, Outline, SourceContext, Transcript
 from . import text as nlp
 from .meeting_actions import MAX_ACTION_ITEMS, dedupe_actions, extract_actions
-from .meeting_cleaning import Utterance, clean_transcript
+from .meeting_cleaning import Utterance, clean_transcript, word_overlap
 from .meeting_decisions import MAX_DECISIONS, dedupe_decisions, extract_decisions
 from .meeting_people import People
 from .meeting_segments import Part, describe, segment
@@ -361,7 +361,9 @@ class OfflineEngine:
                 break
             for part in by_size:
                 picks = part.ranked or []
-                if r < len(picks) and not any(_repeats(utterances[picks[r]].text, utterances[i].text) for i in chosen):
+                if r < len(picks) and not any(
+                    word_overlap(utterances[picks[r]].text, utterances[i].text) >= 0.7 for i in chosen
+                ):
                     count = nlp.word_count(_attributed(utterances[picks[r]]))
                     if count <= remaining:
                         chosen.append(picks[r])
@@ -379,11 +381,6 @@ _FIRST_PERSON = re.compile(r"\b(?:I|I'm|I'll|I've|I'd|me|my|mine)\b")
 def _attributed(u: Utterance) -> str:
     """A summary sentence said in the first person names who said it: "Aisha Okafor: I can take …"."""
     return f"{u.speaker}: {u.text}" if u.speaker and _FIRST_PERSON.search(u.text) else u.text
-
-
-def _repeats(a: str, b: str) -> bool:
-    wa, wb = set(_words_lower(a)), set(_words_lower(b))
-    return bool(wa and wb) and len(wa & wb) / min(len(wa), len(wb)) >= 0.7
 
 
 def _and(items: list[str]) -> str:
