@@ -49,28 +49,10 @@ from marginalia.tools.pdf import headings, pdf_info, read_pages, remove_abstract
 
 #: Title and authors as printed on each fixture's first page (read by a person, not extracted).
 GOLD = {
-    "CERMINE__example2.pdf": (
-        "Understanding the barriers to setting up a healthcare quality improvement process in resource-limited "
-        "settings: a situational analysis at the Medical Department of Kamuzu Central Hospital in Lilongwe, Malawi",
-        ["Josephine Nana Afrakoma Agyeman-Duah", "Antje Theurer", "Charles Munthali", "Noor Alide", "Florian Neuhann"],
-    ),
-    "CERMINE__test2.pdf": (
-        "Patient Experiences of Structured Heart Failure Programmes",
-        ["Nuala E. Tully", "Karen M. Morgan", "Helen M. Burke", "Hannah M. McGee"],
-    ),
-    "science-parse__P14-1059.pdf": (
-        "How to make words with vectors: Phrase generation in distributional semantics",
-        ["Georgiana Dinu", "Marco Baroni"],
-    ),
-    "science-parse__dyer12.pdf": (
-        "Joint Feature Selection in Distributed Stochastic Learning for Large-Scale Discriminative Training in SMT",
-        ["Patrick Simianer", "Stefan Riezler", "Chris Dyer"],
-    ),
-    "science-parse__roark13.pdf": (
-        "Discriminative Joint Modeling of Lexical Variation and Acoustic Confusion for Automated Narrative "
-        "Retelling Assessment",
-        ["Maider Lehr", "Izhak Shafran", "Emily Prud’hommeaux", "Brian Roark"],
-    ),
+    name: (paper["title"], paper["authors"])
+    for name, paper in json.loads((ROOT / "tests" / "fixtures" / "pdfs" / "front_pages.json").read_text())[
+        "papers"
+    ].items()
 }
 TEMPLATE = ["Introduction", "Related work", "Method", "Experiments", "Results", "Conclusion"]
 MATCH_AT = 0.5
@@ -252,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"\nSummaries with the abstract removed (ROUGE F1 x100 vs the author abstract, {SUMMARY_WORDS} words)\n")
     print("\n".join(table_lines(papers)))
-    print("\nTitle and authors: exact match against the first pages (gold in this script)\n")
+    print("\nTitle and authors: exact match against the first pages (gold: tests/fixtures/pdfs/front_pages.json)\n")
     print("\n".join(table_lines(front)))
     print(f"\nOutline slide titles vs SciDuet author decks (match: ROUGE-1 F1 >= {MATCH_AT}; template: {TEMPLATE})\n")
     print("\n".join(table_lines(outlines)))

@@ -355,17 +355,11 @@ def test_valid_text_pairs_drops_and_maps_surrogates():
     assert normalize_text("a \ud835b").encode("utf-8") == b"a b"
 
 
-#: Title and authors as printed on the first page of each CC BY fixture (read by a person).
+#: Title and authors as printed on each fixture's first page (read by a person), for those in the repo.
 FRONT_PAGES = {
-    "CERMINE__example2.pdf": (
-        "Understanding the barriers to setting up a healthcare quality improvement process in resource-limited "
-        "settings: a situational analysis at the Medical Department of Kamuzu Central Hospital in Lilongwe, Malawi",
-        ["Josephine Nana Afrakoma Agyeman-Duah", "Antje Theurer", "Charles Munthali", "Noor Alide", "Florian Neuhann"],
-    ),
-    "CERMINE__test2.pdf": (
-        "Patient Experiences of Structured Heart Failure Programmes",
-        ["Nuala E. Tully", "Karen M. Morgan", "Helen M. Burke", "Hannah M. McGee"],
-    ),
+    name: (paper["title"], paper["authors"])
+    for name, paper in json.loads((FIXTURES / "front_pages.json").read_text())["papers"].items()
+    if (FIXTURES / name).exists()
 }
 
 

@@ -318,7 +318,8 @@ def section_headings(lines: list[dict], *, body_size: float | None = None) -> li
         text = line["text"]
         if use_numbers and _top_number(text) is None and not BOILERPLATE_SECTIONS.match(text):
             continue
-        if not use_numbers and _NUMBER.match(text) and _NUMBER.match(text).group("sub"):
+        number_match = _NUMBER.match(text)
+        if not use_numbers and number_match is not None and number_match.group("sub"):
             continue
         following = lines[i + 1] if i + 1 < len(lines) else None
         if following is not None and _continues(line, following):
