@@ -151,6 +151,16 @@ def test_grounded_in_sources_annotations_or_summarised_first(local_env):
     assert any(k["text"][:40] in bullets for k in before["key_points"])
 
 
+def test_the_approval_payload_flags_thin_slides(local_env):
+    source = local_env.put("src/q3.pdf", sample_report_bytes())
+    waiting = docs.outline(
+        SAMPLE_REQUEST.read_text(), out=f"s3://{local_env.bucket}/decks/thin.pptx", slides=10, sources=[source]
+    )
+    thin = [f"/slides/{i}" for i, s in enumerate(waiting.proposal["slides"]) if s["thin"]]
+    assert waiting.draft["label"] == "offline extractive draft"  # the reviewer sees what it is
+    assert thin and [f["path"] for f in waiting.draft["flags"]] == thin  # and which slides have little behind them
+
+
 def test_feedback_revises_edit_is_rendered_and_every_iteration_is_kept(local_env):
     key = "decks/iter.pptx"
     request = SAMPLE_REQUEST.read_text()
