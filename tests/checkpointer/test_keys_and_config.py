@@ -138,3 +138,30 @@ def test_from_uri_with_a_store_spec_is_a_context_manager(tmp_path):
         config = saver.put({"configurable": {"thread_id": "t", "checkpoint_ns": ""}}, checkpoint, {"step": -1}, {})
     with S3Saver.from_uri("s3://cm-bucket/p", store=spec, encryption_key="", compress="") as again:
         assert again.get_tuple(config).checkpoint["channel_values"] == {"x": 2}
+
+
+def test_with_allowlist_reaches_the_serializer_inside_encryption_and_compression(local_store):
+    """LangGraph's own with_allowlist goes through a private helper that sees one encryption layer
+    only; ours rebuilds the stack around JsonPlusSerializer.with_msgpack_allowlist (public API)."""
+    import base64
+    import os
+
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+    local_store.create_bucket("allow-bucket")
+    key = base64.b64encode(os.urandom(32)).decode()
+    strict = JsonPlusSerializer(allowed_msgpack_modules=[("a", "B")])
+    saver = S3Saver(local_store, "allow-bucket", "p", serde=strict, encryption_key=key, compress="zstd")
+    clone = saver.with_allowlist([("collections", "OrderedDict")])
+
+    def innermost(serde):
+        while hasattr(serde, "serde"):
+            serde = serde.serde
+        return serde
+
+    assert innermost(clone.serde)._allowed_msgpack_modules == {("a", "B"), ("collections", "OrderedDict")}
+    assert innermost(saver.serde)._allowed_msgpack_modules == {("a", "B")}  # the original is unchanged
+    checkpoint = {"v": 1, "id": str(uuid6()), "ts": "", "channel_values": {"x": 3}}
+    checkpoint |= {"channel_versions": {}, "versions_seen": {}}
+    config = clone.put({"configurable": {"thread_id": "t", "checkpoint_ns": ""}}, checkpoint, {"step": -1}, {})
+    assert saver.get_tuple(config).checkpoint["channel_values"] == {"x": 3}
