@@ -7,7 +7,7 @@ Before each scenario the workers meet at a barrier (files in the plan's director
 first sleeps a random 0-15 ms drawn from the seed, so the interleaving varies with the seed and
 repeats with it. Roles:
 
-* ``run``: run the loop graph (5 steps) on the thread (continuing it if it exists);
+* ``run``: run the loop graph (4 steps) on the thread (continuing it if it exists);
 * ``fork``: pick a random checkpoint of the thread's history, update the state there and run on;
 * ``resume``: resume the interrupted review graph on the thread;
 * ``delete``: wait until a runner of the scenario saved a checkpoint, then delete the thread;
@@ -69,9 +69,9 @@ def play(saver: JitteredSaver, role: str, thread: str, rng: random.Random, here:
     config = {"configurable": {"thread_id": thread}}
     if role == "run":
         saver.signal = here / "running"
-        loop_graph(saver, steps=5).invoke({"messages": [role]}, config, durability="sync")
+        loop_graph(saver, steps=4).invoke({"messages": [role]}, config, durability="sync")
     elif role == "fork":
-        graph = loop_graph(saver, steps=6)
+        graph = loop_graph(saver, steps=4)
         history = list(graph.get_state_history(config))
         old = rng.choice(history[: max(1, len(history) - 1)])
         forked = graph.update_state(old.config, {"messages": ["fork"]})

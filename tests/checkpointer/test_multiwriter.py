@@ -51,7 +51,7 @@ def prepare(saver: S3Saver, name: str, thread: str) -> None:
     """The thread as each scenario finds it."""
     config = {"configurable": {"thread_id": thread}}
     if name in ("concurrent-runs", "forks"):
-        loop_graph(saver, steps=2 if name == "concurrent-runs" else 6).invoke({"messages": []}, config)
+        loop_graph(saver, steps=2 if name == "concurrent-runs" else 4).invoke({"messages": []}, config)
     elif name == "double-resume":
         review_graph(saver).invoke({"topic": "t", "messages": []}, config)
 
@@ -148,9 +148,9 @@ async def play_async(base: S3Saver, name: str, i: int, role: str, thread: str, r
     config = {"configurable": {"thread_id": thread}}
     try:
         if role == "run":
-            await loop_graph(saver, steps=5).ainvoke({"messages": [role]}, config, durability="sync")
+            await loop_graph(saver, steps=4).ainvoke({"messages": [role]}, config, durability="sync")
         elif role == "fork":
-            graph = loop_graph(saver, steps=6)
+            graph = loop_graph(saver, steps=4)
             history = [s async for s in graph.aget_state_history(config)]
             old = rng.choice(history[: max(1, len(history) - 1)])
             forked = await graph.aupdate_state(old.config, {"messages": ["fork"]})
