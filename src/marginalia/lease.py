@@ -33,6 +33,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import ObjectNotFound, PreconditionFailed, ThreadBusy
 from .storage.base import Store
@@ -43,6 +44,7 @@ __all__ = [
     "DEFAULT_TTL",
     "Lease",
     "LeaseRecord",
+    "LeasedStore",
     "break_lease",
     "busy_error",
     "current_holder",
@@ -314,6 +316,66 @@ def break_lease(store: Store, state: S3URI, thread_id: str) -> LeaseRecord | Non
     except (PreconditionFailed, ObjectNotFound):
         raise busy_error(thread_id, uri, read_lease(store, state.bucket, key)) from None
     return record
+
+
+class LeasedStore(Store):
+    """A run's view of a store: every write first checks that this worker still holds the thread's
+    lease (:meth:`Lease.ensure`: no request while the lease is fresh), so a worker that lost the
+    thread to another — its renewer saw it, or it was frozen past the expiry — stops before it writes.
+    Reads pass straight through; the lease itself is written through the inner store."""
+
+    def __init__(self, inner: Store, lease: Lease):
+        self.inner, self.lease = inner, lease
+        self.kind = inner.kind
+
+    def __getattr__(self, attr: str) -> Any:  # backend extras (e.g. S3Store.client, LocalStore.root)
+        return getattr(self.inner, attr)
+
+    def _write(self, op: str, *args: Any, **kwargs: Any) -> Any:
+        self.lease.ensure()
+        return getattr(self.inner, op)(*args, **kwargs)
+
+    def create_bucket(self, *args: Any, **kwargs: Any) -> None:
+        self._write("create_bucket", *args, **kwargs)
+
+    def put_object(self, *args: Any, **kwargs: Any) -> Any:
+        return self._write("put_object", *args, **kwargs)
+
+    def delete_object(self, *args: Any, **kwargs: Any) -> None:
+        self._write("delete_object", *args, **kwargs)
+
+    def delete_objects(self, *args: Any, **kwargs: Any) -> None:
+        self._write("delete_objects", *args, **kwargs)
+
+    def copy_object(self, *args: Any, **kwargs: Any) -> Any:
+        return self._write("copy_object", *args, **kwargs)
+
+    def put_annotation(self, *args: Any, **kwargs: Any) -> Any:
+        return self._write("put_annotation", *args, **kwargs)
+
+    def delete_annotation(self, *args: Any, **kwargs: Any) -> None:
+        self._write("delete_annotation", *args, **kwargs)
+
+    def bucket_exists(self, *args: Any, **kwargs: Any) -> bool:
+        return self.inner.bucket_exists(*args, **kwargs)
+
+    def is_versioned(self, *args: Any, **kwargs: Any) -> bool:
+        return self.inner.is_versioned(*args, **kwargs)
+
+    def open_object(self, *args: Any, **kwargs: Any) -> Any:
+        return self.inner.open_object(*args, **kwargs)
+
+    def head_object(self, *args: Any, **kwargs: Any) -> Any:
+        return self.inner.head_object(*args, **kwargs)
+
+    def list_objects_page(self, *args: Any, **kwargs: Any) -> Any:
+        return self.inner.list_objects_page(*args, **kwargs)
+
+    def get_annotation(self, *args: Any, **kwargs: Any) -> Any:
+        return self.inner.get_annotation(*args, **kwargs)
+
+    def list_annotations_page(self, *args: Any, **kwargs: Any) -> Any:
+        return self.inner.list_annotations_page(*args, **kwargs)
 
 
 @contextmanager

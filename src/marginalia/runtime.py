@@ -245,6 +245,11 @@ class _HeldLease(ExitStack):
         moved.lease = self.lease
         return moved
 
+    def guarded(self, store: Store) -> Store:
+        from .lease import LeasedStore
+
+        return LeasedStore(store, self.lease)
+
 
 def _lease(store: Store, state: S3URI, thread_id: str) -> _HeldLease:
     """An ExitStack holding the thread's lease (ThreadBusy if another worker holds it)."""
@@ -322,6 +327,7 @@ def start(
     thread_id = chosen_thread or new_thread_id(agent)
     state = state_location(store_obj)
     with _lease(store_obj, state, thread_id) as held:
+        store_obj = held.guarded(store_obj)  # every write of the run checks the lease is still ours
         index = ThreadIndex(store_obj, state)
         if index.get(thread_id) is not None:
             raise InvalidInput(
@@ -441,6 +447,7 @@ def resume(
     store_obj = resolve_store(store)
     state = state_location(store_obj)
     with _lease(store_obj, state, thread_id) as held:
+        store_obj = held.guarded(store_obj)  # every write of the run checks the lease is still ours
         index = ThreadIndex(store_obj, state)
         saver = open_checkpointer(store_obj, state)
         record = _find_thread(index, saver, thread_id)
@@ -522,6 +529,7 @@ def start_or_continue(
     engine_obj = resolve_engine(engine)
     state = state_location(store_obj)
     with _lease(store_obj, state, thread_id) as held:
+        store_obj = held.guarded(store_obj)  # every write of the run checks the lease is still ours
         index = ThreadIndex(store_obj, state)
         saver = open_checkpointer(store_obj, state)
         graph = spec.build(checkpointer=saver)

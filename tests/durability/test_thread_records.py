@@ -172,3 +172,31 @@ def test_a_thread_failed_on_bad_input_is_not_offered_for_resume(tmp_path, monkey
     assert record.status == "failed" and record.permanent
     code, out, err = cli("resume", record.thread_id)
     assert code == 2 and "fail the same way" in err, (out, err)
+
+
+def test_every_write_of_a_run_checks_its_lease(tmp_path):
+    """A node's writes go through the run's store: once the lease is lost (taken over while this
+    worker was frozen), the next annotation write is refused and nothing reaches the object."""
+    from marginalia.api import minutes
+    from marginalia.runtime import resume
+
+    store = LocalStore(tmp_path / "store")
+    store.create_bucket("meet")
+    store.put_object("meet", "standup.vtt", crashkit.fixture_bytes("minutes"))
+    waiting = minutes("s3://meet/standup.vtt", store=store, engine="offline")
+    run = resume(waiting.thread_id, "approve", store=store, engine="offline")
+    try:
+        run.context.store.put_annotation("meet", "standup.vtt", "probe", "while the lease is held")
+        lease = run.lease.lease
+        lease._stop.set()
+        taker = Lease(store, run.index.state, waiting.thread_id, holder="otherhost:7:taker")
+        taker.acquired_at = time.time()
+        _, info = store.get_object(lease.bucket, lease.key)
+        store.put_object(lease.bucket, lease.key, taker._record(time.time() + 60), if_match=info.etag)
+        lease.expires_at = time.time() - 1  # frozen past the expiry it wrote
+        with pytest.raises(ThreadBusy, match="otherhost:7:taker"):
+            run.context.store.put_annotation("meet", "standup.vtt", "late", "after the takeover")
+        names = {a.name for a in store.list_annotations("meet", "standup.vtt")}
+        assert "probe" in names and "late" not in names
+    finally:
+        run.release()
