@@ -156,7 +156,38 @@ def client():
             mask=mask_secrets,
             mask_otel_spans=mask_otel_spans,
         )
+        _one_export_warning()
     return _CLIENT
+
+
+#: The OpenTelemetry exporter's loggers: with the server down they print a line per retry and per batch.
+_EXPORT_LOGGERS = ("opentelemetry.exporter.otlp.proto.http.trace_exporter", "opentelemetry.exporter.otlp.common.http")
+
+
+class _OneExportWarning(logging.Filter):
+    """Turns the exporter's retry and failure messages into one warning line per process."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.said = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.said or record.levelno < logging.WARNING:
+            return False
+        self.said = True
+        where = os.environ.get("LANGFUSE_BASE_URL") or os.environ.get("LANGFUSE_HOST") or "Langfuse"
+        record.msg, record.args = (
+            "warning: traces not exported: %s did not take them (at most LANGFUSE_TIMEOUT s spent); the run is not affected",
+            (where,),
+        )
+        record.levelno, record.levelname, record.exc_info, record.exc_text = logging.WARNING, "WARNING", None, None
+        return True
+
+
+def _one_export_warning() -> None:
+    quiet = _OneExportWarning()
+    for name in _EXPORT_LOGGERS:
+        logging.getLogger(name).addFilter(quiet)
 
 
 def flush() -> None:
