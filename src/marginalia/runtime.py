@@ -106,6 +106,14 @@ class RunResult:
 
 
 # --- runs ----------------------------------------------------------------------------------
+#: LangGraph's ``durability`` for every run driven here (API, CLI, batch, Temporal activities):
+#: ``"sync"`` stores each step's checkpoint before the next step starts, so a process killed at
+#: any moment re-runs at most the step that was in flight, never one that completed (``"async"``,
+#: LangGraph's default, overlaps the write with the next step, which may then run again after a
+#: crash; ``"exit"`` would lose every step of a run that dies). The cost is one checkpoint write's
+#: latency per step. ``langgraph dev`` runs keep the server's own setting.
+DURABILITY: Literal["sync", "async", "exit"] = "sync"
+
 Observer = Callable[[str, Any], None]
 #: ``preflight(store, info)`` checks an agent's own input before anything is written (``info`` is
 #: the object's head when the agent reads the object, else None); raise a MarginaliaError to refuse.
@@ -133,7 +141,12 @@ class Run:
 
     @property
     def stream_kwargs(self) -> dict:
-        return {"config": self.config, "context": self.context, "stream_mode": ["updates", "values"]}
+        return {
+            "config": self.config,
+            "context": self.context,
+            "stream_mode": ["updates", "values"],
+            "durability": DURABILITY,
+        }
 
     def check_lease(self) -> None:
         """ThreadBusy when another worker took this thread over (the lease renewer saw it, or the

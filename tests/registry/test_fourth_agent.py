@@ -114,3 +114,43 @@ def test_langgraph_json_names_exactly_the_studio_exports():
     assert sorted(config["graphs"]) == sorted([*shipped, "search"]) and set(shipped) <= set(studio.AGENTS)
     for name, target in config["graphs"].items():
         assert target == f"./src/marginalia/studio.py:{name}" and callable(getattr(studio, name))
+
+
+def test_each_step_is_checkpointed_before_the_next_starts(word_count, monkeypatch):
+    """durability="sync": the checkpoint after ``ingest`` is stored before ``count`` starts (a slow
+    saver makes LangGraph's default, "async", start ``count`` while that write is in flight)."""
+    import threading
+    import time
+
+    import word_count_agent
+
+    events: list[str] = []
+    lock = threading.Lock()
+    opened = importlib.import_module("marginalia.runtime").open_checkpointer
+
+    def slow_saver(store, state):
+        saver = opened(store, state)
+        put = saver.put
+
+        def slow_put(config, checkpoint, metadata, new_versions):
+            time.sleep(0.3)  # a slow store: only makes an overlap observable, nothing is timed
+            stored = put(config, checkpoint, metadata, new_versions)
+            with lock:
+                events.append(f"stored step {metadata.get('step')}")
+            return stored
+
+        saver.put = slow_put
+        return saver
+
+    count = word_count_agent.count
+
+    def counting(state, runtime):  # LangGraph hands the runtime to a parameter of that name
+        with lock:
+            events.append("count starts")
+        return count(state, runtime)
+
+    driver = importlib.import_module("marginalia.runtime")
+    monkeypatch.setattr(driver, "open_checkpointer", slow_saver)
+    monkeypatch.setattr(word_count_agent, "count", counting)
+    driver.drive(driver.start("word_count", "s3://notes/a/two.txt", {}))
+    assert events.index("stored step 0") < events.index("count starts"), events

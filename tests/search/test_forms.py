@@ -132,7 +132,7 @@ def test_search_graph_answers_with_objects(corpus):
     state = graph.invoke({"question": "recordings with a transcript but no minutes", "bucket": BUCKET})
     assert state["matches"] == [f"s3://{BUCKET}/meetings/2026-06-15-standup.mp4"]
     assert "1 object match" in state["answer"] and "standup" in state["answer"]
-    state = graph.invoke({"question": "action items owned by Bob"}, {"configurable": {"bucket": BUCKET}})
+    state = graph.invoke({"question": "action items owned by Bob"}, context={"bucket": BUCKET})
     assert "Bob: Drain the old node groups" in state["answer"]
 
 
@@ -151,6 +151,34 @@ def test_search_graph_refuses_unsafe_sql_from_an_engine(corpus):
     assert find(
         __import__("marginalia.search.local", fromlist=["LocalSearch"]).LocalSearch(corpus), name="summary"
     ).rows
+
+
+def test_search_graph_reads_its_context_and_retries_only_transient_failures(corpus, monkeypatch):
+    """The store comes from the run's context as a spec string (what Studio's form sends); an
+    engine's transient failure is retried by the node's policy, a refusal is answered at once."""
+    from marginalia import context
+    from marginalia.errors import QueryError, TransientError
+    from marginalia.graph.search import build_search_graph
+
+    monkeypatch.setitem(context._DEFAULTS, ("store", "local:corpus"), corpus)
+
+    class Flaky:
+        name, calls = "chat-model", 0
+
+        def question_to_sql(self, question, *, schema):
+            Flaky.calls += 1
+            if Flaky.calls == 1:
+                raise TransientError("throttled")
+            if question == "refuse":
+                raise QueryError("no such table")
+            return "SELECT object_key FROM annotation_table WHERE name = 'summary'"
+
+    graph = build_search_graph(engine=Flaky())
+    state = graph.invoke({"question": "summaries"}, context={"store": "local:corpus", "bucket": BUCKET})
+    assert Flaky.calls == 2 and state["rows"] and not state.get("error")  # retried once, then answered
+    Flaky.calls = 1  # the next call does not fail transiently
+    state = graph.invoke({"question": "refuse"}, context={"store": "local:corpus"})
+    assert Flaky.calls == 2 and "no such table" in state["answer"]  # one call: a refusal is not retried
 
 
 def test_module_graph_compiles_without_checkpointer():

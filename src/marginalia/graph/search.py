@@ -5,21 +5,26 @@
 hand-written query, so a model's SQL never reaches a database unchecked; ``run`` uses the backend
 ``MARGINALIA_STORE`` selects; ``answer`` lists the matching objects with a short sentence.
 
-The engine and store come from :func:`build_search_graph`'s arguments, or per run from
-``config["configurable"]`` (``engine``, ``store``, ``bucket``). :data:`graph` is compiled without a
-checkpointer, as ``langgraph.json`` requires.
+The engine and store come from :func:`build_search_graph`'s arguments, or per run from the runtime
+context (:class:`SearchContext`: ``engine``, ``store``, ``bucket`` — JSON-describable, so Studio shows
+it as a form). ``to_sql`` retries a model's transient failures (:data:`~marginalia.tools.retry.LLM_RETRY`),
+``run`` a backend's (:data:`~marginalia.tools.retry.S3_RETRY`); a refusal is an answer, never retried.
+:data:`graph` is compiled without a checkpointer, as ``langgraph.json`` requires.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from typing_extensions import TypedDict  # pydantic (Studio's schemas) refuses typing.TypedDict before 3.12
 
+from ..context import AgentContext, resolve_store
 from ..errors import MarginaliaError
 from ..search import sql as sqlmod
+from ..tools.retry import LLM_RETRY, S3_RETRY, is_transient
 
 ANSWER_LIMIT = 200
 SCHEMA = (
@@ -44,15 +49,31 @@ class SearchState(TypedDict, total=False):
     error: str | None
 
 
-def _configurable(config: RunnableConfig | None) -> dict:
-    return (config or {}).get("configurable", {}) or {}
+@dataclass
+class SearchContext(AgentContext):
+    """Runtime context of the search graph: the agents' ``store``/``engine`` specs, and the bucket."""
+
+    #: the bucket to search (a question's own ``bucket`` in the input wins)
+    bucket: str | None = None
+
+
+def _context(runtime: Any, name: str) -> Any:
+    ctx = getattr(runtime, "context", None)
+    return ctx.get(name) if isinstance(ctx, Mapping) else getattr(ctx, name, None)
+
+
+def _permanent(exc: MarginaliaError) -> str:
+    """A refusal becomes the answer; a transient failure is raised for the node's retry policy."""
+    if is_transient(exc):
+        raise exc
+    return str(exc)
 
 
 def build_search_graph(engine=None, store=None):
     """Compile the search graph; ``engine``/``store`` default to offline templates and MARGINALIA_STORE."""
 
-    def to_sql(state: SearchState, config: RunnableConfig) -> SearchState:
-        chosen = _configurable(config).get("engine", engine)
+    def to_sql(state: SearchState, runtime: Any) -> SearchState:
+        chosen = _context(runtime, "engine") or engine
         try:
             if chosen is None or chosen == "offline":
                 from ..search.nl import question_to_sql
@@ -64,7 +85,7 @@ def build_search_graph(engine=None, store=None):
                 chosen = make_engine(chosen)
             return {"sql": chosen.question_to_sql(state["question"], schema=SCHEMA), "error": None}
         except MarginaliaError as exc:
-            return {"sql": "", "error": str(exc)}
+            return {"sql": "", "error": _permanent(exc)}
 
     def validate(state: SearchState) -> SearchState:
         if state.get("error"):
@@ -75,16 +96,18 @@ def build_search_graph(engine=None, store=None):
             return {"error": f"the query for {state['question']!r} was refused: {exc}"}
         return {}
 
-    def run(state: SearchState, config: RunnableConfig) -> SearchState:
+    def run(state: SearchState, runtime: Any) -> SearchState:
         from ..search import open_search
 
-        chosen_store = _configurable(config).get("store", store)
-        bucket = state.get("bucket") or _configurable(config).get("bucket")
+        chosen_store = _context(runtime, "store") or store
+        if isinstance(chosen_store, str):  # a spec from the context (Studio's form, JSON)
+            chosen_store = resolve_store(chosen_store)
+        bucket = state.get("bucket") or _context(runtime, "bucket")
         try:
             backend = open_search(chosen_store)
             result = backend.run(state["sql"], bucket=bucket, limit=ANSWER_LIMIT)
         except MarginaliaError as exc:
-            return {"error": str(exc)}
+            return {"error": _permanent(exc)}
         return {"columns": result.columns, "rows": result.as_dicts(), "matches": result.uris()}
 
     def answer(state: SearchState) -> SearchState:
@@ -114,17 +137,17 @@ def build_search_graph(engine=None, store=None):
     def after_validate(state: SearchState) -> str:
         return "answer" if state.get("error") else "run"
 
-    builder = StateGraph(SearchState)
-    builder.add_node("to_sql", to_sql)
+    builder = StateGraph(SearchState, context_schema=SearchContext)
+    builder.add_node("to_sql", to_sql, retry_policy=LLM_RETRY)
     builder.add_node("validate", validate)
-    builder.add_node("run", run)
+    builder.add_node("run", run, retry_policy=S3_RETRY)
     builder.add_node("answer", answer)
     builder.add_edge(START, "to_sql")
     builder.add_edge("to_sql", "validate")
     builder.add_conditional_edges("validate", after_validate, {"run": "run", "answer": "answer"})
     builder.add_edge("run", "answer")
     builder.add_edge("answer", END)
-    return builder.compile()
+    return builder.compile(name="search")
 
 
 graph = build_search_graph()
