@@ -108,6 +108,11 @@ def show_draft(draft: dict | None) -> None:
         console.print(f"  {flag['path']}  {flag['reason']}", highlight=False, markup=False)
 
 
+def hint(line: str) -> None:
+    """A line holding a command or URI to copy: never wrapped or cropped, whatever the terminal width."""
+    console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
 def show_result(result) -> None:
     """The proposal and what to do next (waiting), or where the annotations are (done); with
     ``--json`` the :class:`~marginalia.runtime.RunResult` as one JSON document."""
@@ -120,11 +125,10 @@ def show_result(result) -> None:
         console.print(
             f"\n[bold]Waiting for approval[/] (iteration {result.iterations + 1}) — thread [cyan]{result.thread_id}[/]"
         )
-        console.print(f"  approve: marginalia approve {result.thread_id}")
-        console.print(
-            f"  edit:    marginalia approve {result.thread_id} --edit {result.agent.split('_')[-1]}.json  (a document or a JSON Patch)"
-        )
-        console.print(f'  reject:  marginalia reject {result.thread_id} --feedback "what to change"')
+        hint(f"  approve: marginalia approve {result.thread_id}")
+        hint(f"  edit:    marginalia approve {result.thread_id} --edit {result.agent.split('_')[-1]}.json")
+        hint("           (--edit takes a document or a JSON Patch)")
+        hint(f'  reject:  marginalia reject {result.thread_id} --feedback "what to change"')
     elif result.status == "rejected":
         console.print(f"Thread [cyan]{result.thread_id}[/] rejected: nothing was written on {result.object_uri}.")
     else:
@@ -133,14 +137,14 @@ def show_result(result) -> None:
         console.print(f"\n[bold green]Done[/] — thread [cyan]{result.thread_id}[/], trace {result.trace_id}")
         for a in result.annotations:
             parts = f" ({a.parts} parts)" if a.parts > 1 else ""
-            console.print(f"  wrote [bold]{a.name}[/]{parts} on {a.uri}")
+            console.print(f"  wrote [bold]{a.name}[/]{parts} on {a.uri}", soft_wrap=True)
         if result.annotations:
             first = result.annotations[0]
-            console.print(f"  look at them: marginalia annotations {first.uri}")
-            console.print(f"  read one:     marginalia annotations {first.uri} {first.name}")
+            hint(f"  look at them: marginalia annotations {first.uri}")
+            hint(f"  read one:     marginalia annotations {first.uri} {first.name}")
         view = _hook(result.agent, "result_lines")
         for line in view(result) if view is not None else ():
-            console.print(line, highlight=False)
+            hint(line)
 
 
 # --- commands ----------------------------------------------------------------------------------
