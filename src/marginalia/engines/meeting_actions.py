@@ -279,6 +279,10 @@ def _candidate(u: Utterance, utterances: list[Utterance], people: People, date: 
     words = [w.lower() for w in nlp.words(task)]
     if vague or len(words) < 3 or all(w in BACKCHANNEL_WORDS for w in words[1:]) or is_meta(task):
         return None  # "Present this", "Send him", "Share the screen": nothing a person could follow up
+    if words[-1] in _CUT_OFF:
+        return None  # "Check with their": the sentence broke off
+    if re.match(r"^\w+\s+(?:it|that|this|them)\b", task, re.IGNORECASE):
+        confidence -= 0.2  # "Make it on the whiteboard": what "it" is, the reviewer must check
     if due:
         confidence += 0.05
     task = task[:1].upper() + task[1:]
@@ -288,6 +292,10 @@ def _candidate(u: Utterance, utterances: list[Utterance], people: People, date: 
     return _Candidate(item, u.index)
 
 
+#: A task ending on one of these was cut off mid-phrase.
+_CUT_OFF = frozenset(
+    "the a an of and or but their his her my your our its".split()  # not "from": "to start training from"
+)
 _CLAUSES = re.compile(r"\s*(?:,\s*|\s+)(?:and|while|whereas)\s+(?=(?:the\s+)?[A-Z\[])|;\s*")
 
 
