@@ -251,8 +251,7 @@ async def test_every_graph_describes_its_input_and_the_server_warns_of_no_schema
     for assistant in await client.assistants.search():
         schemas = await client.assistants.get_schemas(assistant["assistant_id"])
         assert schemas["input_schema"] and schemas["input_schema"].get("properties"), assistant["graph_id"]
-        if assistant["graph_id"] != "search":  # search has no runtime context (yet)
-            assert schemas.get("context_schema") is not None, assistant["graph_id"]
+        assert schemas.get("context_schema") is not None, assistant["graph_id"]
     log = _ANSI.sub("", server.log.read_text(errors="replace"))
     failed = [line for line in log.splitlines() if "failed to get" in line.lower() and "schema" in line.lower()]
     assert not failed, failed  # input, config and context schemas all build
