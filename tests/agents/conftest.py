@@ -28,12 +28,13 @@ MEETING_SUFFIXES = {".json", ".vtt", ".srt", ".txt"}
 
 
 def meeting_files() -> list[Path]:
-    """Every meeting of ``tests/fixtures/meetings`` and, on dev machines, ``/work/shared``."""
+    """Every meeting of ``tests/fixtures/meetings`` and, where it exists, ``../shared/fixtures/meetings``
+    (not the gold lists kept beside them: ``gold_*.json`` are judgements, not transcripts)."""
     found: dict[str, Path] = {}
     for root in (REPO_FIXTURES, SHARED_FIXTURES):  # the repo's copy of a shared meeting counts once
         if root.is_dir():
             for p in sorted(root.rglob("*")):
-                if p.is_file() and p.suffix in MEETING_SUFFIXES:
+                if p.is_file() and p.suffix in MEETING_SUFFIXES and not p.name.startswith("gold_"):
                     found.setdefault(p.name, p)
     return list(found.values())
 

@@ -121,7 +121,7 @@ def test_cli_bad_input_is_one_line_exit_2(local_env):
     for args, words, status in [
         (("approve", "no-such-thread"), "no thread 'no-such-thread'", 3),
         (("reject", "no-such-thread", "--feedback", " "), "--feedback must say what to change", 2),
-        (("minutes", "not-a-uri"), "expected s3://bucket/key", 2),
+        (("minutes", "not-a-uri"), "is not an s3:// URI", 2),
         (("minutes", f"s3://{local_env.bucket}/missing.vtt"), "missing.vtt", 3),
     ]:
         code, _, err = local_env.cli(*args)

@@ -129,13 +129,13 @@ def test_two_workers_resume_the_same_thread_exactly_one_proceeds(tmp_path, monke
     # the lease was released when drive returned: the next worker is refused only by the thread
     with pytest.raises(Exception, match="not waiting for approval"):
         resume(waiting.thread_id, store=setup)
-    # a lease held elsewhere: the CLI says so in one line, exit 2, and nothing runs
+    # a lease held elsewhere: the CLI says so in one line, exit 4 (busy), and nothing runs
     monkeypatch.setenv("MARGINALIA_STORE", f"local:{root}")
     monkeypatch.delenv("MARGINALIA_STATE", raising=False)
     again = minutes("s3://meet/standup.vtt", store=setup, engine="offline")
     with thread_lease(setup, state_location(setup), again.thread_id):
         code, out, err = cli("approve", again.thread_id)
-    assert code == 2, (out, err)
+    assert code == 4, (out, err)  # busy: exit 4 (README, Exit codes)
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and f"thread {again.thread_id} is being run elsewhere" in lines[0]
     assert "Traceback" not in err and "Done" not in out

@@ -74,7 +74,7 @@ def test_cli_error_lines_mask_secrets_and_print_keys_literally(monkeypatch, tmp_
     assert code == 0, err
     # An error quoting a secret (here: a key the user pasted one into) shows it masked.
     code, out, err = run_cli("get", f"s3://docs/{secret_key}.txt", str(tmp_path / "out"))
-    assert code == 2 and secret_key not in err and "s3://docs/***.txt" in err, err
+    assert code == 3 and secret_key not in err and "s3://docs/***.txt" in err, err
     # Brackets in a key are text, not rich markup: the line says exactly which key.
     code, out, err = run_cli("get", "s3://docs/logs/[bold]/x.txt", str(tmp_path / "out"))
-    assert code == 2 and "s3://docs/logs/[bold]/x.txt" in err and len(err.strip().splitlines()) == 1, err
+    assert code == 3 and "s3://docs/logs/[bold]/x.txt" in err and len(err.strip().splitlines()) == 1, err
