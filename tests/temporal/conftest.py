@@ -16,7 +16,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,6 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
-SAMPLES = HERE.parents[1] / "src" / "marginalia" / "samples"
 pytest.importorskip("temporalio")
 
 
@@ -94,20 +92,3 @@ def temporal_env(temporal_server, tmp_path, monkeypatch):
     yield holder
     holder.stop_all()
     context._DEFAULTS.pop(("store", env["MARGINALIA_STORE"]), None)
-
-
-def put_sample(store, bucket: str, key: str, sample: str) -> str:
-    store.create_bucket(bucket, exist_ok=True)
-    store.put_object(bucket, key, SAMPLES / sample)
-    return f"s3://{bucket}/{key}"
-
-
-def wait_for(predicate, *, what: str, timeout: float = 120.0, every: float = 0.3):
-    """Poll ``predicate`` until it returns something truthy (a bound against hanging, not a timing test)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")

@@ -8,7 +8,7 @@ import asyncio
 import json
 
 import pytest
-from conftest import put_sample
+from temporal_support import put_sample
 
 import marginalia
 from marginalia.errors import InvalidInput

@@ -11,7 +11,7 @@ import sys
 from collections import Counter
 from datetime import timedelta
 
-from conftest import put_sample, wait_for
+from temporal_support import put_sample, wait_for
 from worker_instruments import crashkit
 
 from marginalia.temporal import client

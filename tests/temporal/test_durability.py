@@ -10,7 +10,7 @@ import signal
 import threading
 from collections import Counter
 
-from conftest import put_sample, wait_for
+from temporal_support import put_sample, wait_for
 from worker_instruments import crashkit
 
 from marginalia.temporal import client
