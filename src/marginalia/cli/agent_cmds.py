@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import shutil
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -407,6 +409,13 @@ def demo_cmd() -> None:
     prefix = "" if settings.is_local else f"MARGINALIA_STORE={spec} "  # the hints must read the demo's store
     for uri in annotated:
         console.print(f"  {prefix}marginalia annotations {uri}", highlight=False, soft_wrap=True)
+    if shutil.which("marginalia") is None:  # installed in a virtualenv this shell has not activated
+        venv = Path(sys.prefix)
+        console.print(
+            f"`marginalia` is not on PATH: activate its environment first: . {venv}/bin/activate",
+            highlight=False,
+            soft_wrap=True,
+        )
     waiting = _waiting_threads(store)
     if waiting:
         console.print(f"{waiting} thread(s) wait for approval: {prefix}marginalia threads --pending", soft_wrap=True)
