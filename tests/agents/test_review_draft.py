@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
+from pathlib import Path
+
 import marginalia
 from marginalia.nodes.review import LOW_CONFIDENCE, draft_label, review_flags
 from marginalia.schemas import ActionItem, Decision, Minutes
 
-VTT = """WEBVTT
-
-00:00:01.000 --> 00:00:05.000
-<v Alice>Good morning. Today we decide on the release date for version two.
-
-00:00:05.500 --> 00:00:09.000
-<v Bob>We agreed to ship on June 3rd. I will write the release notes by Friday.
-
-00:00:09.500 --> 00:00:12.000
-<v Alice>Carol will update the website before the launch.
-"""
+SAMPLE = Path(str(files("marginalia") / "samples" / "standup.vtt"))  # the package's sample stand-up
 
 
 def test_flags_are_found_by_walking_any_document():
@@ -63,7 +56,7 @@ def test_the_waiting_run_carries_the_draft_notice(local_env):
         ],
     )
     engine = ChatModelEngine(ScriptedChatModel(replies=[proposal]), name="chat-model", model_id="scripted-1")
-    waiting = marginalia.minutes(local_env.put("draft/standup.vtt", VTT.encode()), engine=engine)
+    waiting = marginalia.minutes(local_env.put("draft/standup.vtt", SAMPLE), engine=engine)
     assert waiting.status == "waiting"
     assert waiting.draft == {
         "engine": "chat-model",
@@ -75,11 +68,13 @@ def test_the_waiting_run_carries_the_draft_notice(local_env):
 
 
 def test_the_cli_prints_the_label_and_the_flags(local_env):
-    local_env.put("draft/offline.vtt", VTT.encode())
-    proc = local_env.run("minutes", f"s3://{local_env.bucket}/draft/offline.vtt", check=True)
+    # a request answered without a yes: an action item the offline engine is unsure of
+    unsure = b"Ana: I'll write the upgrade runbook by Friday.\nAna: Could you test the installer on Windows?\nCy: Hmm, maybe later.\n"
+    local_env.put("draft/unsure.txt", unsure)
+    proc = local_env.run("minutes", f"s3://{local_env.bucket}/draft/unsure.txt", check=True)
     assert "offline extractive draft" in proc.stdout
-    # the flags printed are the ones the payload carries (the same input gives the same draft)
-    result = marginalia.minutes(f"s3://{local_env.bucket}/draft/offline.vtt")
+    result = marginalia.minutes(f"s3://{local_env.bucket}/draft/unsure.txt")  # same input, same draft
     assert result.draft["label"] == "offline extractive draft"
+    assert [f["path"] for f in result.draft["flags"]] == ["/action_items/1"]
     for flag in result.draft["flags"]:
         assert f"{flag['path']}  {flag['reason']}" in proc.stdout
