@@ -204,7 +204,7 @@ def thread_steps(saver: Any, record: ThreadRecord) -> tuple[list[Step], dict]:
                 )
             )
         values = dict(tuples[-1].checkpoint.get("channel_values") or {}) if tuples else {}
-    for before, after in zip(steps, steps[1:]):
+    for before, after in zip(steps, steps[1:], strict=False):
         before.seconds = _seconds(before.at, after.at)
         after.ran = [t["node"] for t in before.tasks if t.get("node") and not t.get("interrupts")] or [
             t["node"] for t in before.tasks if t.get("node")

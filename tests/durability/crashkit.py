@@ -500,7 +500,7 @@ def first_difference(got: Any, want: Any, path: str = "") -> str:
             if got.get(k) != want.get(k):
                 return first_difference(got.get(k), want.get(k), f"{path}.{k}" if path else k)
     if isinstance(got, list) and isinstance(want, list) and len(got) == len(want):
-        for i, (a, b) in enumerate(zip(got, want)):
+        for i, (a, b) in enumerate(zip(got, want, strict=False)):
             if a != b:
                 return first_difference(a, b, f"{path}[{i}]")
     return f"{path}: {str(got)[:120]!r} != {str(want)[:120]!r}"

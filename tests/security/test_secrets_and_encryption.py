@@ -157,9 +157,10 @@ def test_checkpoints_encrypted_at_rest_through_a_real_agent_run(run_env):
     proposal_words = ("stand-up", "standup.vtt", "Marco")
     assert not [w for w in proposal_words for b in bodies if w.encode() in b]  # no plaintext at rest
     from marginalia.checkpointers import S3Saver
+    from marginalia.checkpointers.serde import CheckpointKeyError
 
     without_key = S3Saver.from_uri(str(state), store=store, encryption_key="")
-    with pytest.raises(Exception):
+    with pytest.raises(CheckpointKeyError):  # the key is missing: not any failure
         list(without_key.list({"configurable": {"thread_id": thread}}))
     done = cli(env, "approve", thread)  # a new process, with the key: resumes and writes
     assert done.returncode == 0, done.stderr

@@ -305,7 +305,7 @@ def test_annotation_rows_follow_every_write(local_store, b):
     local_store.put_object(b, "doc", b"body")
     info = local_store.put_annotation(b, "doc", "agent.summary", '{"status":"ok"}')
     [row] = query(local_store, "SELECT * FROM annotation")
-    record = dict(zip(R17_5_COLUMNS, row))
+    record = dict(zip(R17_5_COLUMNS, row, strict=False))
     assert record["bucket"] == b and record["object_key"] == "doc" and record["object_version_id"] is None
     assert record["name"] == "agent.summary" and record["text_value"] == '{"status":"ok"}'
     assert record["size"] == 15 and record["e_tag"] == info.etag and record["checksum_algorithm"] == "CRC32"

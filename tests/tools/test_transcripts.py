@@ -354,5 +354,5 @@ def test_a_long_timed_cue_is_split_with_interpolated_times():
     assert len(bob) > 1 and t.segments[-1].speaker == "Ann" and t.segments[-1].text == "Thanks Bob."
     assert " ".join(s.text for s in bob) == words  # cut between words: no word broken or lost
     assert bob[0].start == 10.0 and bob[-1].end == 610.0
-    for a, b in zip(bob, bob[1:]):
+    for a, b in zip(bob, bob[1:], strict=False):
         assert a.start < a.end == b.start < b.end  # contiguous, increasing

@@ -72,7 +72,7 @@ def _print_thread(store, state, saver, thread_id: str, trace_id: str | None, nam
         table.add_column(col, overflow="fold")
     table.add_column("time (UTC)", no_wrap=True)
     table.add_column("seconds", no_wrap=True, justify="right")
-    for s, at in zip(steps, clock_times(s.at for s in steps)):
+    for s, at in zip(steps, clock_times(s.at for s in steps), strict=False):
         waiting = any(t.get("interrupts") for t in s.tasks)
         step = str(s.step) if s.source == "loop" else f"{s.step} {s.source}"  # input, update, fork
         table.add_row(
@@ -157,7 +157,7 @@ def _show(uri: str, as_json: bool) -> None:
         table.add_column(col, overflow="fold")
     table.add_column("at (UTC)", no_wrap=True)
     table.add_column("seconds", no_wrap=True, justify="right")
-    for s, at in zip(story["steps"], clock_times(s["at"] for s in story["steps"])):
+    for s, at in zip(story["steps"], clock_times(s["at"] for s in story["steps"]), strict=False):
         waiting = any(t.get("interrupts") for t in s["tasks"])
         table.add_row(
             str(s["step"]),

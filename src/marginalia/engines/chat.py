@@ -106,7 +106,7 @@ class ChatModelEngine:
             runnable = self._runnables[schema] = self.chat_model.with_structured_output(schema, include_raw=True)
         messages: list[BaseMessage] = [SystemMessage(prompts.SYSTEM), HumanMessage(human)]
         problem = ""
-        for attempt in (1, 2):
+        for _attempt in (1, 2):
             result = self._invoke(runnable, messages, what)
             self._record_usage(result.get("raw"))
             parsed = result.get("parsed")

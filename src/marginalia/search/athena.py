@@ -160,7 +160,7 @@ class AthenaSearch:
             first = False
             for row in data:
                 cells = row.get("Data", [])
-                rows.append(tuple(convert(cell.get("VarCharValue"), t) for cell, t in zip(cells, types)))
+                rows.append(tuple(convert(cell.get("VarCharValue"), t) for cell, t in zip(cells, types, strict=False)))
                 if limit is not None and len(rows) > limit:
                     return columns, rows[:limit], True
             token = page.get("NextToken")

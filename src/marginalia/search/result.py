@@ -19,7 +19,7 @@ class SearchResult:
     notes: list[str] = field(default_factory=list)
 
     def as_dicts(self) -> list[dict[str, Any]]:
-        return [dict(zip(self.columns, row)) for row in self.rows]
+        return [dict(zip(self.columns, row, strict=False)) for row in self.rows]
 
     def to_json(self) -> str:
         return json.dumps(

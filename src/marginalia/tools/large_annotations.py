@@ -118,7 +118,7 @@ def put_json(
         "sha256": hashlib.sha256(payload).hexdigest(),
         "content_type": "application/json",
     }
-    part_infos = [store.put_annotation(bucket, key, n, piece, **kw) for n, piece in zip(names, pieces)]
+    part_infos = [store.put_annotation(bucket, key, n, piece, **kw) for n, piece in zip(names, pieces, strict=False)]
     index_info = store.put_annotation(bucket, key, name, _encode(index), **kw)
     _delete_stale(store, bucket, key, existing, stale_prefix, keep=set(names), **kw)
     return [index_info, *part_infos]

@@ -54,13 +54,14 @@ MAX_SEGMENT_CHARS = 4000
 _MAX_SPEAKER_CHARS = 60
 
 _SPEAKER_LINE_RE = re.compile(
-    r"^\s*(?:\[?(?P<ts>(?:\d{1,2}:)?\d{1,2}:\d{2}(?:[.,]\d{1,3})?)\]?\s*[-–]?\s*)?"
+    r"^\s*(?:\[?(?P<ts>(?:\d{1,2}:)?\d{1,2}:\d{2}(?:[.,]\d{1,3})?)\]?\s*[-–]?\s*)?"  # noqa: UP031  (regex braces)
     r"(?P<speaker>[^\W\d_][\w .'’()@&/-]{0,%d}?)\s*:\s+(?P<text>\S.*)$" % (_MAX_SPEAKER_CHARS - 1)
 )
 _CUE_SPEAKER_RE = re.compile(
-    r"^(?P<speaker>[^\W\d_][\w .'’-]{0,%d}?)\s*:\s+(?P<text>\S.*)$" % (_MAX_SPEAKER_CHARS - 1), re.S
+    r"^(?P<speaker>[^\W\d_][\w .'’-]{0,%d}?)\s*:\s+(?P<text>\S.*)$" % (_MAX_SPEAKER_CHARS - 1),  # noqa: UP031
+    re.S,
 )
-_ELITR_LINE_RE = re.compile(r"^\((?P<speaker>[^()\n]{1,%d})\)\s*(?P<text>.*)$" % _MAX_SPEAKER_CHARS)
+_ELITR_LINE_RE = re.compile(r"^\((?P<speaker>[^()\n]{1,%d})\)\s*(?P<text>.*)$" % _MAX_SPEAKER_CHARS)  # noqa: UP031
 _SRT_SNIFF_RE = re.compile(r"^\s*\d+\s*\r?\n\s*\d{1,2}:\d{2}:\d{2}[,.]\d{1,3}\s*-->", re.S)
 _TIMESTAMP_RE = re.compile(r"^(?:(?P<h>\d{1,2}):)?(?P<m>\d{1,2}):(?P<s>\d{2})(?:[.,](?P<f>\d{1,3}))?$")
 #: Words that end in a colon at the start of a line but name no one ("Note: ...").
