@@ -4,8 +4,8 @@
 milliseconds, what execution cannot: that they are committed without outputs (readable diffs, and
 CI proves they run rather than showing stale results), that papermill finds their parameters, that
 the kernel they name exists in this environment, and that they avoid what breaks offline or on a
-user's machine (a bare graph as a cell's last line renders through a web service; ``/work/shared``
-only exists on dev machines).
+user's machine (a bare graph as a cell's last line renders through a web service; the shared fixtures (``../shared/fixtures``)
+only exist on dev machines).
 """
 
 from __future__ import annotations
@@ -70,7 +70,8 @@ def test_the_kernel_it_names_is_installed(name):
 def test_runs_offline_on_what_users_have(name):
     sources = _code(_load(name))
     text = "\n".join(sources)
-    assert "/work/shared" not in text, "notebooks use the package's samples, not the dev-only fixtures"
+    for dev_only in ("/work/shared", "../shared", "shared_fixtures", "MARGINALIA_SHARED_FIXTURES"):
+        assert dev_only not in text, f"notebooks use the package's samples, not the dev-only fixtures ({dev_only})"
     assert "assert " in text, "a notebook asserts its key facts, so a broken one fails CI"
     for n, source in enumerate(sources):
         body = ast.parse(source.replace("await ", "")).body  # top-level await is fine in a notebook

@@ -27,7 +27,7 @@ SHARED_PDFS = SHARED_FIXTURES / "pdfs"
 
 
 def fixture_pdfs() -> list[Path]:
-    """Every PDF of ``tests/fixtures/pdfs`` and, on dev machines, of ``/work/shared`` (by name, once)."""
+    """Every PDF of ``tests/fixtures/pdfs`` and, on dev machines, of the shared fixtures (``marginalia.testing.fixtures.shared_fixtures()``: ``../shared/fixtures`` or ``$MARGINALIA_SHARED_FIXTURES``; by name, once)."""
     found: dict[str, Path] = {}
     for root in (REPO_PDFS, SHARED_PDFS):
         if root.is_dir():
