@@ -37,6 +37,7 @@ from ..engines.base import Engine
 from ..errors import InvalidInput, ObjectChanged, UnsupportedInput
 from ..schemas import DocumentSummary, Section
 from ..tools import pdf as pdftools
+from ..tools import pdf_bounds
 from .annotate import changed_message
 
 __all__ = [
@@ -150,7 +151,9 @@ def iter_page_range(
     with no text is judged by :func:`combine` for the whole document, not here), with the
     password hint of :func:`_explain` on an encrypted file.
     """
-    pages = pdftools.iter_pages(handle, first=first, last=last, password=password, name=name, allow_no_text=True)
+    pages = pdf_bounds.bounded_iter_pages(
+        handle, first=first, last=last, password=password, name=name, allow_no_text=True
+    )
     try:
         yield from pages
     except InvalidInput as exc:
@@ -160,7 +163,7 @@ def iter_page_range(
 def document_info(handle: BinaryIO, *, password: str | None, name: str) -> dict:
     """``{page_count, title, authors, encrypted}`` or the clear error of a bad PDF."""
     try:
-        return pdftools.pdf_info(handle, password=password, name=name)
+        return pdf_bounds.bounded_pdf_info(handle, password=password, name=name)
     except InvalidInput as exc:
         raise _explain(exc, password) from None
 
