@@ -152,7 +152,7 @@ def run_object(
     uri = info.uri
     marker = _batch_of(agent).annotation
     if not force and _has_annotation(store, info, marker):
-        return BatchRow(uri, "skipped", None, f"already has {marker}")
+        return _skip(agent, info, store=store, engine=engine, marker=marker)
     thread_id = thread_id_for(agent.name, info)
     try:
         run = prepare_continue(agent, uri, thread_id=thread_id, store=store, engine=engine, approve=approve)
@@ -171,6 +171,46 @@ def run_object(
         return BatchRow(uri, "failed", thread_id, "rejected by a reviewer: nothing written")
     names = tuple(a.name for a in result.annotations)
     return BatchRow(uri, "done", thread_id, ", ".join(names), names)
+
+
+def _left_unfinished(store: Store, thread_id: str) -> bool:
+    """True when a kill left this batch's thread unfinished in the index (a status other than
+    done, e.g. ``interrupted`` or ``running``) or without its trace archive."""
+    from .archive import archive_uri
+    from .context import state_location
+    from .threads import ThreadIndex
+
+    state = state_location(store)
+    record = ThreadIndex(store, state).get(thread_id)
+    if record is None:
+        return False
+    if record.status != "done":
+        return True
+    target = archive_uri(state, thread_id)
+    try:
+        store.head_object(target.bucket, target.key)
+        return False
+    except ObjectNotFound:
+        return True
+
+
+def _skip(agent: AgentSpec, info: ObjectInfo, *, store: Store, engine: Any, marker: str) -> BatchRow:
+    """An object that already carries the agent's annotation is skipped; but when a kill left its
+    thread unfinished (the annotation written, the index not updated or the archive not written),
+    the thread is taken forward first: :func:`prepare_continue` finds it finished in its
+    checkpoints, records it ``done`` and writes the missing archive (issue 17: a re-run
+    completes what a kill left undone)."""
+    thread_id = thread_id_for(agent.name, info)
+    try:
+        if not _left_unfinished(store, thread_id):
+            return BatchRow(info.uri, "skipped", None, f"already has {marker}")
+        run = prepare_continue(agent, info.uri, thread_id=thread_id, store=store, engine=engine, approve=False)
+        result = run if isinstance(run, RunResult) else drive(run)
+    except ThreadBusy as exc:
+        return BatchRow(info.uri, "elsewhere", thread_id, _reason(exc))
+    except Exception as exc:  # the object is done; only its bookkeeping could not be completed
+        return BatchRow(info.uri, "skipped", thread_id, f"already has {marker}; its thread: {_reason(exc)}")
+    return BatchRow(info.uri, "skipped", thread_id, f"already has {marker}; its thread completed ({result.status})")
 
 
 def list_matching(store: Store, prefix_uri: str, suffixes: Sequence[str]) -> list[ObjectInfo]:

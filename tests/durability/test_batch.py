@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from marginalia.batch import batch, batch_agent, thread_id_for
-from marginalia.errors import TransientError
+from marginalia.errors import ObjectNotFound, TransientError
 from marginalia.storage.local import LocalStore
 
 VTT = crashkit.fixture_bytes("minutes")
@@ -129,7 +129,7 @@ def test_a_killed_batch_continues_where_it_stopped(meetings, tmp_path):
     assert interrupted.status == "done"
 
 
-def _batch_child(env):
+def _batch_child(env, prefix="s3://meet/m/"):
     import os
 
     os.environ.update(env)
@@ -139,7 +139,7 @@ def _batch_child(env):
     log, kill = crashkit.EventLog(env[crashkit.LOG_ENV]), crashkit.KillSwitch(env[crashkit.CRASH_ENV])
     store = crashkit.RecordingStore(open_store(), log, kill)
     batch(
-        "s3://meet/m/",
+        prefix,
         agent="minutes",
         workers=1,
         approve=True,
@@ -251,3 +251,42 @@ def test_an_object_another_worker_is_running_is_elsewhere_and_the_batch_exits_0(
         code, out, err = run_cli("batch", "s3://meet/m/", "--suffix", ".vtt", "--yes", "--workers", "1")
     assert code == 0, out + err
     assert "elsewhere: 1" in out and "failed: 0" in out
+
+
+def test_a_rerun_completes_what_a_kill_left_undone(meetings, tmp_path):
+    """A batch killed right after an object's last annotation write leaves the object annotated but
+    its thread ``running`` in the index and without its trace archive. The re-run skips the object
+    (no model call, nothing written twice) and completes its thread: done, archive written."""
+    from marginalia.archive import archive_uri
+    from marginalia.runtime import state_location
+    from marginalia.threads import ThreadIndex
+
+    log = tmp_path / "batch.log"
+    env = {
+        "MARGINALIA_STORE": f"local:{tmp_path / 'store'}",
+        crashkit.LOG_ENV: str(log),
+        crashkit.CRASH_ENV: "annotation:3:after",  # transcript, meeting_minutes, action_items
+        "MARGINALIA_ENGINE": "offline",
+    }
+    proc = crashkit.context().Process(target=_batch_child, args=(env, "s3://meet/m/0"))
+    proc.start()
+    proc.join(300)
+    assert proc.exitcode == -9
+    state = state_location(meetings)
+    thread_id = thread_id_for("minutes", meetings.head_object("meet", "m/0.vtt"))
+    assert ThreadIndex(meetings, state).get(thread_id).status != "done"  # what the kill left
+    archive = archive_uri(state, thread_id)
+    with pytest.raises(ObjectNotFound):
+        meetings.head_object(archive.bucket, archive.key)
+
+    engine_log = tmp_path / "engine.log"
+    engine = crashkit.CountingEngine(
+        __import__("marginalia.engines.offline", fromlist=["x"]).OfflineEngine(),
+        crashkit.EventLog(engine_log),
+        crashkit.KillSwitch(None),
+    )
+    rows = batch("s3://meet/m/0", agent="minutes", workers=1, approve=True, store=meetings, engine=engine)
+    assert [r.status for r in rows] == ["skipped"]
+    assert not crashkit.EventLog.read(engine_log)  # no model call: only the bookkeeping was completed
+    assert ThreadIndex(meetings, state).get(thread_id).status == "done"
+    meetings.head_object(archive.bucket, archive.key)  # the archive is there now
