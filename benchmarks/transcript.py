@@ -1,0 +1,83 @@
+"""A long transcript to the approval point: wall time and peak memory (issue 17 item 2).
+
+    PYTHONPATH=src /work/venv/bin/python benchmarks/transcript.py --mib 2 [--mib 20] [--engine offline]
+
+For each size, a WebVTT meeting of that many MiB is generated (the sample stand-up's lines over
+and over, ``tests/durability/crashkit.long_meeting_vtt``), put in a fresh local store, and the
+minutes agent runs in a child process (a fresh interpreter: its peak RSS is the run's alone)
+until it waits for approval. Prints a table: size, chunks, seconds, peak RSS (MB) from
+``resource.getrusage(RUSAGE_CHILDREN)``. Goal (issue 17): 20 MiB in < 60 s and < 500 MB on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHILD = """
+import json, sys, time
+import marginalia
+from marginalia.storage.local import LocalStore
+root, engine = sys.argv[1], sys.argv[2]
+store = LocalStore(root)
+started = time.monotonic()
+result = marginalia.minutes("s3://meet/long.vtt", store=store, engine=engine)
+print(json.dumps({"status": result.status, "seconds": time.monotonic() - started}))
+"""
+
+
+def run(mib: float, engine: str) -> dict:
+    sys.path.insert(0, str(ROOT / "tests" / "durability"))
+    import crashkit
+
+    from marginalia.nodes.minutes import DEFAULT_CHUNK_CHARS, plan_chunks
+    from marginalia.storage.local import LocalStore
+    from marginalia.tools.transcripts import parse_transcript
+
+    data = crashkit.long_meeting_vtt(int(mib * (1 << 20) * 0.8))
+    chunks = len(
+        plan_chunks([len(s.text) for s in parse_transcript(data, filename="x.vtt").segments], DEFAULT_CHUNK_CHARS)
+    )
+    root = tempfile.mkdtemp(prefix="marginalia-transcript-")
+    store = LocalStore(root)
+    store.create_bucket("meet")
+    store.put_object("meet", "long.vtt", data)
+    store.close()
+    env = {**os.environ, "MARGINALIA_STORE": f"local:{root}"}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", CHILD, root, engine], env=env, capture_output=True, text=True)
+    wall = time.monotonic() - started
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB, the largest child so far
+    if proc.returncode != 0:
+        raise SystemExit(f"{mib} MiB: the run failed: {proc.stderr.strip().splitlines()[-1:]}")
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {"mib": len(data) / (1 << 20), "chunks": chunks, "seconds": wall, "run_seconds": out["seconds"],
+            "peak_mb": max(peak, before) / 1024, "status": out["status"]}  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mib", type=float, action="append", help="transcript size in MiB (repeatable)")
+    parser.add_argument("--engine", default="offline")
+    args = parser.parse_args()
+    print(f"{'MiB':>6s} {'chunks':>7s} {'seconds':>8s} {'peak MB':>8s}  status   (cores: {os.cpu_count()})")
+    for mib in args.mib or [2.0]:
+        row = run(mib, args.engine)
+        print(
+            f"{row['mib']:6.1f} {row['chunks']:7d} {row['seconds']:8.1f} {row['peak_mb']:8.0f}  {row['status']}",
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
