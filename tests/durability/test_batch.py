@@ -37,6 +37,13 @@ def meetings(tmp_path, monkeypatch):
     return store
 
 
+def counting_offline_engine(log_path):
+    """The offline engine, every call logged to ``log_path`` (never killed)."""
+    from marginalia.engines.offline import OfflineEngine
+
+    return crashkit.CountingEngine(OfflineEngine(), crashkit.EventLog(log_path), crashkit.KillSwitch(None))
+
+
 def rows_by_uri(rows):
     return {r.uri.rsplit("/", 1)[-1]: r for r in rows}
 
@@ -72,11 +79,7 @@ def test_waiting_threads_are_reported_not_restarted(meetings, tmp_path):
     first = batch("s3://meet/m/0", agent="minutes", workers=1, store=meetings, engine="offline")
     assert [r.status for r in first] == ["waiting"]
     log = tmp_path / "engine.log"
-    engine = crashkit.CountingEngine(
-        __import__("marginalia.engines.offline", fromlist=["x"]).OfflineEngine(),
-        crashkit.EventLog(log),
-        crashkit.KillSwitch(None),
-    )
+    engine = counting_offline_engine(log)
     again = batch("s3://meet/m/0", agent="minutes", workers=1, store=meetings, engine=engine, approve=True)
     assert [(r.status, r.thread_id) for r in again] == [("waiting", first[0].thread_id)]
     assert not crashkit.EventLog.read(log)  # no model call: nothing was re-run
@@ -280,11 +283,7 @@ def test_a_rerun_completes_what_a_kill_left_undone(meetings, tmp_path):
         meetings.head_object(archive.bucket, archive.key)
 
     engine_log = tmp_path / "engine.log"
-    engine = crashkit.CountingEngine(
-        __import__("marginalia.engines.offline", fromlist=["x"]).OfflineEngine(),
-        crashkit.EventLog(engine_log),
-        crashkit.KillSwitch(None),
-    )
+    engine = counting_offline_engine(engine_log)
     rows = batch("s3://meet/m/0", agent="minutes", workers=1, approve=True, store=meetings, engine=engine)
     assert [r.status for r in rows] == ["skipped"]
     assert not crashkit.EventLog.read(engine_log)  # no model call: only the bookkeeping was completed
