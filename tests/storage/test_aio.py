@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 
 import pytest
 
@@ -37,12 +38,24 @@ async def test_async_round_trip_on_the_event_loop(local_store):
             ticks += 1
             await asyncio.sleep(0)
 
+    put = local_store.put_annotation
+    during: list[int] = []  # ticks of the loop while each write was in progress
+
+    def slow_put(*args, **kwargs):
+        before = ticks
+        time.sleep(0.02)  # a slow disk: the loop must go on ticking meanwhile (nothing is timed)
+        result = put(*args, **kwargs)
+        during.append(ticks - before)
+        return result
+
+    local_store.put_annotation = slow_put  # AsyncStore looks the method up at each call
     tick_task = asyncio.create_task(ticker())
     await asyncio.gather(
         *(store.put_annotation("abkt", "doc", f"a{i:02d}", str(i), if_match=info.etag) for i in range(30))
     )
     tick_task.cancel()
-    assert ticks > 0
+    del local_store.put_annotation
+    assert len(during) == 30 and max(during) > 0  # 0 for every write if they ran on the loop itself
     names = [a.name async for a in store.list_annotations("abkt", "doc", page_size=7)]
     assert names == [f"a{i:02d}" for i in range(30)]
     chunks, head = await store.open_object("abkt", "doc")
