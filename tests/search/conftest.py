@@ -147,6 +147,13 @@ def corpus(tmp_path_factory) -> LocalStore:
     store.close()
 
 
+@pytest.fixture(scope="session")
+def corpus_builder():
+    """:func:`build_corpus`, for a test that needs its own copy of the corpus to change (a test
+    module cannot import it: ``from conftest import`` finds whichever folder's conftest came first)."""
+    return build_corpus
+
+
 @pytest.fixture(scope="module")
 def searcher(corpus):
     from marginalia.search.local import LocalSearch

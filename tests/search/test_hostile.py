@@ -23,11 +23,9 @@ DEADLINE = 120.0  # seconds; the work itself takes milliseconds
 
 
 @pytest.fixture(scope="module")
-def hostile(tmp_path_factory):
+def hostile(tmp_path_factory, corpus_builder):
     """A store with one annotation made for the evil pattern (a's then a b)."""
-    from conftest import build_corpus
-
-    store = build_corpus(tmp_path_factory.mktemp("hostile"))
+    store = corpus_builder(tmp_path_factory.mktemp("hostile"))
     store.put_annotation(BUCKET, "meetings/2026-06-10-eks-upgrade.mp4", "note", ("a" * 48 + "b").encode())
     yield store
     store.close()
