@@ -295,11 +295,10 @@ async def asubmit_batch(
 
     if force:
         raise InvalidInput("--force is not supported with --on temporal: delete the annotation to run an object again")
-    spec = local.batch_agent(agent)
-    runtime.get_agent(spec.graph_agent, spec.graph_module)
+    spec = local.batch_agent(agent)  # the registered agent; spec.batch says how a batch runs it
     settings = TemporalSettings.from_env()
     store_obj = runtime.resolve_store(store)
-    suffixes = [suffix] if isinstance(suffix, str) else list(suffix or spec.suffixes)
+    suffixes = [suffix] if isinstance(suffix, str) else list(suffix or spec.batch.suffixes())
     objects = await asyncio.to_thread(local.list_matching, store_obj, prefix_uri, suffixes)
     if on_start is not None:
         on_start(len(objects))
@@ -320,12 +319,13 @@ async def _batch_row(client, settings, spec, info, store_obj, engine, approve, w
     from .. import batch as local
 
     uri = info.uri
-    if await asyncio.to_thread(local._has_annotation, store_obj, info, spec.annotation):
-        return local.BatchRow(uri, "skipped", None, f"already has {spec.annotation}")
-    thread_id = local.thread_id_for(spec.graph_agent, info)
+    marker = spec.batch.annotation
+    if await asyncio.to_thread(local._has_annotation, store_obj, info, marker):
+        return local.BatchRow(uri, "skipped", None, f"already has {marker}")
+    thread_id = local.thread_id_for(spec.name, info)
     try:
         request = request_for(
-            spec.graph_agent, uri, spec.inputs(), thread_id=thread_id, engine=engine, approve=approve, settings=settings
+            spec.name, uri, spec.batch.inputs(), thread_id=thread_id, engine=engine, approve=approve, settings=settings
         )
         handle = await _start_workflow(client, request, thread_id, settings)
         started = handle is not None
