@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import logging
+import os
 import random
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
@@ -110,15 +111,22 @@ class S3Saver(BaseCheckpointSaver[str]):
         """``S3Saver.from_uri("s3://bucket/prefix")``: checkpoints under ``prefix/checkpoints/``.
 
         ``store`` is a Store, or a spec (``"local:DIR"``, ``"s3"``) opened here and closed with the
-        saver; it defaults to ``MARGINALIA_STORE`` (:func:`marginalia.storage.open_store`). On the
+        saver; without one, ``MARGINALIA_STORE`` names it (an error if neither is given). On the
         local store the bucket is created if missing (it is a directory); on S3 it must exist::
 
             with S3Saver.from_uri("s3://bucket/prefix", store="local:/tmp/buckets") as saver:
                 graph = builder.compile(checkpointer=saver)
         """
+        from ..errors import ConfigurationError
         from ..storage import open_store
 
         parsed = uri if isinstance(uri, S3URI) else parse_uri(uri, require_key=False)
+        if store is None:
+            store = os.environ.get("MARGINALIA_STORE")
+            if not store:
+                raise ConfigurationError(
+                    f"S3Saver.from_uri({str(uri)!r}): give store= (a Store, 'local:DIR' or 's3') or set MARGINALIA_STORE"
+                )
         owned = not isinstance(store, Store)
         opened = store if isinstance(store, Store) else open_store(store)
         if getattr(opened, "kind", None) == "local":
