@@ -9,18 +9,30 @@ import time
 import pytest
 
 from marginalia.errors import AnnotationNotFound, InvalidAnnotationName
-from marginalia.storage.aio import BLOCKING_METHODS, AsyncStore
+from marginalia.storage.aio import AsyncStore
 from marginalia.storage.base import Store
 
 
-def test_every_store_method_has_an_async_twin():
-    public = {n for n, v in vars(Store).items() if callable(v) and not n.startswith("_")}
-    twins = set(BLOCKING_METHODS) | {"open_object", "list_objects", "list_annotations"}
-    assert public == twins
-    for name in BLOCKING_METHODS:
-        method = getattr(AsyncStore, name)
-        assert inspect.iscoroutinefunction(method), name
-        assert inspect.signature(method).parameters.keys() == inspect.signature(getattr(Store, name)).parameters.keys()
+def _public_methods(cls: type) -> dict[str, object]:
+    return {n: v for n, v in vars(cls).items() if callable(v) and not n.startswith("_")}
+
+
+def test_every_store_method_has_a_typed_async_twin():
+    """The twins are written out; they must list exactly the Store's methods, with its parameters
+    (names, kinds, defaults, annotations) and its return type (an iterator becomes an async one)."""
+    store_methods, twins = _public_methods(Store), _public_methods(AsyncStore)
+    assert sorted(twins) == sorted(store_methods)
+    for name, sync in store_methods.items():
+        twin = twins[name]
+        sync_sig, twin_sig = inspect.signature(sync), inspect.signature(twin)
+        assert list(twin_sig.parameters.values()) == list(sync_sig.parameters.values()), name
+        returns = str(sync_sig.return_annotation)
+        assert returns != str(inspect.Signature.empty), f"Store.{name} has no return annotation"
+        assert twin_sig.return_annotation == returns.replace("Iterator[", "AsyncIterator["), name
+        if returns.startswith("Iterator["):
+            assert inspect.isasyncgenfunction(twin), name
+        else:
+            assert inspect.iscoroutinefunction(twin), name
 
 
 async def test_async_round_trip_on_the_event_loop(local_store):

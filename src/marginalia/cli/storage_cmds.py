@@ -21,7 +21,7 @@ from ..config import open_store
 from ..errors import InvalidInput
 from ..redact import printable
 from ..storage import rules
-from ..storage.base import AnnotationInfo, ObjectInfo, Store
+from ..storage.base import AnnotationDirective, AnnotationInfo, ObjectInfo, Store
 from ..uri import parse_uri, validate_bucket
 from .app import app, console
 
@@ -228,7 +228,7 @@ def cp(
 ) -> None:
     """Server-side copy; annotations come along unless --exclude-annotations."""
     source, target = parse_uri(src), parse_uri(dst)
-    directive = "EXCLUDE" if exclude_annotations else "COPY"
+    directive: AnnotationDirective = "EXCLUDE" if exclude_annotations else "COPY"
     with _store() as store:
         store.copy_object(
             source.bucket,
@@ -272,7 +272,7 @@ def annotate(
 
 
 @app.command("annotations", rich_help_panel="Annotations")
-def annotations(
+def show_annotations(
     uri: str = typer.Argument(..., help="s3://bucket/key"),
     name: str | None = typer.Argument(None, help="print this annotation's payload"),
     prefix: str | None = typer.Option(None, "--prefix", help="only names starting with this"),

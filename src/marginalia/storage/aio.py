@@ -1,55 +1,32 @@
 """``AsyncStore``: async twins of every :class:`~marginalia.storage.base.Store` method.
 
-Every twin is generated here from the method's name and runs the synchronous method in a worker
-thread (``asyncio.to_thread``), so sync and async callers share one implementation and one set of
-rules; the Store methods are thread-safe by contract. Listing methods become async iterators that
-fetch one page per thread hop; ``open_object`` yields chunks without blocking the event loop.
-Backend-specific extras (e.g. ``LocalStore.reindex``) are reachable the same way via attribute lookup.
+Every twin runs the synchronous method in a worker thread (``asyncio.to_thread``), so sync and
+async callers share one implementation and one set of rules; the Store methods are thread-safe by
+contract. The twins are written out with the Store's own signatures, so type checkers see them;
+``tests/storage/test_aio.py`` fails if a twin's parameters or return type drift from the Store's.
+Listing methods become async iterators that fetch one page per thread hop; ``open_object`` yields
+chunks without blocking the event loop. Backend-specific extras (e.g. ``LocalStore.reindex``) are
+reachable as awaitables via attribute lookup (typed ``Any``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
-from .base import AnnotationInfo, ObjectInfo, Store
-
-#: Store methods that return a value (not an iterator): each gets an awaitable twin.
-BLOCKING_METHODS = (
-    "create_bucket",
-    "bucket_exists",
-    "is_versioned",
-    "put_object",
-    "get_object",
-    "download",
-    "head_object",
-    "list_objects_page",
-    "delete_object",
-    "delete_objects",
-    "copy_object",
-    "put_annotation",
-    "put_json_annotation",
-    "get_annotation",
-    "list_annotations_page",
-    "delete_annotation",
-    "close",
+from .base import (
+    Annotation,
+    AnnotationDirective,
+    AnnotationInfo,
+    AnnotationPage,
+    Body,
+    ObjectInfo,
+    ObjectPage,
+    Store,
 )
-
-
-def _async_twin(name: str, sync: Callable[..., Any] | None = None) -> Callable[..., Any]:
-    """An ``async def`` that runs ``self.store.<name>`` in a thread, with the sync method's docs."""
-
-    async def twin(self: AsyncStore, *args: Any, **kwargs: Any) -> Any:
-        return await asyncio.to_thread(getattr(self.store, name), *args, **kwargs)
-
-    twin.__name__ = twin.__qualname__ = name
-    template = sync if sync is not None else getattr(Store, name, None)
-    if template is not None:
-        twin.__doc__ = template.__doc__
-        twin.__wrapped__ = template  # inspect.signature shows the real parameters
-    return twin
 
 
 class AsyncStore:
@@ -62,10 +39,157 @@ class AsyncStore:
     def kind(self) -> str:
         return self.store.kind
 
-    for _name in BLOCKING_METHODS:
-        locals()[_name] = _async_twin(_name)
-    del _name
+    # --- buckets ---------------------------------------------------------------------------
+    async def create_bucket(self, bucket: str, *, versioned: bool = False, exist_ok: bool = True) -> None:
+        return await asyncio.to_thread(self.store.create_bucket, bucket, versioned=versioned, exist_ok=exist_ok)
 
+    async def bucket_exists(self, bucket: str) -> bool:
+        return await asyncio.to_thread(self.store.bucket_exists, bucket)
+
+    async def is_versioned(self, bucket: str) -> bool:
+        return await asyncio.to_thread(self.store.is_versioned, bucket)
+
+    # --- objects ---------------------------------------------------------------------------
+    async def put_object(
+        self,
+        bucket: str,
+        key: str,
+        body: Body,
+        *,
+        if_none_match: bool = False,
+        if_match: str | None = None,
+        content_type: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> ObjectInfo:
+        return await asyncio.to_thread(
+            self.store.put_object,
+            bucket,
+            key,
+            body,
+            if_none_match=if_none_match,
+            if_match=if_match,
+            content_type=content_type,
+            metadata=metadata,
+        )
+
+    async def get_object(self, bucket: str, key: str, *, version_id: str | None = None) -> tuple[bytes, ObjectInfo]:
+        return await asyncio.to_thread(self.store.get_object, bucket, key, version_id=version_id)
+
+    async def download(self, bucket: str, key: str, path: Path, *, version_id: str | None = None) -> ObjectInfo:
+        return await asyncio.to_thread(self.store.download, bucket, key, path, version_id=version_id)
+
+    async def head_object(self, bucket: str, key: str, *, version_id: str | None = None) -> ObjectInfo:
+        return await asyncio.to_thread(self.store.head_object, bucket, key, version_id=version_id)
+
+    async def list_objects_page(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        max_keys: int = 1000,
+        continuation_token: str | None = None,
+        start_after: str | None = None,
+        delimiter: str | None = None,
+    ) -> ObjectPage:
+        return await asyncio.to_thread(
+            self.store.list_objects_page,
+            bucket,
+            prefix,
+            max_keys=max_keys,
+            continuation_token=continuation_token,
+            start_after=start_after,
+            delimiter=delimiter,
+        )
+
+    async def delete_object(self, bucket: str, key: str, *, version_id: str | None = None) -> None:
+        return await asyncio.to_thread(self.store.delete_object, bucket, key, version_id=version_id)
+
+    async def delete_objects(self, bucket: str, keys: Iterable[str]) -> None:
+        return await asyncio.to_thread(self.store.delete_objects, bucket, keys)
+
+    async def copy_object(
+        self,
+        src_bucket: str,
+        src_key: str,
+        dst_bucket: str,
+        dst_key: str,
+        *,
+        src_version_id: str | None = None,
+        annotation_directive: AnnotationDirective = "COPY",
+    ) -> ObjectInfo:
+        return await asyncio.to_thread(
+            self.store.copy_object,
+            src_bucket,
+            src_key,
+            dst_bucket,
+            dst_key,
+            src_version_id=src_version_id,
+            annotation_directive=annotation_directive,
+        )
+
+    # --- annotations -----------------------------------------------------------------------
+    async def put_annotation(
+        self,
+        bucket: str,
+        key: str,
+        name: str,
+        payload: bytes | str,
+        *,
+        version_id: str | None = None,
+        if_match: str | None = None,
+    ) -> AnnotationInfo:
+        return await asyncio.to_thread(
+            self.store.put_annotation, bucket, key, name, payload, version_id=version_id, if_match=if_match
+        )
+
+    async def put_json_annotation(
+        self,
+        bucket: str,
+        key: str,
+        name: str,
+        obj: Any,
+        *,
+        version_id: str | None = None,
+        if_match: str | None = None,
+    ) -> AnnotationInfo:
+        return await asyncio.to_thread(
+            self.store.put_json_annotation, bucket, key, name, obj, version_id=version_id, if_match=if_match
+        )
+
+    async def get_annotation(self, bucket: str, key: str, name: str, *, version_id: str | None = None) -> Annotation:
+        return await asyncio.to_thread(self.store.get_annotation, bucket, key, name, version_id=version_id)
+
+    async def list_annotations_page(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        prefix: str | None = None,
+        version_id: str | None = None,
+        max_results: int = 1000,
+        continuation_token: str | None = None,
+    ) -> AnnotationPage:
+        return await asyncio.to_thread(
+            self.store.list_annotations_page,
+            bucket,
+            key,
+            prefix=prefix,
+            version_id=version_id,
+            max_results=max_results,
+            continuation_token=continuation_token,
+        )
+
+    async def delete_annotation(
+        self, bucket: str, key: str, name: str, *, version_id: str | None = None, if_match: str | None = None
+    ) -> None:
+        return await asyncio.to_thread(
+            self.store.delete_annotation, bucket, key, name, version_id=version_id, if_match=if_match
+        )
+
+    async def close(self) -> None:
+        return await asyncio.to_thread(self.store.close)
+
+    # --- streams and listings --------------------------------------------------------------
     async def open_object(
         self, bucket: str, key: str, *, version_id: str | None = None
     ) -> tuple[AsyncIterator[bytes], ObjectInfo]:
@@ -114,7 +238,12 @@ class AsyncStore:
         target = getattr(self.store, name)
         if not callable(target):
             return target
-        return functools.partial(_async_twin(name, target), self)
+
+        @functools.wraps(target)
+        async def twin(*args: Any, **kwargs: Any) -> Any:
+            return await asyncio.to_thread(getattr(self.store, name), *args, **kwargs)
+
+        return twin
 
     async def __aenter__(self) -> AsyncStore:
         return self
@@ -124,6 +253,9 @@ class AsyncStore:
 
 
 async def _aiter_in_thread(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
-    sentinel = object()
-    while (chunk := await asyncio.to_thread(next, chunks, sentinel)) is not sentinel:
+    while (chunk := await asyncio.to_thread(_next_or_none, chunks)) is not None:
         yield chunk
+
+
+def _next_or_none(chunks: Iterator[bytes]) -> bytes | None:
+    return next(chunks, None)

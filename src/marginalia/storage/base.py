@@ -16,7 +16,7 @@ import datetime as dt
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal, Self
 
 Body = bytes | bytearray | memoryview | BinaryIO | Path
 AnnotationDirective = Literal["COPY", "EXCLUDE"]
@@ -74,7 +74,7 @@ class Annotation:
     def text(self) -> str:
         return self.payload.decode("utf-8")
 
-    def json(self):
+    def json(self) -> Any:
         import json
 
         return json.loads(self.payload)
@@ -244,18 +244,27 @@ class Store(abc.ABC):
         """Idempotent: deleting a missing name succeeds (R5.4)."""
 
     # --- convenience -----------------------------------------------------------------------
-    def put_json_annotation(self, bucket: str, key: str, name: str, obj, **kw) -> AnnotationInfo:
+    def put_json_annotation(
+        self,
+        bucket: str,
+        key: str,
+        name: str,
+        obj: Any,
+        *,
+        version_id: str | None = None,
+        if_match: str | None = None,
+    ) -> AnnotationInfo:
         """Encode ``obj`` as compact UTF-8 JSON (R7.6) and put it; size checked after encoding."""
         import json
 
         payload = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
-        return self.put_annotation(bucket, key, name, payload, **kw)
+        return self.put_annotation(bucket, key, name, payload, version_id=version_id, if_match=if_match)
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (connections, file handles)."""
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()

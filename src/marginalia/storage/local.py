@@ -44,6 +44,7 @@ import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, overload
 
 from ..errors import (
     AnnotationNotFound,
@@ -469,6 +470,10 @@ class LocalStore(Store):
         with self._read() as conn:
             return [row[0] for row in conn.execute("SELECT name FROM bucket ORDER BY name")]
 
+    @overload
+    def _versioning(self, conn: sqlite3.Connection, bucket: str, *, create: Literal[True]) -> str: ...
+    @overload
+    def _versioning(self, conn: sqlite3.Connection, bucket: str, *, create: bool = False) -> str | None: ...
     def _versioning(self, conn: sqlite3.Connection, bucket: str, *, create: bool = False) -> str | None:
         """The bucket's versioning state; BucketNotFound unless auto-creating (``None`` = empty)."""
         row = conn.execute("SELECT versioning FROM bucket WHERE name = ?", (bucket,)).fetchone()
@@ -654,18 +659,18 @@ class LocalStore(Store):
     ) -> None:
         """If-None-Match: * and If-Match on PutObject (a missing object fails If-Match with NoSuchKey)."""
         uri = rules.object_uri(bucket, key)
-        current = (
-            self._versioning(conn, bucket) is not None
-            and conn.execute(
+        current: sqlite3.Row | None = None
+        if self._versioning(conn, bucket) is not None:
+            current = conn.execute(
                 "SELECT * FROM object_version WHERE bucket = ? AND key = ? AND is_latest = 1", (bucket, key)
             ).fetchone()
-        )
-        exists = bool(current) and not current["is_delete_marker"]
+        exists = current is not None and not current["is_delete_marker"]
         if if_none_match and exists:
             raise PreconditionFailed(f"{uri} already exists (If-None-Match: *)", uri=uri)
         if expected is not None:
             if not exists:
                 raise ObjectNotFound(f"no such object {uri} (If-Match needs an existing object)", uri=uri)
+            assert current is not None  # exists
             if current["etag"] != expected:
                 raise PreconditionFailed(
                     f"{uri} has ETag {current['etag']}, not {expected} (If-Match): it changed since it was read",
