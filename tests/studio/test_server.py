@@ -255,3 +255,75 @@ async def test_every_graph_describes_its_input_and_the_server_warns_of_no_schema
     log = _ANSI.sub("", server.log.read_text(errors="replace"))
     failed = [line for line in log.splitlines() if "failed to get" in line.lower() and "schema" in line.lower()]
     assert not failed, failed  # input, config and context schemas all build
+
+
+def _cli(server, *args: str) -> subprocess.CompletedProcess:
+    """``marginalia ARGS`` in a new process, on the server's store (as a reviewer's shell would be)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LANGFUSE_", "MARGINALIA_"))}
+    env.update(
+        MARGINALIA_STORE=f"local:{server.root}",
+        MARGINALIA_ENGINE="offline",
+        PYTHONPATH=os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]),
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "marginalia", *args], env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def _threads(server, *flags: str) -> dict[str, dict]:
+    import json
+
+    done = _cli(server, "threads", *flags, "--json")
+    assert done.returncode == 0, done.stderr
+    return {t["thread_id"]: t for t in json.loads(done.stdout)}
+
+
+async def test_a_server_thread_is_indexed_pending_then_approved_from_the_cli(client, server):
+    """Issue 14 item 4: a thread run by ``langgraph dev`` is in ``marginalia threads --pending``
+    with its agent, object and trace id, ``marginalia approve`` takes it forward, and it ends
+    ``done`` with its object (before, it was missing, and showed up with an empty object)."""
+    server.store.put_object("meetings", "served.vtt", SAMPLES / "standup.vtt")
+    thread_id, pending = await _to_interrupt(client, "minutes", {"object_uri": "s3://meetings/served.vtt"})
+
+    waiting = _threads(server, "--pending")
+    assert thread_id in waiting, waiting
+    record = waiting[thread_id]
+    assert record["agent"] == "minutes" and record["status"] == "waiting"
+    assert record["object_uri"] == "s3://meetings/served.vtt"
+    assert record["trace_id"] == tracing.trace_id_for(thread_id)
+
+    approved = _cli(server, "approve", thread_id, "--reviewer", "cli", "--json")
+    assert approved.returncode == 0, approved.stderr
+    minutes = server.store.get_annotation("meetings", "served.vtt", "meeting_minutes").json()
+    assert minutes["summary"] == pending["proposal"]["summary"]
+    assert minutes["provenance"]["thread_id"] == thread_id
+
+    after = _threads(server)[thread_id]
+    assert after["status"] == "done" and after["object_uri"] == "s3://meetings/served.vtt"
+    assert thread_id not in _threads(server, "--pending")
+    state = await client.threads.get_state(thread_id)  # the server reads the same checkpoints
+    assert state["next"] == [] and state["values"]["approved"] == pending["proposal"]
+    log = _ANSI.sub("", server.log.read_text(errors="replace"))
+    trouble = [line for line in log.splitlines() if thread_id in line and ("Error in" in line or "could not" in line)]
+    assert not trouble, trouble  # the index, lease and archive were written without a complaint
+
+
+async def test_a_server_run_is_refused_while_another_worker_holds_the_thread(client, server):
+    """The server takes a thread's lease as every runner does: while a worker (here this process)
+    holds it, the server's run is refused with the busy message and the thread stays pending."""
+    from marginalia.context import state_location
+    from marginalia.lease import current_holder, thread_lease
+
+    server.store.put_object("meetings", "held.vtt", SAMPLES / "standup.vtt")
+    thread_id, _ = await _to_interrupt(client, "minutes", {"object_uri": "s3://meetings/held.vtt"})
+    with thread_lease(server.store, state_location(server.store), thread_id):
+        refused = await client.runs.wait(
+            thread_id, "minutes", command={"resume": {"action": "approve"}}, raise_error=False
+        )
+        assert refused["__error__"]["error"] == "ThreadBusy", refused  # the server hides the message itself
+    assert _threads(server, "--pending")[thread_id]["status"] == "waiting"
+    assert "meeting_minutes" not in {a.name for a in server.store.list_annotations("meetings", "held.vtt")}
+
+    await client.runs.wait(thread_id, "minutes", command={"resume": {"action": "approve"}})  # lease released: runs
+    assert _threads(server)[thread_id]["status"] == "done"
+    assert current_holder(server.store, state_location(server.store), thread_id) is None  # the server gave it back
