@@ -129,7 +129,7 @@ def _encrypted_sample(password: str) -> bytes:
 
     from pypdf import PdfReader, PdfWriter
 
-    sample = Path(runtime.__file__).parent / "samples" / "sample_report.pdf"
+    sample = Path(marginalia.__file__).parent / "samples" / "sample_report.pdf"
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(sample.read_bytes())))
     writer.encrypt(password, algorithm="AES-256")
     out = io.BytesIO()

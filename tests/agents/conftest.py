@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+import marginalia
 from marginalia import context, runtime
 from marginalia.storage.base import Store
 from marginalia.testing.fixtures import SHARED_FIXTURES as SHARED
@@ -113,7 +114,7 @@ def _isolated(monkeypatch, values: dict[str, str]) -> dict[str, str]:
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(context, "_DEFAULTS", {})  # no store/engine cached from another test
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(Path(runtime.__file__).parents[1]), env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(marginalia.__file__).parents[1]), env.get("PYTHONPATH", "")])
     env["COLUMNS"] = "200"
     return env
 
@@ -155,7 +156,7 @@ def agent_env(request) -> AgentEnv:
 @pytest.fixture
 def standup() -> Path:
     """The short sample meeting shipped in the package (fast: for tests of the agent's mechanics)."""
-    path = Path(runtime.__file__).parent / "samples" / "standup.vtt"
+    path = Path(marginalia.__file__).parent / "samples" / "standup.vtt"
     if not path.is_file():
         pytest.skip("the sample meeting src/marginalia/samples/standup.vtt is missing")
     return path

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+import marginalia
 import marginalia.api as api
 from marginalia import api_documents as docs
 from marginalia import context, runtime
@@ -31,7 +32,7 @@ from marginalia.tracing import trace_id_for
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SHARED_OUTLINES = SHARED_FIXTURES / "outlines" / "sciduet"
-SAMPLE_REQUEST = Path(runtime.__file__).parent / "samples" / "outline_request.txt"
+SAMPLE_REQUEST = Path(marginalia.__file__).parent / "samples" / "outline_request.txt"
 VTT = """WEBVTT
 
 00:00:01.000 --> 00:00:05.000

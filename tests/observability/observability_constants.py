@@ -9,9 +9,9 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from marginalia import runtime
+import marginalia
 
 PUBLIC_KEY = "pk-lf-marginalia-tests"
 SECRET_KEY = "sk-lf-" + secrets.token_hex(16)
-STANDUP = Path(runtime.__file__).parent / "samples" / "standup.vtt"
-SRC = str(Path(runtime.__file__).parents[1])
+STANDUP = Path(marginalia.__file__).parent / "samples" / "standup.vtt"
+SRC = str(Path(marginalia.__file__).parents[1])

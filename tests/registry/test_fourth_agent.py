@@ -150,7 +150,8 @@ def test_each_step_is_checkpointed_before_the_next_starts(word_count, monkeypatc
         return count(state, runtime)
 
     driver = importlib.import_module("marginalia.runtime")
-    monkeypatch.setattr(driver, "open_checkpointer", slow_saver)
+    # start() (runtime.prepare) opens the run's checkpointer
+    monkeypatch.setattr(importlib.import_module("marginalia.runtime.prepare"), "open_checkpointer", slow_saver)
     monkeypatch.setattr(word_count_agent, "count", counting)
     driver.drive(driver.start("word_count", "s3://notes/a/two.txt", {}))
     assert events.index("stored step 0") < events.index("count starts"), events
