@@ -111,6 +111,22 @@ def test_transcribe_older_output_speakers_from_speaker_label_segments():
     assert [s.speaker for s in t.segments] == ["spk_0", "spk_1", "spk_0", "spk_1"]
 
 
+def test_transcribe_older_speaker_label_segments_with_a_missing_time():
+    """A speaker segment whose end_time is null lasts to its start; one whose start_time is empty
+    says nothing (both were put in the lookup as None and broke it with a TypeError)."""
+    doc = _transcribe()
+    del doc["results"]["audio_segments"]
+    for item in doc["results"]["items"]:
+        item.pop("speaker_label", None)
+    segments = doc["results"]["speaker_labels"]["segments"]
+    for seg in segments:
+        for item in seg.get("items") or [seg]:
+            item["end_time"] = None
+    segments.append({"speaker_label": "spk_9", "start_time": "", "end_time": "1.0"})
+    t = parse_transcript(json.dumps(doc), filename="job.json")
+    assert [s.speaker for s in t.segments] == ["spk_0", "spk_1", "spk_0", "spk_1"]
+
+
 def test_transcribe_without_diarisation_is_one_unattributed_stream():
     doc = _transcribe()
     del doc["results"]["audio_segments"], doc["results"]["speaker_labels"]

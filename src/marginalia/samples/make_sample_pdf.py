@@ -17,7 +17,7 @@ import textwrap
 from pathlib import Path
 
 from pypdf import PdfWriter
-from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject, TextStringObject
+from pypdf.generic import ContentStream, DictionaryObject, NameObject, TextStringObject
 
 PAGE_WIDTH, PAGE_HEIGHT = 612, 792  # US Letter, points
 MARGIN = 60
@@ -143,7 +143,7 @@ def _escape(text: str) -> str:
 def _content_stream(blocks: list[tuple[str, str]]) -> bytes:
     """PDF text operators for one page: each block wrapped to its style's width, top to bottom."""
     ops = ["BT"]
-    y = PAGE_HEIGHT - MARGIN
+    y: float = PAGE_HEIGHT - MARGIN
     for style, text in blocks:
         font, size, leading, width = STYLES[style]
         if style == "heading":
@@ -177,7 +177,7 @@ def text_pdf(
     fonts = DictionaryObject({NameObject("/F1"): _font("/Helvetica"), NameObject("/F2"): _font("/Helvetica-Bold")})
     for blocks in pages:
         page = writer.add_blank_page(PAGE_WIDTH, PAGE_HEIGHT)
-        stream = DecodedStreamObject()
+        stream = ContentStream(None, writer)
         stream.set_data(_content_stream(blocks))
         page[NameObject("/Resources")] = DictionaryObject({NameObject("/Font"): fonts})
         page.replace_contents(stream)

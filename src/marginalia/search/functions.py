@@ -22,6 +22,8 @@ import json
 import re
 import sqlite3
 import threading
+from collections.abc import Callable
+from typing import Any
 
 import re2
 
@@ -449,7 +451,7 @@ class MinBy(_ByAggregate):
 
 
 #: name registered in SQLite -> (number of arguments, function)
-SCALARS = {
+SCALARS: dict[str, tuple[int, Callable[..., Any]]] = {
     "trino_json_extract_scalar": (2, json_extract_scalar),
     "trino_json_extract": (2, json_extract),
     "trino_json_array_length": (1, json_array_length),
@@ -467,7 +469,7 @@ SCALARS = {
 }
 AGGREGATES = {"trino_max_by": (2, MaxBy), "trino_min_by": (2, MinBy)}
 #: not deterministic, so SQLite must not fold or cache it
-VOLATILE = {"trino_current_timestamp": (0, current_timestamp)}
+VOLATILE: dict[str, tuple[int, Callable[..., Any]]] = {"trino_current_timestamp": (0, current_timestamp)}
 
 
 def register(conn: sqlite3.Connection) -> None:
@@ -477,4 +479,5 @@ def register(conn: sqlite3.Connection) -> None:
     for name, (arity, func) in VOLATILE.items():
         conn.create_function(name, arity, func)
     for name, (arity, cls) in AGGREGATES.items():
-        conn.create_aggregate(name, arity, cls)
+        # typeshed's _AggregateProtocol allows only a one-argument step(); max_by's takes (value, key)
+        conn.create_aggregate(name, arity, cls)  # type: ignore[arg-type]

@@ -34,14 +34,14 @@ DOUBLE_TYPES = ("DOUBLE", "REAL", "FLOAT")
 
 
 @functools.lru_cache(maxsize=64)
-def _parsed(template: str) -> exp.Expression:
+def _parsed(template: str) -> exp.Expr:
     return sqlglot.parse_one(template, read="sqlite")
 
 
-def _fill(template: str, **parts: exp.Expression) -> exp.Expression:
+def _fill(template: str, **parts: exp.Expr) -> exp.Expr:
     """``template`` (SQLite SQL with ``:name`` placeholders) with a copy of each part put in."""
 
-    def put(node: exp.Expression) -> exp.Expression:
+    def put(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Placeholder) and node.name in parts:
             return parts[node.name].copy()
         return node
@@ -52,7 +52,7 @@ def _fill(template: str, **parts: exp.Expression) -> exp.Expression:
     return tree
 
 
-def _literal_int(value: int) -> exp.Expression:
+def _literal_int(value: int) -> exp.Expr:
     return exp.Literal.number(value) if value >= 0 else exp.Neg(this=exp.Literal.number(-value))
 
 
@@ -61,7 +61,7 @@ def sqlite_path(steps: tuple[str, ...]) -> str:
     return "$" + "".join(f"[{s}]" if s.isdigit() else '."' + s + '"' for s in steps)
 
 
-def _json_field(document: exp.Expression, path: exp.Expression) -> dict[str, exp.Expression] | None:
+def _json_field(document: exp.Expr, path: exp.Expr) -> dict[str, exp.Expr] | None:
     """The placeholders for a JSON field of a cheap document and a literal path, or None."""
     if not is_cheap_document(document) or not (isinstance(path, exp.Literal) and path.is_string):
         return None
@@ -71,12 +71,12 @@ def _json_field(document: exp.Expression, path: exp.Expression) -> dict[str, exp
     return {"doc": document, "p": exp.Literal.string(sqlite_path(steps)), "trino_path": path}
 
 
-def is_cheap_document(node: exp.Expression) -> bool:
+def is_cheap_document(node: exp.Expr) -> bool:
     """A plain column, or a ``json_each`` element: cheap to evaluate several times in one row."""
     return isinstance(node, exp.Column) or bool(node.meta.get("json_element"))
 
 
-def json_extract_scalar(document: exp.Expression, path: exp.Expression) -> exp.Expression | None:
+def json_extract_scalar(document: exp.Expr, path: exp.Expr) -> exp.Expr | None:
     """Trino ``json_extract_scalar`` natively: NULL for plain text, objects, arrays, JSON null and
     misses; strings unquoted; integers and booleans as text. Reals go to Python (their text must be
     the number as written, which SQLite does not keep)."""
@@ -93,9 +93,9 @@ def json_extract_scalar(document: exp.Expression, path: exp.Expression) -> exp.E
     )
 
 
-def _number_parts(type_name: str, strict: bool) -> tuple[str, dict[str, exp.Expression]] | None:
+def _number_parts(type_name: str, strict: bool) -> tuple[str, dict[str, exp.Expr]] | None:
     """How a value proven to be an SQLite integer ``:v`` becomes ``type_name``; None if not a number type."""
-    parts: dict[str, exp.Expression] = {
+    parts: dict[str, exp.Expr] = {
         "type": exp.Literal.string(type_name),
         "strict": exp.Literal.number(int(strict)),
     }
@@ -108,9 +108,7 @@ def _number_parts(type_name: str, strict: bool) -> tuple[str, dict[str, exp.Expr
     return None
 
 
-def cast_json_scalar(
-    document: exp.Expression, path: exp.Expression, type_name: str, strict: bool
-) -> exp.Expression | None:
+def cast_json_scalar(document: exp.Expr, path: exp.Expr, type_name: str, strict: bool) -> exp.Expr | None:
     """``CAST(json_extract_scalar(doc, path) AS <integer or double>)`` natively for JSON integers.
 
     A JSON integer in range is the answer as it stands; JSON null, objects, arrays, misses and
@@ -123,6 +121,7 @@ def cast_json_scalar(
         return None
     convert, number_parts = number
     scalar = json_extract_scalar(document, path)
+    assert scalar is not None  # it is native whenever _json_field is
     fallback = _fill("trino_cast(:scalar, :type, :strict)", scalar=scalar, **number_parts)
     as_number = _fill(convert, v=_fill("json_extract(:doc, :p)", **parts), fallback=fallback, **number_parts)
     return _fill(
@@ -134,7 +133,7 @@ def cast_json_scalar(
     )  # fmt: skip
 
 
-def cast_column(column: exp.Expression, type_name: str, strict: bool) -> exp.Expression | None:
+def cast_column(column: exp.Expr, type_name: str, strict: bool) -> exp.Expr | None:
     """``CAST(column AS <integer or double>)`` natively for integers and plain ASCII digit strings."""
     if not isinstance(column, exp.Column):
         return None
@@ -159,7 +158,7 @@ def cast_column(column: exp.Expression, type_name: str, strict: bool) -> exp.Exp
     )
 
 
-def cast_json_array(document: exp.Expression, path: exp.Expression, strict: bool) -> exp.Expression | None:
+def cast_json_array(document: exp.Expr, path: exp.Expr, strict: bool) -> exp.Expr | None:
     """``CAST(json_extract(doc, path) AS ARRAY(JSON))`` natively when the field is an array.
 
     SQLite's ``json_extract`` of an array is the array's JSON text, which ``json_each`` then walks;
@@ -177,7 +176,7 @@ def cast_json_array(document: exp.Expression, path: exp.Expression, strict: bool
     )  # fmt: skip
 
 
-def json_element(alias: str) -> exp.Expression:
+def json_element(alias: str) -> exp.Expr:
     """One ``json_each`` row as the JSON text Trino binds to a lambda parameter (or UNNEST column).
 
     Objects and arrays are their JSON text already; strings are re-quoted with ``json_quote``;
@@ -197,7 +196,7 @@ def json_element(alias: str) -> exp.Expression:
 _NON_ASCII = "'*[^' || char(1) || '-' || char(127) || ']*'"
 
 
-def change_case(value: exp.Expression, upper: bool) -> exp.Expression | None:
+def change_case(value: exp.Expr, upper: bool) -> exp.Expr | None:
     """Trino ``lower``/``upper``: SQLite's own for ASCII text, the Python function otherwise.
 
     Only for a value cheap to evaluate twice (no Python function or subquery inside it).
@@ -213,12 +212,12 @@ def change_case(value: exp.Expression, upper: bool) -> exp.Expression | None:
 _MIN_MAX = (exp.Min, exp.Max, exp.ArgMin, exp.ArgMax)
 
 
-def _own_nodes(select: exp.Expression):
+def _own_nodes(select: exp.Expr):
     """The nodes of one SELECT, not those of the subqueries inside it."""
     return select.walk(prune=lambda n: n is not select and isinstance(n, (exp.Select, exp.Subquery)))
 
 
-def max_by(node: exp.ArgMax | exp.ArgMin, value: exp.Expression, key: exp.Expression) -> exp.Expression | None:
+def max_by(node: exp.ArgMax | exp.ArgMin, value: exp.Expr, key: exp.Expr) -> exp.Expr | None:
     """Trino ``max_by(x, y)`` / ``min_by`` as SQLite's bare column with its single ``max(y)``.
 
     SQLite documents that when an aggregate query has exactly one ``min()`` or ``max()``, the bare

@@ -93,7 +93,7 @@ class Query:
         return next(iter(named), None)
 
 
-def _first_line(message: str) -> str:
+def _first_line(message: object) -> str:
     return " ".join(str(message).split("\n")[:2]).replace("\x1b[4m", "").replace("\x1b[0m", "").strip()
 
 
@@ -170,7 +170,7 @@ def _check_nesting(sql: str) -> None:
         )
 
 
-def _cte_names(tree: exp.Expression) -> set[str]:
+def _cte_names(tree: exp.Expr) -> set[str]:
     return {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
 
 
@@ -191,12 +191,12 @@ def _classify(table: exp.Table, ctes: set[str]) -> TableUse | None:
     )
 
 
-def _tables(tree: exp.Expression) -> list[exp.Table]:
+def _tables(tree: exp.Expr) -> list[exp.Table]:
     # Table-valued function calls (UNNEST is not a Table) are not tables.
     return [t for t in tree.find_all(exp.Table) if isinstance(t.this, exp.Identifier)]
 
 
-def _table_uses(tree: exp.Expression) -> list[TableUse]:
+def _table_uses(tree: exp.Expr) -> list[TableUse]:
     ctes = _cte_names(tree)
     for node in tree.find_all(exp.Table):
         if not isinstance(node.this, exp.Identifier):
@@ -246,7 +246,7 @@ _INVENTORY_SELECT = (
 )
 
 
-def _local_source(use: TableUse, ns: str | None, bucket: str | None) -> exp.Expression:
+def _local_source(use: TableUse, ns: str | None, bucket: str | None) -> exp.Expr:
     """The SQLite source for one table reference, scoped to a bucket when one is known.
 
     Scoping goes through the catalogue's ``bucket`` table (``bucket IN (SELECT …)``) rather than
@@ -254,7 +254,7 @@ def _local_source(use: TableUse, ns: str | None, bucket: str | None) -> exp.Expr
     indexes — which also makes a correlated ``b.object_key = a.object_key`` lookup indexed.
     """
     if use.kind == "inventory":
-        base = sqlglot.parse_one(_INVENTORY_SELECT, read="sqlite")
+        base = sqlglot.parse_one(_INVENTORY_SELECT, read="sqlite", into=exp.Select)
     else:
         base = exp.select("*").from_(use.kind)
     if bucket is not None and ns == namespace(bucket):
@@ -270,7 +270,7 @@ def _local_source(use: TableUse, ns: str | None, bucket: str | None) -> exp.Expr
     return exp.Subquery(this=base)
 
 
-def _path_literal(path: exp.Expression) -> exp.Expression:
+def _path_literal(path: exp.Expr) -> exp.Expr:
     """Back from sqlglot's parsed JSONPath to Trino path text (``$.a["b c"][0]``)."""
     if not isinstance(path, exp.JSONPath):
         return path
@@ -294,7 +294,7 @@ def _path_literal(path: exp.Expression) -> exp.Expression:
     return exp.Literal.string(text)
 
 
-def _call(name: str, *args: exp.Expression) -> exp.Anonymous:
+def _call(name: str, *args: exp.Expr) -> exp.Anonymous:
     return exp.Anonymous(this=name, expressions=list(args))
 
 
@@ -303,7 +303,7 @@ def _type_name(data_type: exp.DataType) -> str:
     return {"INT": "INTEGER", "TEXT": "VARCHAR"}.get(name, name)
 
 
-def _cast(node: exp.Cast) -> exp.Expression:
+def _cast(node: exp.Cast) -> exp.Expr:
     strict = exp.Literal.number(0 if isinstance(node, exp.TryCast) else 1)
     to = node.args["to"]
     if to.is_type(exp.DataType.Type.ARRAY):
@@ -314,7 +314,7 @@ def _cast(node: exp.Cast) -> exp.Expression:
     return _call("trino_cast", node.this, exp.Literal.string(_type_name(to)), strict)
 
 
-def _native_cast(node: exp.Cast, translate) -> exp.Expression | None:
+def _native_cast(node: exp.Cast, translate) -> exp.Expr | None:
     """A CAST in SQLite's own functions where :mod:`.native` proves it gives Trino's value."""
     strict = not isinstance(node, exp.TryCast)
     to, value = node.args["to"], node.this
@@ -330,14 +330,14 @@ def _native_cast(node: exp.Cast, translate) -> exp.Expression | None:
     return native.cast_column(value.transform(translate), _type_name(to), strict)
 
 
-def _finished(tree: exp.Expression) -> exp.Expression:
+def _finished(tree: exp.Expr) -> exp.Expr:
     """Mark a translated tree as SQLite already, so it is never rewritten a second time."""
     for node in tree.walk():
         node.meta["final"] = True
     return tree
 
 
-def _interval(node: exp.Binary) -> exp.Expression | None:
+def _interval(node: exp.Binary) -> exp.Expr | None:
     left, right = node.this, node.expression
     if not isinstance(right, exp.Interval):
         if isinstance(left, exp.Interval) and isinstance(node, exp.Add):
@@ -357,7 +357,7 @@ def _interval(node: exp.Binary) -> exp.Expression | None:
     return _call("trino_add_interval", left, amount, exp.Literal.string(unit_name.upper()))
 
 
-def _lambda_match(node: exp.Anonymous, counter: list[int]) -> exp.Expression:
+def _lambda_match(node: exp.Anonymous, counter: list[int]) -> exp.Expr:
     """``any_match/all_match/none_match(array, x -> pred)`` as EXISTS over ``json_each``."""
     kind = node.name.lower()
     if len(node.expressions) != 2 or not isinstance(node.expressions[1], exp.Lambda):
@@ -370,7 +370,7 @@ def _lambda_match(node: exp.Anonymous, counter: list[int]) -> exp.Expression:
     alias = f"_each{counter[0]}"
     name = param.name.lower()
 
-    def bind(n: exp.Expression) -> exp.Expression:
+    def bind(n: exp.Expr) -> exp.Expr:
         # sqlglot leaves a lambda's parameter as a bare Identifier (or a Column when qualified-less)
         if isinstance(n, exp.Column) and not n.table and n.name.lower() == name:
             return native.json_element(alias)
@@ -387,13 +387,13 @@ def _lambda_match(node: exp.Anonymous, counter: list[int]) -> exp.Expression:
         predicate = exp.Not(this=exp.Paren(this=predicate))
     source = exp.Table(this=_call("json_each", array.copy()), alias=exp.TableAlias(this=exp.to_identifier(alias)))
     exists = exp.Exists(this=exp.select("1").from_(source).where(predicate))
-    result: exp.Expression = exp.Not(this=exists) if kind in ("all_match", "none_match") else exists
+    result: exp.Expr = exp.Not(this=exists) if kind in ("all_match", "none_match") else exists
     return exp.Case(
         ifs=[exp.If(this=exp.Is(this=array.copy(), expression=exp.Null()), true=exp.Null())], default=result
     )
 
 
-def _unnest_joins(tree: exp.Expression, counter: list[int]) -> None:
+def _unnest_joins(tree: exp.Expr, counter: list[int]) -> None:
     """``CROSS JOIN UNNEST(array) AS t(x)`` → ``JOIN json_each(array) AS t``, ``x`` → the element."""
     for unnest in list(tree.find_all(exp.Unnest)):
         if len(unnest.expressions) != 1:
@@ -408,7 +408,7 @@ def _unnest_joins(tree: exp.Expression, counter: list[int]) -> None:
         if columns:
             column = columns[0]
 
-            def bind(n: exp.Expression, column=column, alias=alias) -> exp.Expression:
+            def bind(n: exp.Expr, column=column, alias=alias) -> exp.Expr:
                 if (
                     isinstance(n, exp.Column)
                     and n.name.lower() == column
@@ -421,7 +421,7 @@ def _unnest_joins(tree: exp.Expression, counter: list[int]) -> None:
                 value = scope.args.get(part)
                 if value is None:
                     continue
-                items = value if isinstance(value, list) else [value]
+                items: list[exp.Expr] = value if isinstance(value, list) else [value]
                 for item in items:
                     if item is unnest.parent:
                         on = item.args.get("on")
@@ -453,7 +453,7 @@ def to_sqlite(query: Query, *, bucket: str | None = None) -> str:
 
 def _translate(query: Query, bucket: str | None) -> str:
     scope = query.namespace_for(bucket)
-    tree = query.tree.copy()
+    tree: exp.Expr = query.tree.copy()
     ctes = _cte_names(tree)
     sources = {t.alias_or_name.lower() for t in tree.find_all(exp.Table)} | ctes
     journal_aliases = set()
@@ -474,7 +474,7 @@ def _translate(query: Query, bucket: str | None) -> str:
     counter = [0]
     _unnest_joins(tree, counter)
 
-    def rewrite(node: exp.Expression) -> exp.Expression:
+    def rewrite(node: exp.Expr) -> exp.Expr:
         if node.meta.get("final"):
             return node
         # journal.annotation is a STRUCT(name) on AWS and JSON text {"name": ...} locally (R17.9).
@@ -485,7 +485,9 @@ def _translate(query: Query, bucket: str | None) -> str:
             ):
                 column = exp.column("annotation", table=owner.name if owner is not None else None)
                 # the catalogue writes this column itself, always valid JSON or NULL: SQLite's own function
-                value = exp.Anonymous(this="json_extract", expressions=[column, exp.Literal.string(f'$."{node.name}"')])
+                value: exp.Expr = exp.Anonymous(
+                    this="json_extract", expressions=[column, exp.Literal.string(f'$."{node.name}"')]
+                )
                 value.meta["final"] = True
                 if isinstance(node.parent, exp.Select) and node.arg_key == "expressions":
                     value = exp.alias_(value, node.name)  # the column is called `name`, as on Athena
@@ -539,7 +541,7 @@ def _translate(query: Query, bucket: str | None) -> str:
                 return _call(_RENAMED_FUNCTIONS[name], *node.expressions)
         return node
 
-    def rewrite_deep(node: exp.Expression) -> exp.Expression:
+    def rewrite_deep(node: exp.Expr) -> exp.Expr:
         # sqlglot's transform does not descend into a node it was handed back: do it here, so
         # e.g. the CAST inside any_match's array or a lower() inside json_extract_scalar is translated.
         new = rewrite(node)

@@ -438,7 +438,8 @@ class AnnotationMiddleware:
 
     def _put(self, req: _Req, body: bytes) -> tuple[int, dict[str, str], bytes]:
         obj, name = self._target(req, check_name=True)
-        data, trailers = body, {}
+        data = body
+        trailers: dict[str, str] = {}
         if "aws-chunked" in req.headers.get("Content-Encoding", "") or req.headers.get(
             "x-amz-content-sha256", ""
         ).startswith("STREAMING-"):
@@ -454,7 +455,7 @@ class AnnotationMiddleware:
         if content_md5 and rules.checksum("MD5", data) != content_md5:
             raise S3ErrorResponse("BadDigest", "The Content-MD5 you specified did not match what we received.")
         algorithm, value = _request_checksum(req.headers, trailers)
-        if value is not None:
+        if algorithm is not None and value is not None:  # a value always comes with its algorithm
             rules.verify_checksum(algorithm, value, data, uri=uri)
         data = rules.payload_bytes(data, bucket=req.bucket, key=req.key, name=name)
         algorithm = algorithm or DEFAULT_SERVER_CHECKSUM

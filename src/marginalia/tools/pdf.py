@@ -24,10 +24,10 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import pypdf
 from pypdf import PasswordType
@@ -293,7 +293,7 @@ def pdf_info(source: Path | str | BinaryIO, *, password: str | None = None, name
     with _quiet_pypdf(), _binary(source, name) as stream:
         reader = _open_reader(stream, name, password)
         try:
-            meta = reader.metadata or {}
+            meta: Mapping[str, Any] = reader.metadata or {}
             meta_title = _clean_meta(meta.get("/Title"))
             author = _clean_meta(meta.get("/Author"))
         except Exception:  # a broken info dictionary is not a reason to refuse the document
@@ -407,7 +407,8 @@ def abstract_span(text: str) -> tuple[int, int] | None:
     intro = next((i for i, line in enumerate(lines) if _SECTION_HEADING.match(line)), None)
     if heading is not None:
         end = _abstract_end(lines, heading)
-        return (heading, end) if end > heading + 1 or _ABSTRACT_HEADING.match(lines[heading]).group("rest") else None
+        found = _ABSTRACT_HEADING.match(lines[heading])
+        return (heading, end) if end > heading + 1 or (found is not None and found.group("rest")) else None
     if intro is None or intro == 0:
         return None
     structured = next((i for i in range(intro) if _STRUCTURED_START.match(lines[i])), None)

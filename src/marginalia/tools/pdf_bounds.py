@@ -100,11 +100,16 @@ def _read_all(source: Path | str | BinaryIO | bytes) -> bytes:
     return source.read()
 
 
+def _source_name(source: Path | str | BinaryIO | bytes, options: dict) -> str:
+    """The name errors give the document (never the bytes of an in-memory PDF)."""
+    return options.get("name") or (str(source) if isinstance(source, (str, Path)) else "the PDF")
+
+
 def _run(call: str, source, options: dict, limits: Limits) -> Iterator[tuple[str, Any, Any]]:
     """Messages of the child for ``call``; the bounds enforced, the child always reaped."""
     import time
 
-    name = options.get("name") or (str(source) if isinstance(source, (str, Path)) else "the PDF")
+    name = _source_name(source, options)
     options = {**options, "name": name}
     parent, child = _context().Pipe(duplex=False)
     proc = _context().Process(target=_child, args=(child, call, _read_all(source), options, limits), daemon=True)
@@ -160,4 +165,4 @@ def bounded_pdf_info(source: Path | str | BinaryIO | bytes, *, limits: Limits | 
     """:func:`marginalia.tools.pdf.pdf_info` (same options) within ``limits``."""
     for _kind, _, info in _run("info", source, options, limits or Limits()):
         return info
-    raise UnsupportedInput(f"{options.get('name') or source}: no document information came back")
+    raise UnsupportedInput(f"{_source_name(source, options)}: no document information came back")

@@ -113,7 +113,7 @@ def read_pptx(path_or_file: str | Path | BinaryIO, *, name: str | None = None) -
         str(path_or_file) if isinstance(path_or_file, (str, Path)) else getattr(path_or_file, "name", "<pptx stream>")
     )
     try:
-        deck = Presentation(path_or_file)
+        deck = Presentation(str(path_or_file) if isinstance(path_or_file, Path) else path_or_file)
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
         raise InvalidInput(f"{label}: not a readable .pptx file ({type(exc).__name__}: {exc})") from exc
     slides = list(deck.slides)

@@ -250,11 +250,12 @@ def _bounded_pieces(
             spans.append((pos, cut))
             pos = cut + 1
     spans.append((pos, len(text)))
-    timed = start is not None and end is not None and end >= start
     out: list[tuple[float | None, float | None, str]] = []
     bounds = [a for a, _ in spans] + [len(text)]  # a piece lasts until the next one starts
     for i, (a, b) in enumerate(spans):
-        if timed:
+        piece_start: float | None
+        piece_end: float | None
+        if start is not None and end is not None and end >= start:
             piece_start = round(start + (end - start) * a / len(text), 3)
             piece_end = round(start + (end - start) * bounds[i + 1] / len(text), 3)
         else:
@@ -451,7 +452,9 @@ def _from_turn_list(turns: Any, filename: str, fmt: str) -> Transcript:
 def _from_segments(doc: dict, filename: str) -> Transcript:
     segments = _require_list(doc["segments"], "'segments'", filename)
     language = doc.get("language") if isinstance(doc.get("language"), str) else None
-    fmt = doc.get("source_format") if isinstance(doc.get("source_format"), str) else "segments-json"
+    fmt = doc.get("source_format")
+    if not isinstance(fmt, str):
+        fmt = "segments-json"
     base = _from_turn_list(segments, filename, fmt)
     base.language = language
     return base
@@ -534,14 +537,9 @@ def _speaker_lookup(labels: Any, filename: str) -> Callable[[float], str | None]
             if not isinstance(seg, dict) or not seg.get("speaker_label"):
                 continue
             for item in seg.get("items") or [seg]:
-                if isinstance(item, dict) and item.get("start_time") is not None:
-                    spans.append(
-                        (
-                            _seconds(item["start_time"]),
-                            _seconds(item.get("end_time", item["start_time"])),
-                            str(seg["speaker_label"]),
-                        )
-                    )
+                if isinstance(item, dict) and (start := _seconds(item.get("start_time"))) is not None:
+                    end = _seconds(item.get("end_time"))
+                    spans.append((start, start if end is None else end, str(seg["speaker_label"])))
     spans.sort()
     starts = [s for s, _, _ in spans]
 
