@@ -127,7 +127,8 @@ def repair(root: Path | str) -> StoreReport:
 
 
 def _rebuild(root: Path, target: Path, report: StoreReport) -> None:
-    from .local import _ANNOTATION_ROW_SELECT, ANNOTATION_COLUMNS, format_timestamp
+    from .local_annotations import ANNOTATION_COLUMNS, ANNOTATION_ROW_SELECT
+    from .local_versions import format_timestamp
 
     versions: dict[tuple[str, str, str], tuple[str, dict]] = {}
     for blob in _blob_names(root):
@@ -182,7 +183,7 @@ def _rebuild(root: Path, target: Path, report: StoreReport) -> None:
                 with contextlib.suppress(ValueError):
                     sequence = max(sequence, int(note["sequence_number"]))
         conn.execute("UPDATE meta SET value = ? WHERE name = 'sequence'", (sequence,))
-        conn.execute(f"INSERT INTO annotation ({', '.join(ANNOTATION_COLUMNS)}) {_ANNOTATION_ROW_SELECT}")
+        conn.execute(f"INSERT INTO annotation ({', '.join(ANNOTATION_COLUMNS)}) {ANNOTATION_ROW_SELECT}")
         conn.execute("COMMIT")
         conn.execute("PRAGMA journal_mode = WAL")
     finally:
