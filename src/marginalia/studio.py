@@ -26,22 +26,29 @@ import importlib
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks import BaseCallbackHandler
 
 from marginalia import tracing  # absolute: the server loads this file by path, outside the package
+
+if TYPE_CHECKING:  # the server resolves the annotation itself; langgraph-sdk comes with the studio extra
+    from langgraph_sdk.runtime import ServerRuntime
 
 logger = logging.getLogger("marginalia.studio")
 
 __all__ = ["AGENTS", "ServerThread", "checkpointer", "factory", "search", "traced"]
 
 
-def traced(graph: Any, config: dict | None, agent: str, module: str, *, indexed: bool = True) -> Any:
+def traced(
+    graph: Any, config: dict | None, agent: str, module: str, *, indexed: bool = True, context: Any = None
+) -> Any:
     """``graph`` bound to the trace of the run's thread (unchanged when the config has no thread).
 
     ``indexed``: the run is an agent's, so its thread is kept in the thread index and archived at
     its end (:class:`ServerThread`); ``search`` is not an agent thread, as on the command line.
+    ``context`` is the run's runtime context as the server got it (JSON: Studio's context form):
+    the engine it names is the one the thread's record keeps, so a resume elsewhere uses it too.
     """
     thread_id = ((config or {}).get("configurable") or {}).get("thread_id")
     if not thread_id:
@@ -53,7 +60,8 @@ def traced(graph: Any, config: dict | None, agent: str, module: str, *, indexed:
     }
     callbacks: list[Any] = tracing.callbacks_for(thread_id, agent)
     if indexed:
-        callbacks.append(ServerThread(thread_id, agent, module))
+        engine = context.get("engine") if isinstance(context, dict) else getattr(context, "engine", None)
+        callbacks.append(ServerThread(thread_id, agent, module, engine=engine if isinstance(engine, str) else None))
     bound["callbacks"] = callbacks
     return graph.with_config(bound)
 
@@ -85,8 +93,9 @@ class ServerThread(BaseCallbackHandler):
 
     raise_error = True  # so ThreadBusy at start refuses the run; everything else is caught here
 
-    def __init__(self, thread_id: str, agent: str, module: str | None = None):
+    def __init__(self, thread_id: str, agent: str, module: str | None = None, *, engine: str | None = None):
         self.thread_id, self.agent, self.module = thread_id, agent, module
+        self.engine = engine  # the run context's engine spec; None: MARGINALIA_ENGINE, as the nodes do
         self._lease: Any = None
 
     # -- the root run's three moments ------------------------------------------------------------
@@ -158,7 +167,7 @@ class ServerThread(BaseCallbackHandler):
                         status=status,  # type: ignore[arg-type]
                         trace_id=traces.trace_id_for(self.thread_id),
                         graph_module=self.module,
-                        engine=engine_spec_of(None),  # nodes fall back to MARGINALIA_ENGINE without a context
+                        engine=engine_spec_of(self.engine),
                         error=changes.get("error"),
                         permanent=bool(changes.get("permanent")),
                     )
@@ -245,11 +254,13 @@ def _server_state() -> _ServerState:
 def factory(agent: str) -> Callable[[dict], Any]:
     """The ``langgraph.json`` factory of registered agent ``agent``: its graph, traced per thread."""
 
-    def make(config: dict) -> Any:
+    def make(config: dict, runtime: ServerRuntime | None = None) -> Any:
+        # The server passes its ServerRuntime by this annotation; a run's carries the run's context.
         from marginalia.agents import get_agent
 
         module = get_agent(agent).module
-        return traced(importlib.import_module(module).graph, config, agent, module)
+        context = getattr(runtime, "context", None)
+        return traced(importlib.import_module(module).graph, config, agent, module, context=context)
 
     make.__name__ = make.__qualname__ = agent
     make.__doc__ = f"The {agent} agent (a registered agent, see marginalia.agents)."

@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 
 from marginalia import tracing
+from marginalia.context import state_location
+from marginalia.lease import current_holder
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "src" / "marginalia" / "samples"
@@ -45,8 +47,11 @@ class Server:
         self.url = ""
 
     def start(self, timeout: float = 60) -> Server:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LANGFUSE_")}
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("LANGFUSE_", "AWS_REGION", "AWS_DEFAULT_REGION"))
+        }
         env.update(
+            AWS_EC2_METADATA_DISABLED="true",  # a Bedrock engine named in a run's context fails at once, offline
             MARGINALIA_STORE=f"local:{self.root}",
             MARGINALIA_ENGINE="offline",
             LANGGRAPH_CLI_NO_ANALYTICS="1",
@@ -311,8 +316,7 @@ async def test_a_server_thread_is_indexed_pending_then_approved_from_the_cli(cli
 async def test_a_server_run_is_refused_while_another_worker_holds_the_thread(client, server):
     """The server takes a thread's lease as every runner does: while a worker (here this process)
     holds it, the server's run is refused with the busy message and the thread stays pending."""
-    from marginalia.context import state_location
-    from marginalia.lease import current_holder, thread_lease
+    from marginalia.lease import thread_lease
 
     server.store.put_object("meetings", "held.vtt", SAMPLES / "standup.vtt")
     thread_id, _ = await _to_interrupt(client, "minutes", {"object_uri": "s3://meetings/held.vtt"})
@@ -327,3 +331,24 @@ async def test_a_server_run_is_refused_while_another_worker_holds_the_thread(cli
     await client.runs.wait(thread_id, "minutes", command={"resume": {"action": "approve"}})  # lease released: runs
     assert _threads(server)[thread_id]["status"] == "done"
     assert current_holder(server.store, state_location(server.store), thread_id) is None  # the server gave it back
+
+
+async def test_a_failed_server_run_keeps_its_error_and_the_engine_its_context_named(client, server):
+    """The run's context (Studio's form) names the engine; the record keeps it, so a resume in
+    another process rebuilds the same one. Here Bedrock without a region fails the run: the thread
+    is in ``threads --failed`` with its object and the error."""
+    server.store.put_object("meetings", "bedrock.vtt", SAMPLES / "standup.vtt")
+    thread = await client.threads.create()
+    await client.runs.wait(
+        thread["thread_id"],
+        "minutes",
+        input={"object_uri": "s3://meetings/bedrock.vtt"},
+        context={"engine": "bedrock:us.amazon.nova-lite-v1:0"},
+        raise_error=False,
+    )
+    failed = _threads(server, "--failed")[thread["thread_id"]]
+    assert failed["status"] == "failed" and failed["object_uri"] == "s3://meetings/bedrock.vtt"
+    assert failed["engine"] == "bedrock:us.amazon.nova-lite-v1:0"
+    assert "AWS region" in failed["error"]
+    lease = current_holder(server.store, state_location(server.store), thread["thread_id"])
+    assert lease is None  # released on the error too
