@@ -131,6 +131,13 @@ class RunJournal(BaseCallbackHandler):
     write. A write that fails is logged and dropped: the journal never fails a run.
     """
 
+    #: Called on the event loop under ``graph.astream``, not through the loop's default executor:
+    #: that executor runs the step's sync nodes (one task per chunk of a fan-out), so a chunk's
+    #: ``on_chain_end`` queued there behind every chunk not yet started, and with it the chunk's
+    #: end and its checkpoint save (issue 17). The chain callbacks only update a few dicts; a
+    #: retry record (one small PUT) is the only write they make. Sync calls are inline anyway.
+    run_inline = True
+
     def __init__(self, thread_id: str, agent: str, *, store: Any = None, state: Any = None):
         self.thread_id = thread_id
         self.agent = agent

@@ -290,13 +290,17 @@ class RecordingStore(Store):
 
 
 # --- the child -------------------------------------------------------------------------------
-def child_main(agent: str, uri: str, thread_id: str, env: dict[str, str]) -> None:
-    """One attempt: take the thread forward to ``done`` (approving at review) unless killed."""
+def child_main(agent: str, uri: str, thread_id: str, env: dict[str, str], driver: str = "sync") -> None:
+    """One attempt: take the thread forward to ``done`` (approving at review) unless killed.
+    ``driver``: ``sync`` runs the graph with :func:`~marginalia.runtime.drive` (``graph.stream``),
+    ``async`` with :func:`~marginalia.runtime.adrive` (``graph.astream`` on an event loop)."""
     os.environ.update(env)
+    import asyncio
+
     from marginalia.batch import batch_agent, prepare_continue
     from marginalia.config import open_store
     from marginalia.engines.offline import OfflineEngine
-    from marginalia.runtime import RunResult, drive, resume
+    from marginalia.runtime import RunResult, adrive, drive, resume
 
     log, kill = EventLog(env[LOG_ENV]), KillSwitch(env.get(CRASH_ENV))
     store = RecordingStore(open_store(), log, kill)
@@ -309,7 +313,10 @@ def child_main(agent: str, uri: str, thread_id: str, env: dict[str, str]) -> Non
                 log(ev="finished", status=run.status)
                 os._exit(0 if run.status == "done" else 3)
             run = resume(thread_id, {"action": "approve", "reviewer": "crash-harness"}, engine=engine, store=store)
-        drive(run)
+        if driver == "async":
+            asyncio.run(adrive(run))
+        else:
+            drive(run)
     os._exit(4)
 
 
@@ -416,6 +423,7 @@ class Trial:
     target: Target
     name: str
     kills: list[str]  # kill specs, in order; "time:<seconds>" kills from the parent
+    driver: str = "sync"  # "async": the children run the graph with adrive (graph.astream)
     attempts: int = 0
     killed: int = 0
     exit_codes: list[int] = field(default_factory=list)
@@ -453,7 +461,7 @@ def run_trial(trial: Trial, *, attempt_timeout: float | None = None) -> Trial:
         env = {**trial.target.env(state), LOG_ENV: str(log_path)}
         if spec and not spec.startswith("time:"):
             env[CRASH_ENV] = spec
-        proc = ctx.Process(target=child_main, args=(trial.agent, uri, thread_id, env))
+        proc = ctx.Process(target=child_main, args=(trial.agent, uri, thread_id, env, trial.driver))
         proc.start()
         trial.attempts += 1
         if spec and spec.startswith("time:"):

@@ -1,7 +1,8 @@
 """Each finished chunk of a long meeting is durable when it finishes (issue 17 item 1).
 
 The minutes agent fans out one ``extract_chunk`` per chunk of a 37-chunk meeting; the run is
-SIGKILLed right after its Nth model call, resumed in a new process, and the model calls are
+SIGKILLed right after its Nth model call (a real child process, with the sync or the async
+driver), resumed in a new process, and the model calls are
 counted across the kill from the event log (a file, outside the processes). Before the fix the
 chunk results reached the checkpointer only when the whole fan-out ended, so the resume made
 every chunk's call again; now at most the chunks in flight are redone.
@@ -17,12 +18,20 @@ from marginalia.nodes.minutes import CHUNKS_AT_ONCE
 pytestmark = pytest.mark.timeout(900)
 
 
-@pytest.mark.parametrize("killed_after", [20, 33])
-def test_a_kill_mid_fan_out_redoes_only_the_chunks_in_flight(local_target, killed_after):
+@pytest.mark.parametrize(
+    ("driver", "killed_after"),
+    [("sync", 20), ("sync", 33), ("async", 20), ("async", 33)],
+)
+def test_a_kill_mid_fan_out_redoes_only_the_chunks_in_flight(local_target, driver, killed_after):
+    """Both drivers: ``drive`` (graph.stream) and ``adrive`` (graph.astream, where LangGraph runs
+    the sync chunk nodes on the event loop's default executor: a save queued there waited for
+    every chunk not yet started)."""
     counts = crashkit.reference_counts("minutes-long", local_target)
     assert counts["engine"] >= crashkit.LONG_CHUNKS  # one call per chunk, then the merge
     trial = crashkit.run_trial(
-        crashkit.Trial("minutes-long", local_target, f"long-{killed_after}", [f"engine:{killed_after}"])
+        crashkit.Trial(
+            "minutes-long", local_target, f"long-{driver}-{killed_after}", [f"engine:{killed_after}"], driver=driver
+        )
     )
     assert trial.killed == 1 and trial.survived, trial.problems  # and the result equals an uninterrupted run's
     redone = crashkit.redone_engine_calls(trial)

@@ -24,13 +24,18 @@ Correctness, with any number of writers (processes) on one thread:
   (task, idx) with ``If-None-Match``; special writes (ERROR, INTERRUPT, RESUME, ...) get a
   time-stamped key and the latest one wins for each special channel.
 
-Sync and async share one core: every ``a*`` method runs its sync twin in a worker thread.
+Sync and async share one core: every ``a*`` method runs its sync twin in a worker thread of the
+saver's own (:meth:`S3Saver.off_loop`), never the event loop's default executor: ``graph.astream``
+runs the step's sync nodes there, so a chunk's ``aput_writes`` queued behind the chunks not yet
+started, and a crash lost every finished chunk of a fan-out (issue 17).
 """
 
 from __future__ import annotations
 
 import asyncio
 import builtins
+import contextvars
+import functools
 import logging
 import os
 import random
@@ -91,6 +96,7 @@ class S3Saver(BaseCheckpointSaver[str]):
         encryption_key: str | bytes | None = None,
         compress: str | None = None,
         max_workers: int = 8,
+        async_workers: int = 8,
     ) -> None:
         super().__init__(serde=build_serde(serde, key=encryption_key, compress=compress))
         prefix = prefix.strip("/")
@@ -99,7 +105,9 @@ class S3Saver(BaseCheckpointSaver[str]):
         self.prefix = prefix
         self.layout = Layout(bucket, f"{prefix}/" if prefix else "")
         self.max_workers = max_workers
+        self.async_workers = async_workers
         self._pool: ThreadPoolExecutor | None = None
+        self._async_pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
         self.knowledge = Knowledge()
         self.reader = Reader(self)
@@ -144,11 +152,12 @@ class S3Saver(BaseCheckpointSaver[str]):
         return f"S3Saver({self.uri!r}, store={getattr(self.store, 'kind', type(self.store).__name__)})"
 
     def close(self) -> None:
-        """Stop the saver's thread pool; close the store too if :meth:`from_uri` opened it."""
+        """Stop the saver's thread pools; close the store too if :meth:`from_uri` opened it."""
         with self._pool_lock:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True)
-                self._pool = None
+            pools, self._pool, self._async_pool = (self._pool, self._async_pool), None, None
+        for pool in pools:
+            if pool is not None:
+                pool.shutdown(wait=True)
         if self._owns_store:
             self.store.close()
 
@@ -162,7 +171,7 @@ class S3Saver(BaseCheckpointSaver[str]):
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
-        await asyncio.to_thread(self.close)
+        await asyncio.to_thread(self.close)  # not off_loop: close() shuts that pool down
 
     def with_allowlist(self, extra_allowlist):  # type: ignore[no-untyped-def]
         """Like the base class, but reaching the JSON+msgpack serializer inside our stack."""
@@ -192,6 +201,22 @@ class S3Saver(BaseCheckpointSaver[str]):
                 self._pool = ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="s3saver")
             pool = self._pool
         return builtins.list(pool.map(fn, items))
+
+    async def off_loop(self, fn: Callable[..., _R], /, *args: Any, **kwargs: Any) -> _R:
+        """``fn(*args, **kwargs)`` in a thread of the saver's own pool for the async twins (with the
+        caller's context variables, like ``asyncio.to_thread``).
+
+        Not the loop's default executor: LangGraph's ``astream`` runs a step's sync nodes there (one
+        task per chunk of a fan-out), and a save queued behind them waited until every chunk had
+        started, so a crash lost the chunks already finished. The pool is separate from
+        :meth:`parallel`'s, which a save may use from inside this one.
+        """
+        with self._pool_lock:
+            if self._async_pool is None:
+                self._async_pool = ThreadPoolExecutor(max_workers=self.async_workers, thread_name_prefix="s3saver-io")
+            pool = self._async_pool
+        call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(pool, call)
 
     def where(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
@@ -417,9 +442,9 @@ class S3Saver(BaseCheckpointSaver[str]):
     ) -> Mapping[str, DeltaChannelHistory]:
         return history.delta_channel_history(self, config, channels)
 
-    # --- async twins: the sync core in a worker thread -------------------------------------
+    # --- async twins: the sync core in a thread of the saver's own (off_loop) ----------------
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return await asyncio.to_thread(self.get_tuple, config)
+        return await self.off_loop(self.get_tuple, config)
 
     async def alist(
         self,
@@ -432,7 +457,7 @@ class S3Saver(BaseCheckpointSaver[str]):
         iterator = self.list(config, filter=filter, before=before, limit=limit)
         done = object()
         while True:
-            item = await asyncio.to_thread(next, iterator, done)
+            item = await self.off_loop(next, iterator, done)
             if item is done:
                 return
             yield item  # type: ignore[misc]
@@ -444,7 +469,7 @@ class S3Saver(BaseCheckpointSaver[str]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        return await asyncio.to_thread(self.put, config, checkpoint, metadata, new_versions)
+        return await self.off_loop(self.put, config, checkpoint, metadata, new_versions)
 
     async def aput_writes(
         self,
@@ -453,24 +478,24 @@ class S3Saver(BaseCheckpointSaver[str]):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        await asyncio.to_thread(self.put_writes, config, writes, task_id, task_path)
+        await self.off_loop(self.put_writes, config, writes, task_id, task_path)
 
     async def adelete_thread(self, thread_id: str) -> None:
-        await asyncio.to_thread(self.delete_thread, thread_id)
+        await self.off_loop(self.delete_thread, thread_id)
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        await asyncio.to_thread(self.copy_thread, source_thread_id, target_thread_id)
+        await self.off_loop(self.copy_thread, source_thread_id, target_thread_id)
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        await asyncio.to_thread(self.prune, thread_ids, strategy=strategy)
+        await self.off_loop(self.prune, thread_ids, strategy=strategy)
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
-        await asyncio.to_thread(self.delete_for_runs, run_ids)
+        await self.off_loop(self.delete_for_runs, run_ids)
 
     async def aget_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
     ) -> Mapping[str, DeltaChannelHistory]:
-        return await asyncio.to_thread(self.get_delta_channel_history, config=config, channels=channels)
+        return await self.off_loop(self.get_delta_channel_history, config=config, channels=channels)
 
 
 __all__ = ["S3Saver", "CheckpointError", "invert_id"]
