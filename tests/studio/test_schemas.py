@@ -39,3 +39,6 @@ def test_context_schema_builds(name):
     schema = load(EXPORTED[name]).get_context_jsonschema()  # raised for a context holding a live Store
     assert schema["type"] == "object", name
     json.dumps(schema)
+    for field in ("store", "engine"):  # Studio's form fields: spec strings ("local:<dir>", "offline")
+        accepted = {branch.get("type") for branch in schema["properties"][field].get("anyOf", [])}
+        assert "string" in accepted, (name, field, schema["properties"][field])
