@@ -352,3 +352,20 @@ async def test_a_failed_server_run_keeps_its_error_and_the_engine_its_context_na
     assert "AWS region" in failed["error"]
     lease = current_holder(server.store, state_location(server.store), thread["thread_id"])
     assert lease is None  # released on the error too
+
+
+def test_the_readme_client_example_runs_against_the_server(server):
+    """The README's Studio client block, verbatim, on the server's port through ``PORT`` (item 14):
+    the thread it runs stops for approval, is approved and ends done in the thread index."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### LangGraph Studio", 1)[1].split("\n### ", 1)[0]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    if not server.store.bucket_exists("demo"):
+        server.store.create_bucket("demo")
+    server.store.put_object("demo", "meetings/standup.vtt", SAMPLES / "standup.vtt")
+    env = {**os.environ, "PORT": server.url.rsplit(":", 1)[1]}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    ran = [t for t in _threads(server).values() if t["object_uri"] == "s3://demo/meetings/standup.vtt"]
+    assert [t["status"] for t in ran] == ["done"], ran
+    assert server.store.get_annotation("demo", "meetings/standup.vtt", "meeting_minutes").json()["summary"]
