@@ -55,7 +55,12 @@ def traced(
         return graph
     thread_id = str(thread_id)
     bound = {
-        "metadata": {"trace_id": tracing.trace_id_for(thread_id), "agent": agent, "graph_module": module},
+        "metadata": {  # a run's own metadata wins over these (Langfuse reads the langfuse_* keys)
+            **tracing.run_metadata(thread_id, agent),
+            "trace_id": tracing.trace_id_for(thread_id),
+            "agent": agent,
+            "graph_module": module,
+        },
         "run_name": agent,
     }
     callbacks: list[Any] = tracing.callbacks_for(thread_id, agent)

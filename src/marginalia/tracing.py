@@ -16,9 +16,10 @@ and logs nothing, so a run without keys costs nothing. With keys:
   secret value leaves the process, and with a short export timeout (``LANGFUSE_TIMEOUT``,
   default :data:`DEFAULT_TIMEOUT_S` seconds): a dead server delays at most the final flush by that
   bound, and export errors never reach the graph (the SDK exports from a background thread);
-* session, user, tags and trace name travel as run metadata (``langfuse_session_id`` ...); the
-  handler fills defaults (session = thread id, tags ``agent:<name>``, user ``MARGINALIA_USER``)
-  unless the caller's run metadata already carries them.
+* session, user, tags and trace name travel as run metadata (``langfuse_session_id`` ...), which
+  Langfuse's own ``CallbackHandler`` reads from the root run: the run config carries
+  :func:`run_metadata` (session = thread id, tags ``agent:<name>``, user ``MARGINALIA_USER``)
+  under any metadata the caller set, so the caller's keys win.
 
 Independently of Langfuse, :func:`callbacks_for` always adds the run journal
 (:class:`marginalia.journal.RunJournal`: model calls and node retries, next to the checkpoints).
@@ -26,11 +27,12 @@ Independently of Langfuse, :func:`callbacks_for` always adds the run journal
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from functools import lru_cache
 from typing import Any
+
+from pydantic import TypeAdapter
 
 from .journal import RunJournal
 from .redact import mask_data, redact, secret_values
@@ -44,6 +46,7 @@ __all__ = [
     "flush",
     "mask_otel_spans",
     "mask_secrets",
+    "run_metadata",
     "trace_id_for",
     "trace_metadata",
     "trace_url",
@@ -53,6 +56,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 3
 REDACTED = "[REDACTED]"
+_ANY: TypeAdapter[Any] = TypeAdapter(Any)
 
 
 # --- identity --------------------------------------------------------------------------------
@@ -81,13 +85,12 @@ def enabled(env: dict[str, str] | None = None) -> bool:
 
 
 def _jsonable(data: Any) -> Any:
-    """What Langfuse would serialize, as plain JSON values, so no nested object escapes masking."""
+    """``data`` as plain JSON values (models, dataclasses, dates, bytes: what Langfuse would export),
+    so no nested object escapes masking; whatever has no JSON form becomes its ``str``."""
     if data is None or isinstance(data, (str, int, float, bool)):
         return data
-    from langfuse._utils.serializer import EventSerializer
-
     try:
-        return json.loads(json.dumps(data, cls=EventSerializer))
+        return _ANY.dump_python(data, mode="json", fallback=str)
     except (TypeError, ValueError):
         return str(data)
 
@@ -217,30 +220,10 @@ def trace_metadata(thread_id: str, agent: str, *, user_id: str | None = None, ta
     return meta
 
 
-@lru_cache(maxsize=1)
-def _handler_class():
-    from langfuse.langchain import CallbackHandler
-
-    class ThreadCallbackHandler(CallbackHandler):
-        """Langfuse's handler with the thread's trace id and default trace attributes.
-
-        Defaults from :func:`trace_metadata` are put under the root run's metadata; keys the
-        caller set in the run config's metadata win, so session/user/tags pass through.
-        """
-
-        def __init__(self, *, public_key: str, thread_id: str, agent: str):
-            super().__init__(public_key=public_key, trace_context={"trace_id": trace_id_for(thread_id)})
-            self.thread_id = thread_id
-            self.defaults = trace_metadata(thread_id, agent)
-
-        def on_chain_start(self, serialized, inputs, *, run_id, parent_run_id=None, tags=None, metadata=None, **kwargs):
-            if parent_run_id is None:
-                metadata = {**self.defaults, **(metadata or {})}
-            return super().on_chain_start(
-                serialized, inputs, run_id=run_id, parent_run_id=parent_run_id, tags=tags, metadata=metadata, **kwargs
-            )
-
-    return ThreadCallbackHandler
+def run_metadata(thread_id: str, agent: str) -> dict:
+    """What a run's config metadata adds for Langfuse: :func:`trace_metadata` when tracing is on
+    (Langfuse's ``CallbackHandler`` reads those keys from the root run), else nothing."""
+    return trace_metadata(thread_id, agent) if enabled() else {}
 
 
 def callbacks_for(thread_id: str, agent: str, *, store: Any = None, state: Any = None) -> list:
@@ -251,8 +234,12 @@ def callbacks_for(thread_id: str, agent: str, *, store: Any = None, state: Any =
     """
     callbacks: list = [RunJournal(thread_id, agent, store=store, state=state)]
     if client() is not None:
+        from langfuse.langchain import CallbackHandler
+
         callbacks.append(
-            _handler_class()(public_key=os.environ["LANGFUSE_PUBLIC_KEY"], thread_id=thread_id, agent=agent)
+            CallbackHandler(
+                public_key=os.environ["LANGFUSE_PUBLIC_KEY"], trace_context={"trace_id": trace_id_for(thread_id)}
+            )
         )
     return callbacks
 

@@ -21,6 +21,7 @@ def thread_config(record: ThreadRecord) -> dict:
     return {
         "configurable": {"thread_id": record.thread_id},
         "metadata": {
+            **tracing.run_metadata(record.thread_id, record.agent),  # langfuse_* keys, when tracing is on
             "trace_id": record.trace_id,
             "agent": record.agent,
             "graph_module": record.graph_module,

@@ -13,11 +13,13 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
-
 from ..errors import MarginaliaError
+from ..extras import requires
 from ..uri import parse_uri
+
+with requires("mcp", "marginalia mcp (the MCP server)"):
+    from mcp.server.mcpserver import MCPServer
+    from mcp.server.mcpserver.exceptions import ToolError
 
 ROW_LIMIT = 500
 INSTRUCTIONS = (

@@ -20,14 +20,15 @@ import asyncio
 import logging
 from typing import Any
 
-from langgraph._internal._constants import CONFIG_KEY_DURABILITY
-from temporalio import activity
-from temporalio.exceptions import ApplicationError
-
 from .. import runtime
 from ..errors import AgentError, ConfigurationError, InvalidInput, MarginaliaError
+from ..extras import requires
 from ..threads import ThreadIndex
 from .messages import DriveStep, RunRequest, result_to_dict
+
+with requires("temporal", "running on Temporal (marginalia worker, --on temporal)"):
+    from temporalio import activity
+    from temporalio.exceptions import ApplicationError
 
 __all__ = ["NON_RETRYABLE", "ThreadActivities"]
 
@@ -84,10 +85,9 @@ class ThreadActivities:
             prepared = await asyncio.to_thread(self._prepare, step, str(info.workflow_id))
             if isinstance(prepared, runtime.RunResult):  # waiting or finished already (a retried attempt)
                 return result_to_dict(prepared)
-            # Each step's checkpoint is saved before the next step's tasks start ("sync"): with the default
-            # "async", a kill could leave a task's writes saved under a checkpoint that never was, and the
-            # retried attempt would run that completed node again (tests/temporal/test_durability.py).
-            prepared.config.setdefault("configurable", {})[CONFIG_KEY_DURABILITY] = "sync"
+            # runtime.adrive streams with durability="sync" (runtime.DURABILITY): each step's checkpoint is
+            # saved before the next step's tasks start, so a retried attempt never re-runs a completed node
+            # (tests/temporal/test_durability.py).
             prepared.config["metadata"].update(  # into checkpoints, provenance and the archive
                 temporal_workflow_id=info.workflow_id,
                 temporal_run_id=info.workflow_run_id,

@@ -9,9 +9,11 @@ same for the others; Temporal Cloud: in the namespace's settings).
 
 from __future__ import annotations
 
-from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
-
+from ..extras import requires
 from ..uri import parse_uri
+
+with requires("temporal", "running on Temporal (marginalia worker, --on temporal)"):
+    from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 __all__ = ["AGENT", "BUCKET", "DEV_SERVER_FLAGS", "OBJECT_KEY", "STATUS", "for_run"]
 

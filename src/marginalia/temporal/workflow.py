@@ -19,12 +19,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
-
+from ..extras import requires
 from . import search_attributes as attrs
 from .messages import DriveStep, RunRequest
+
+with requires("temporal", "running on Temporal (marginalia worker, --on temporal)"):
+    from temporalio import workflow
+    from temporalio.common import RetryPolicy
+    from temporalio.exceptions import ActivityError, ApplicationError
 
 __all__ = ["AgentRun", "RUN_TIMEOUT"]
 

@@ -27,8 +27,9 @@ moto keeps its state per *process*, so every server started in one process sees 
 the annotation state is process-wide too (consistently). :meth:`TestS3Server.reset` removes only the
 buckets created through that server; :meth:`TestS3Server.reset_all` clears everything.
 Uses moto internals (``moto.moto_server.werkzeug_app``, ``moto.s3.models.s3_backends``): moto is
-pinned ``>=5.2.5,<5.3``. Binds 127.0.0.1 only. Virtual-hosted-style addressing is not supported
-for annotation requests (clients must use path style, which :class:`~marginalia.storage.s3.S3Store`
+pinned ``>=5.2.5,<5.3`` by the ``testing`` extra (``pip install 'marginalia[testing]'``; without it,
+importing this module is one :class:`~marginalia.extras.MissingExtra` line naming the extra).
+Binds 127.0.0.1 only. Virtual-hosted-style addressing is not supported for annotation requests (clients must use path style, which :class:`~marginalia.storage.s3.S3Store`
 does whenever an endpoint URL is set).
 """
 
@@ -47,8 +48,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import unquote
 
-from ..errors import ConfigurationError, MarginaliaError
+from ..errors import MarginaliaError
+from ..extras import requires
 from ..storage import rules
+
+with requires("testing", "marginalia.testing.s3_server (the S3 test server)"):
+    import moto  # noqa: F401  (the server's parts are imported where used: moto.s3 is slow to load)
+    import werkzeug  # noqa: F401
 
 S3_XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/"
 DEFAULT_SERVER_CHECKSUM = "CRC64NVME"  # what S3 computes when the request carries none (R9.2)
@@ -716,17 +722,12 @@ class TestS3Server:
     __test__ = False  # not a pytest test class, despite the name
 
     def __init__(self) -> None:
-        try:
-            from moto.moto_server.werkzeug_app import (
-                DomainDispatcherApplication,
-                MotoRequestHandler,
-                create_backend_app,
-            )
-            from werkzeug.serving import make_server
-        except ImportError as exc:  # pragma: no cover - depends on the installed extras
-            raise ConfigurationError(
-                "the test S3 server needs moto's server extra: pip install 'marginalia[dev]' (moto[server]>=5.2.5,<5.3)"
-            ) from exc
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
 
         class QuietHandler(MotoRequestHandler):
             def log_request(self, *args, **kwargs) -> None:  # no access log per request
