@@ -23,9 +23,10 @@ from marginalia.uri import validate_key
 
 
 def test_inverted_ids_sort_newest_first():
-    ids = [str(uuid6(clock_seq=i)) for i in range(200)]
-    assert sorted(ids) == ids or len(set(ids)) == 200
-    assert sorted(ids, key=invert_id) == sorted(ids, reverse=True)
+    ids = [str(uuid6(clock_seq=i)) for i in range(200)]  # LangGraph's checkpoint ids, oldest first
+    assert len(set(ids)) == 200 and sorted(ids) == ids  # distinct, and their order is creation order
+    assert sorted(ids, key=invert_id) == ids[::-1]  # newest first
+    assert len({invert_id(i) for i in ids}) == 200
     assert all(revert_id(invert_id(i)) == i for i in ids)
 
 

@@ -81,7 +81,11 @@ def test_bad_file_is_one_clear_line_and_nothing_written(bucket, monkeypatch, cap
         (["annotate", "s3://fuzz/o.txt", "bad name with spaces", "--json", "{}"], "name", 2),
         (["annotate", "s3://fuzz/o.txt", "n" * 600, "--json", "{}"], "name", 2),
         (["annotate", "s3://fuzz/o.txt", "ok", "--json", "{not json"], "JSON", 2),
-        (["annotate", "s3://fuzz/o.txt", "ok", "--json", '"' + "x" * (1024 * 1024 + 10) + '"'], "1", 2),
+        (
+            ["annotate", "s3://fuzz/o.txt", "ok", "--json", '"' + "x" * (1024 * 1024 + 10) + '"'],
+            "1,048,588 bytes: at most 1,048,576",
+            2,
+        ),
         (["annotate", "s3://fuzz/missing.txt", "ok", "--json", "{}"], "missing.txt", 3),  # not found
         (["get", "s3://fuzz/a\x00b", "-"], "NUL", 2),
         (["get", "s3://fuzz/" + "k" * 1100, "-"], "1024", 2),

@@ -86,7 +86,23 @@ def test_ask_and_reindex(cli, corpus):
     assert f'"n": {stored}' in cli("search", "SELECT count(*) AS n FROM annotation", "--json").stdout
 
 
-def test_tables_commands_need_aws(cli, monkeypatch):
+def test_tables_commands_without_aws_credentials_say_so_in_one_line(cli, monkeypatch):
+    """``tables`` talks to S3 Metadata on AWS whatever the store: with no credentials anywhere, each
+    command is one line naming the bucket and what to set (exit 2), never a botocore traceback."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    for args in (
+        ("tables", "enable", "team-bucket", "--role", "arn:aws:iam::123456789012:role/metadata"),
+        ("tables", "status", "team-bucket"),
+    ):
+        result = cli(*args)
+        lines = result.stderr.strip().splitlines()
+        assert result.exit_code == 2 and len(lines) == 1, (args, result.stderr[-1500:])
+        assert "s3://team-bucket" in lines[0] and "no usable AWS credentials" in lines[0], lines[0]
+        assert "AWS_PROFILE" in lines[0] and "Traceback" not in result.output
+
+
+def test_tables_commands_refuse_a_bad_bucket_name_before_any_request(cli):
     result = cli("tables", "enable", "Not_A_Bucket")
     assert result.exit_code == 2 and "invalid bucket name" in result.stderr
 

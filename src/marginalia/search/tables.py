@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import BackendError, ConfigurationError, InvalidInput, StorageError
+from ..errors import BackendError, ConfigurationError, InvalidInput, MarginaliaError, StorageError
 from ..uri import validate_bucket
 
 CATALOG = "s3tablescatalog/aws-s3"
@@ -81,9 +81,16 @@ def _backend_error(action: str, bucket: str, exc) -> StorageError:
     )
 
 
+def _no_answer(action: str, bucket: str, exc) -> MarginaliaError:
+    """A request that got no answer from S3 (credentials, region, network), as the storage layer says it."""
+    from ..storage.errors_map import Target, map_botocore_error
+
+    return map_botocore_error(exc, Target(action, bucket))
+
+
 def table_status(s3_client, bucket: str) -> TableStatus:
     """Read the bucket's metadata configuration (GetBucketMetadataConfiguration)."""
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import BotoCoreError, ClientError
 
     validate_bucket(bucket)
     try:
@@ -92,6 +99,8 @@ def table_status(s3_client, bucket: str) -> TableStatus:
         if _code(exc) == "MetadataConfigurationNotFound":  # R16.10
             return TableStatus(bucket=bucket, configured=False)
         raise _backend_error("GetBucketMetadataConfiguration", bucket, exc) from None
+    except BotoCoreError as exc:  # no credentials or region, the network: before any answer
+        raise _no_answer("GetBucketMetadataConfiguration", bucket, exc) from None
     result = response["GetBucketMetadataConfigurationResult"]["MetadataConfigurationResult"]
     annotation = result.get("AnnotationTableConfigurationResult") or {}
     journal = result.get("JournalTableConfigurationResult") or {}
@@ -127,7 +136,7 @@ def enable_annotation_table(
     AnnotationTableConfiguration. Already enabled: nothing is sent. ``role`` is the IAM role S3
     uses to read annotations (R16.3/R16.4); AWS requires it when enabling for the first time.
     """
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import BotoCoreError, ClientError
 
     current = table_status(s3_client, bucket)
     if current.annotation_state == "ENABLED":
@@ -166,4 +175,6 @@ def enable_annotation_table(
                 )
     except ClientError as exc:
         raise _backend_error("enabling the annotation table", bucket, exc) from None
+    except BotoCoreError as exc:
+        raise _no_answer("enabling the annotation table", bucket, exc) from None
     return table_status(s3_client, bucket)
