@@ -92,9 +92,19 @@ def _part_of(module: str) -> str | None:
     return next((extra for part, extra in PARTS.items() if module == part or module.startswith(part + ".")), None)
 
 
+def _runs(node: ast.AST) -> list[ast.AST]:
+    """``node``'s children, leaving out ``if TYPE_CHECKING:`` bodies (annotations only: never imported)."""
+    if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
+        return list(node.orelse)
+    return list(ast.iter_child_nodes(node))
+
+
 def _third_party_imports(path: Path) -> set[str]:
     names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+    todo: list[ast.AST] = [ast.parse(path.read_text("utf-8"))]
+    while todo:
+        node = todo.pop()
+        todo += _runs(node)
         if isinstance(node, ast.Import):
             names |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
