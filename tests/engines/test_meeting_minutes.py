@@ -104,6 +104,63 @@ def test_every_item_has_a_confidence_and_an_unsure_one_is_below_the_review_thres
     assert {f"/action_items/{m.action_items.index(a)}" for a in unsure} <= flagged
 
 
+def test_a_person_named_then_told_you_can_owns_the_task_and_you_can_said_to_nobody_is_not_a_task():
+    m = minutes("Ana: Priya, you can?\nPriya: Yeah.\nAna: You can write the probing section.\n")
+    assert items(m) == [("Priya", "Write the probing section")]
+    m = minutes("Ana: The files are from different days.\nAna: You can search for the date and the title.\nBo: Yes.\n")
+    assert m.action_items == []
+
+
+def test_an_assignment_the_meeting_settled_is_kept_though_the_sentence_opens_with_probably():
+    m = minutes("Ana: Probably, well, now we decided that Bob will work with the data.\nBob: Okay.\n")
+    assert items(m) == [("Bob", "Work with the data")]
+    assert m.action_items[0].confidence >= 0.8
+
+
+def test_if_you_could_asks_the_person_just_answered():
+    m = minutes(
+        "Bob: You mean the parliament corpus?\nAna: Yes. In any case, if you could start downloading the corpus?\n"
+    )
+    assert items(m) == [("Bob", "Start downloading the corpus")]
+
+
+def test_the_next_experiment_i_am_going_to_try_is_the_speakers_task():
+    m = minutes("Ana: I'll, the next experiment I'm gonna try is to just create models matched to the word length.\n")
+    assert items(m) == [("Ana", "Create models matched to the word length")]
+
+
+def test_the_task_stops_where_the_speaker_starts_musing_and_restarted_possessives_are_merged():
+    m = minutes("Ana: I will check the list of figures maybe we should add some.\nBo: Yes.\n")
+    assert items(m) == [("Ana", "Check the list of figures")]
+    m = minutes("Ana: I will continue to annotate my our data with my annotators.\n")
+    assert items(m) == [("Ana", "Continue to annotate the team's data with their annotators")]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # the generic "you" of an explanation
+        "Ana: The usual reason is that you have to prepare the manuscript for a blind review.\nBo: Yes.\n",
+        # an opinion in an argument, not an assignment
+        "Ana: I still think that you should present them like your own papers.\nBo: Hm, yeah.\n",
+        # done in the call as it is said
+        "Ana: I will send you a link here in the chat.\nBo: It works, great.\n",
+        "Ana: Just a moment, I'll search for the minutes of that session and show you.\nBo: Okay.\n",
+        "Ana: Can you all see my screen?\nBo: Yes.\nAna: I will select the project folder in the tree.\n",
+        # attendance is not a task
+        "Ana: Priya will join us tomorrow.\nBo: Good.\n",
+        # a request to explain now, answered at once
+        "Ana: Bob, can you share how you downloaded the data from the website?\nBob: Sure, there is a link.\n",
+        # asks what someone would do
+        "Ana: When you have a remote control, would you change the cover?\nBo: Maybe.\n",
+        # banter: the laughter two turns before
+        "Ana: Are you in Prague? <laugh/>\nBo: No, not yet.\nAna: You should put some wood in the stove.\n",
+    ],
+)
+def test_talk_that_is_not_an_action_item(text):
+    assert minutes(text).action_items == []
+
+
 # --- decisions -----------------------------------------------------------------------------------
 def test_a_proposal_accepted_by_others_is_a_decision_with_its_evidence():
     m = minutes(

@@ -45,7 +45,7 @@ TASK_VERBS = re.compile(
     r"merge|release|publish|plan|estimate|measure|evaluate|benchmark|talk\s+to|speak\s+to|get\s+back|reach\s+out|coordinate|"
     r"upgrade|quarantine|patch|renew|remind|inform|notify|announce|approve|sign|submit|file|pay|invoice|"
     r"back\s+up|restore|clean\s+up|refactor|rewrite|change|ship|roll\s+out|roll\s+back|monitor|verify|validate|"
-    r"prototype|provision|rotate|audit|label|sketch|mock\s+up|research|chase|print|post|work\s+on|take\s+care\s+of|"
+    r"prototype|provision|rotate|audit|label|sketch|mock\s+up|research|chase|print|post|work\s+on|work\s+with|take\s+care\s+of|"
     r"handle|deal\s+with|bring|provide|give|put|get|make|present|continue|start|complete|process|prepare|train|"
     r"recompute|compute|correct|edit|extend|improve|integrate|include|try\s+to|think\s+about|explore|search|"
     r"sort\s+out|put\s+together|come\s+up\s+with|figure\s+out|send\s+out|write\s+up|go\s+through|look\s+for|decide|"
@@ -63,7 +63,10 @@ _NOT_TASKS = re.compile(
     r"take\s+(?:a|the)\s+(?:look|minute|second)\b(?!\s+at\s+\w+\s+\w+)|bet\b|believe\b|agree\b|answer\s+(?:that|this|it)\b|"
     r"mention\b|assume\b|remember\b|hope\b|introduce\s+(?:myself|you)\b|present\s+(?:myself|you)\b|sit\b|stay\b|"
     r"hear\b|speak\s+up\b|get\s+(?:a|some)\s+(?:coffee|tea|drink|lunch)\b|draw\s+(?:it|this|that)\b|"
-    r"read\s+(?:it|this|that)\b|write\s+(?:it|that)\s+(?:down|up)\b|put\s+(?:it|that)\s+(?:on|in)\b|continue\b(?!\s+\w+\s+\w+))",
+    r"read\s+(?:it|this|that)\b|write\s+(?:it|that)\s+(?:down|up)\b|put\s+(?:it|that)\s+(?:on|in)\b|continue\b(?!\s+\w+\s+\w+)|"
+    r"join\s+(?:us|you|them|him|her|the\s+(?:call|meeting|team|group|session))\b|join\s+(?:in|later|tomorrow)\b|"
+    r"(?:share|tell|explain|show)\s+(?:(?:that|this|it|us|me|them|him|her)\s+)?(?:how|what|why|where|which|who)\b|"
+    r"select\b|click\b|scroll\b|zoom\b|find\s+(?:it|something|that|this)\b|search\b(?!\s+for\s+\w+\s+\w+))",
     re.IGNORECASE,
 )
 #: Private life and small talk: not the meeting's business.
@@ -88,18 +91,48 @@ _AFFIRMATIVE = re.compile(
     re.IGNORECASE,
 )
 _NAME = r"(?P<name>\[[A-Z]+\d*\]|[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*){0,2})"
-_COMMIT = re.compile(
-    r"(?<![\w'])(?:I(?:'ll|\s+will|\s+shall)|I(?:'m|\s+am)\s+(?:going\s+to|gonna)|let\s+me|I\s+can\s+take\s+care\s+of|"
-    r"I\s+(?:promise|volunteer|offer)\s+to|I\s+(?:have|need)\s+to|I\s+(?:still\s+)?(?:have|need)\s+to|I\s+should)\s+(?P<task>.+)",
+#: What opens a commitment of the speaker's; the task follows it.
+_COMMIT_LEAD = re.compile(
+    r"(?<![\w'])(?:(?:thing|step|experiment)\s+I(?:'m|\s+am)\s+(?:going\s+to|gonna)\s+(?:try|do)\s+is(?:\s+to)?|"
+    r"I(?:'ll|\s+will|\s+shall)|I(?:'m|\s+am)\s+(?:going\s+to|gonna)|let\s+me|I\s+can\s+take\s+care\s+of|"
+    r"I\s+(?:promise|volunteer|offer)\s+to|I\s+(?:still\s+)?(?:have|need)\s+to|I\s+should)\s+",
     re.IGNORECASE,
 )
+#: "we decided that …", "it's agreed that …": an assignment that follows is settled, not a hypothesis.
+_SETTLED = re.compile(r"\b(?:decided|agreed|settled|confirmed)\s+(?:that\s+)?$", re.IGNORECASE)
 _COMMIT_WEAK = re.compile(r"(?<![\w'])I\s+(?:have|need|still\s+have|still\s+need)\s+to\b|(?<![\w'])I\s+should\b", re.I)
 _REQUEST = re.compile(
     rf"(?:(?:^|(?<=[.,;!?]\s)){_NAME}\s*,\s*)?\b(?:can|could|would|will)\s+you(?:\s+(?:please|also|maybe|just))*\s+(?P<task>.+)",
     re.IGNORECASE,
 )
+#: What may open a sentence before its "you should …" / "you can …" and keep it an instruction
+#: (a person addressed, discourse words); anything else ("the usual reason is that you have to",
+#: "I think you should") makes the "you" generic or the sentence an opinion.
+_INSTRUCTION_LEAD = (
+    rf"^(?:(?:so|and|then|okay|ok|well|now|also|but|yeah|right|alright|maybe)\s*,?\s*)*(?:(?-i:{_NAME})\s*,\s*)?"
+)
 _YOU_SHOULD = re.compile(
-    r"(?<![\w'])you(?:'ll|\s+will|\s+should|\s+need\s+to|\s+have\s+to|(?:'re|\s+are)\s+going\s+to)\s+(?P<task>.+)", re.I
+    _INSTRUCTION_LEAD + r"you(?:'ll|\s+will|\s+should|\s+need\s+to|\s+have\s+to|(?:'re|\s+are)\s+(?:(?:also|then)\s+)?"
+    r"(?:going\s+to|gonna))\s+(?P<task>.+)",
+    re.I,
+)
+#: "You can write the probing": an instruction only when it is clear who "you" is (see _candidate).
+_YOU_CAN = re.compile(_INSTRUCTION_LEAD + r"you\s+(?:can|could)\s+(?P<task>.+)", re.I)
+_IF_YOU_COULD = re.compile(
+    rf"(?:^|(?<=[.,;!?]\s))(?:(?:in\s+any\s+case|so|and|then|okay)\s*,?\s*)*(?:(?-i:{_NAME})\s*,\s*)?"
+    r"if\s+you\s+could(?:\s+(?:please|also|maybe|just))*\s+(?P<task>.+)",
+    re.I,
+)
+#: "Would you …?" / "Will you …?" without "please" or "mind": a question about what someone would do.
+_ASKS_OPINION = re.compile(r"\b(?:would|will)\s+you\b(?!\s+(?:please|mind|be\s+able|kindly))", re.IGNORECASE)
+_WOULD_BE_GOOD = re.compile(r"\b(?:would|will)\s+be\s+(?:great|good|nice|helpful|perfect|ideal)\b", re.IGNORECASE)
+#: "<Name>, …" or "…, <Name>?": the person a speaker turns to.
+_VOCATIVE = re.compile(rf"(?:^|[.;!?]\s+|,\s*){_NAME}\s*(?:,|[?.!]$)")
+#: Talk done during the call itself: what follows is not a follow-up task.
+_IN_CALL = re.compile(
+    r"\b(?:just\s+a\s+(?:moment|second|sec|minute)|one\s+(?:moment|second|sec)|(?:i'll|i\s+will|let\s+me)\s+show\s+(?:you|us|it)|"
+    r"you\s+(?:should|can)\s+(?:now\s+)?see|on\s+(?:my|the)\s+screen|in\s+the\s+chat)\b|\bhere(?:\s+in\s+(?:this|the)\b.*)?[.!]?$",
+    re.I,
 )
 _PLEASE = re.compile(rf"^(?:{_NAME}\s*,\s*)?please\s+(?P<task>.+)", re.IGNORECASE)
 _ASSIGN = re.compile(
@@ -114,7 +147,7 @@ _EXPLICIT = re.compile(r"\b(?:action(?:\s+item)?|to-?do)\s*[:\-]\s*(?P<task>.+)"
 _CLAUSE_END = re.compile(
     r"\s*(?:[;?!]|\.(?:\s|$)|,\s*(?:but|so|because|since|which|and\s+then\s+we|and\s+we|and\s+you|and\s+i|if|okay|right)\b|"
     r"\s+(?:because|since|so\s+that|so\s+we|so\s+you|so\s+i|but|if|unless|when\s+we|and\s+then\s+we|and\s+we'll|and\s+i'll|and\s+you'll|okay)\b|"
-    r"\s+and\s+(?:i|we|you|he|she|they)\s)",
+    r"\s+and\s+(?:i|we|you|he|she|they)\s|\s+(?:maybe|perhaps|probably)\s+(?:we|i|you|it|they|he|she)\b)",
     re.IGNORECASE,
 )
 _DUE_PHRASE = re.compile(
@@ -154,7 +187,8 @@ def _third_person(task: str, *, speaker: str | None, addressee: str | None, owne
         (r"\b(?:us|ourselves)\b", "the team"),
         (r"\bour\b", "the team's"),
     ]
-    out = task
+    # a restarted possessive ("my our data") keeps its last word
+    out = re.sub(r"\b(?:my|our|your|his|her|their)\s+(?=(?:my|our|your|his|her|their)\b)", "", task, flags=re.I)
     for pattern, repl in subs:
         out = re.sub(pattern, repl, out, flags=re.IGNORECASE if pattern != r"\bI\b" else 0)
     out = " ".join(out.split())
@@ -165,7 +199,8 @@ def _third_person(task: str, *, speaker: str | None, addressee: str | None, owne
 def _tidy(task: str) -> str:
     task = _CLAUSES.split(_clause(task.strip()), maxsplit=1)[0]
     task = re.sub(
-        r"^(?:(?:please|also|then|just|actually|definitely|quickly|like|probably|maybe|sort\s+of|kind\s+of|go\s+ahead\s+and)\s+)+",
+        r"^(?:(?:please|also|then|just|actually|definitely|quickly|like|probably|maybe|sort\s+of|kind\s+of|go\s+ahead\s+and|"
+        r"you\s+know|try\s+to|try\s+and)\s+)+",
         "",
         task,
         flags=re.I,
@@ -173,14 +208,15 @@ def _tidy(task: str) -> str:
     task = re.sub(
         r"\s*\b(?:as\s+well|too|also|then|please|again|and\s+so\s+on|or\s+something|first)\s*$", "", task, flags=re.I
     )
-    task = task.strip(" ,.;:-")
+    task = re.sub(r"(?:\s+\[[A-Z]+\d*\])?\s+or$", "", task.strip(" ,.;:-?"))  # "merge them [PERSON17] or?"
+    task = re.sub(r"\s+(?:and|but)$", "", task).strip(" ,")
     words = task.split()
     if len(words) > 25:
         task = " ".join(words[:25]) + "…"
     return task
 
 
-def _addressee(u: Utterance, utterances: list[Utterance], people: People) -> Utterance | None:
+def _addressee(u: Utterance, utterances: list[Utterance]) -> Utterance | None:
     """The next thing another person said within a few sentences: the answer to ``u``."""
     for later in utterances[u.index + 1 : u.index + 6]:
         if later.speaker and later.speaker != u.speaker:
@@ -195,10 +231,60 @@ def _previous_speaker(u: Utterance, utterances: list[Utterance]) -> str | None:
     return None
 
 
+def _turned_to(u: Utterance, utterances: list[Utterance], people: People) -> str | None:
+    """The person the speaker of ``u`` turned to by name ("[PERSON17], you can?", "…, Bob?") in
+    ``u`` or in their sentences just before it (only backchannels of others in between)."""
+    for earlier in reversed(utterances[max(0, u.index - 4) : u.index + 1]):
+        if earlier.speaker != u.speaker:
+            if earlier.kind == "content":
+                return None  # someone else took the floor: the address is over
+            continue
+        for m in _VOCATIVE.finditer(earlier.text):
+            named = people.resolve(m.group("name"))
+            if named and named != u.speaker:
+                return named
+    return None
+
+
 def _is_joke(u: Utterance, utterances: list[Utterance]) -> bool:
-    """Laughter in the same segment, or right after it (the next segment)."""
-    nearby = utterances[u.index : u.index + 4]
-    return any(x.laughter for x in nearby if x.segment in (u.segment, u.segment + 1))
+    """Laughter in the exchange: the two segments before, the same one, or the next one."""
+    nearby = utterances[max(0, u.index - 4) : u.index + 4]
+    return any(x.laughter for x in nearby if u.segment - 2 <= x.segment <= u.segment + 1)
+
+
+def _in_call(u: Utterance, utterances: list[Utterance]) -> bool:
+    """Said about what is being done in the call right now ("just a moment, I'll share …",
+    "I'll send you a link here"), or next to talk about the screen or the audio."""
+    if _IN_CALL.search(u.text):
+        return True
+    nearby = utterances[max(0, u.index - 4) : u.index + 3]
+    return any(x.kind == "meta" for x in nearby if u.segment - 2 <= x.segment <= u.segment + 1)
+
+
+def _commitment(u: Utterance, text: str) -> tuple[re.Match, str] | None:
+    """The first "I'll …" / "I'm going to …" of ``text`` that is followed by a task."""
+    for m in _COMMIT_LEAD.finditer(text):
+        if _HYPOTHETICAL.search(_discourse_free(text[: m.start()])):
+            return None  # "maybe I'll …", "if I …, I'll …"
+        task = text[m.end() :]
+        if not _NOT_TASKS.match(task) and TASK_VERBS.match(_tidy(task)):
+            return m, task
+    return None
+
+
+def _discourse_free(prefix: str) -> str:
+    """``prefix`` without opening discourse words set off by a comma ("Probably, well, now we …")."""
+    return re.sub(r"^(?:(?:probably|maybe|perhaps|well|so|now|okay)\s*,\s*)+", "", prefix.strip(), flags=re.I)
+
+
+def _request(text: str) -> re.Match | None:
+    return (
+        _REQUEST.search(text)
+        or _IF_YOU_COULD.search(text)
+        or _PLEASE.match(text)
+        or _YOU_SHOULD.match(text)
+        or _YOU_CAN.match(text)
+    )
 
 
 def _candidate(u: Utterance, utterances: list[Utterance], people: People, date: str | None) -> _Candidate | None:
@@ -209,34 +295,48 @@ def _candidate(u: Utterance, utterances: list[Utterance], people: People, date: 
     task: str | None = None
     confidence = 0.0
     evidence = [u.segment]
+    kind = "assignment"
 
     if m := _EXPLICIT.search(text):
-        task, confidence = m.group("task"), 0.9
+        task, confidence, kind = m.group("task"), 0.9, "explicit"
         if a := _ASSIGN.match(task.strip()):
             if named := people.resolve(a.group("name")):
                 owner, task = named, a.group("task")
     elif m := _HAVE_ASK.search(text):
         owner = people.resolve(m.group("name") or m.group("name2"))
         task, confidence = (m.group("task") or m.group("task2")), 0.75
-    elif (m := _REQUEST.search(text)) or (m := _PLEASE.match(text)) or (m := _YOU_SHOULD.search(text)):
-        if _HYPOTHETICAL.search(text[: m.start("task")].replace("would you", "").replace("could you", "")):
+    elif m := _request(text):
+        kind = "request"
+        lead = re.sub(
+            r"\b(?:would|could|can|will)\s+you\b|\bif\s+you\s+could\b", "", text[: m.start("task")], flags=re.I
+        )
+        if _HYPOTHETICAL.search(lead):
             return None
+        if m.re is _IF_YOU_COULD and not (u.is_question or _WOULD_BE_GOOD.search(text)):
+            return None  # "if you could make it smaller, then …": a condition, not a request
         task = m.group("task")
-        named = people.resolve(m.groupdict().get("name"))
-        reply = _addressee(u, utterances, people)
-        if named:
-            owner, confidence = named, 0.7
+        turned_to = people.resolve(m.groupdict().get("name")) or _turned_to(u, utterances, people)
+        reply = _addressee(u, utterances)
+        if turned_to:
+            owner, confidence = turned_to, 0.7
+        elif m.re is _YOU_CAN:
+            return None  # "you can search for the date": a way of doing things, said to nobody in particular
         elif reply is not None:
             owner, confidence = reply.speaker, 0.5
+        elif answered := _previous_speaker(u, utterances):
+            owner, confidence = answered, 0.45  # nobody answers: said to the person just talking
         elif len(people.speakers) == 2:
             owner, confidence = next((p for p in people.speakers if p != u.speaker), None), 0.5
+        agreed = reply is not None and reply.speaker == owner and bool(_AFFIRMATIVE.match(reply.text))
         if reply is not None and reply.speaker == owner:
             if _REFUSAL.match(reply.text):
                 return None
-            if _AFFIRMATIVE.match(reply.text):
+            if agreed:
                 confidence += 0.2
                 evidence.append(reply.segment)
                 reply_due = nlp.due_date(reply.text, reference=date)
+        if not turned_to and not agreed and _ASKS_OPINION.search(text[: m.start("task")]):
+            return None  # "would you change the cover?" asks what someone would do, unless they say yes
         addressee = owner
         if owner is None:
             return None
@@ -247,31 +347,33 @@ def _candidate(u: Utterance, utterances: list[Utterance], people: People, date: 
             named = people.resolve(a.group("name"))
             if named and named != u.speaker:
                 prefix = text[: a.start()]
-                if _HYPOTHETICAL.search(prefix):
+                settled = bool(_SETTLED.search(prefix))  # "we decided that [PERSON6] will …"
+                if not settled and _HYPOTHETICAL.search(_discourse_free(prefix)):
                     continue
                 owner, task = named, a.group("task")
-                confidence = 0.75 if named in people.speakers else 0.7
+                confidence = 0.85 if settled else 0.75 if named in people.speakers else 0.7
                 if " could " in a.group(0) or " can " in a.group(0):
                     confidence -= 0.15
                 break
-        if task is None and (m := _COMMIT.search(text)) and u.speaker:
-            if _HYPOTHETICAL.search(text[: m.start()]) or _NOT_TASKS.match(m.group("task")):
-                return None
-            owner, task = u.speaker, m.group("task")
+        if task is None and u.speaker and (found := _commitment(u, text)):
+            m, task = found
+            kind = "commitment"
+            owner = u.speaker
             confidence = 0.5 if _COMMIT_WEAK.match(text[m.start() :]) else 0.75
-            addressee = _previous_speaker(u, utterances) or (
-                _addressee(u, utterances, people).speaker if _addressee(u, utterances, people) else None
-            )
+            after = _addressee(u, utterances)
+            addressee = _previous_speaker(u, utterances) or (after.speaker if after else None)
     if task is None or owner is None and confidence < 0.9:
         return None
-    if u.is_question and not _REQUEST.search(text) and not _EXPLICIT.search(text):
+    if u.is_question and kind != "request" and kind != "explicit":
         return None
     if _NEGATED.search(text[: text.find(task[:20]) if task[:20] in text else len(text)]):
         return None
-    task = _tidy(task)
+    raw_task, task = task, _tidy(task)
     if not TASK_VERBS.match(task) or _NOT_TASKS.match(task) or _PRIVATE.search(task) or _is_joke(u, utterances):
         return None
-    due = nlp.due_date(text, reference=date)
+    due = nlp.due_date(f"{text[: max(0, text.find(raw_task[:20]))]} {task}", reference=date)
+    if kind != "explicit" and not due and _in_call(u, utterances):
+        return None  # done in the call, as it is said: nothing to follow up
     if due:
         task = _DUE_PHRASE.sub("", task).strip(" ,")
     due = due or reply_due
@@ -296,7 +398,7 @@ def _candidate(u: Utterance, utterances: list[Utterance], people: People, date: 
 _CUT_OFF = frozenset(
     "the a an of and or but their his her my your our its".split()  # not "from": "to start training from"
 )
-_CLAUSES = re.compile(r"\s*(?:,\s*|\s+)(?:and|while|whereas)\s+(?=(?:the\s+)?[A-Z\[])|;\s*")
+_CLAUSES = re.compile(r"\s*(?:,\s*|\s+)(?:and|while|whereas)(?:\s+then)?\s+(?=(?:the\s+)?[A-Z\[])|;\s*")
 
 
 def _clauses(u: Utterance) -> list[Utterance]:
