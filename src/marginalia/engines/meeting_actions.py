@@ -126,6 +126,10 @@ _IF_YOU_COULD = re.compile(
 #: "Would you …?" / "Will you …?" without "please" or "mind": a question about what someone would do.
 _ASKS_OPINION = re.compile(r"\b(?:would|will)\s+you\b(?!\s+(?:please|mind|be\s+able|kindly))", re.IGNORECASE)
 _WOULD_BE_GOOD = re.compile(r"\b(?:would|will)\s+be\s+(?:great|good|nice|helpful|perfect|ideal)\b", re.IGNORECASE)
+#: Meta talk about what the call shows or sounds like (not greetings and goodbyes).
+_SCREEN_OR_AUDIO = re.compile(
+    r"\b(?:screen|shar\w*|slide|hear|mute\w*|mic\w*|audio|camera|video|link|window|echo)\b", re.I
+)
 #: "<Name>, …" or "…, <Name>?": the person a speaker turns to.
 _VOCATIVE = re.compile(rf"(?:^|[.;!?]\s+|,\s*){_NAME}\s*(?:,|[?.!]$)")
 #: Talk done during the call itself: what follows is not a follow-up task.
@@ -258,7 +262,11 @@ def _in_call(u: Utterance, utterances: list[Utterance]) -> bool:
     if _IN_CALL.search(u.text):
         return True
     nearby = utterances[max(0, u.index - 4) : u.index + 3]
-    return any(x.kind == "meta" for x in nearby if u.segment - 2 <= x.segment <= u.segment + 1)
+    return any(
+        x.kind == "meta" and _SCREEN_OR_AUDIO.search(x.text)
+        for x in nearby
+        if u.segment - 2 <= x.segment <= u.segment + 1
+    )
 
 
 def _commitment(u: Utterance, text: str) -> tuple[re.Match, str] | None:
