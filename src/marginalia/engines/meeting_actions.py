@@ -135,7 +135,7 @@ _VOCATIVE = re.compile(rf"(?:^|[.;!?]\s+|,\s*){_NAME}\s*(?:,|[?.!]$)")
 #: Talk done during the call itself: what follows is not a follow-up task.
 _IN_CALL = re.compile(
     r"\b(?:just\s+a\s+(?:moment|second|sec|minute)|one\s+(?:moment|second|sec)|(?:i'll|i\s+will|let\s+me)\s+show\s+(?:you|us|it)|"
-    r"you\s+(?:should|can)\s+(?:now\s+)?see|on\s+(?:my|the)\s+screen|in\s+the\s+chat)\b|\bhere(?:\s+in\s+(?:this|the)\b.*)?[.!]?$",
+    r"you\s+(?:should|can)\s+(?:now\s+)?see|on\s+(?:my|the)\s+screen|in\s+the\s+chat)\b|\bhere(?:\s+in\s+(?:this|the)\b[^.!?]{0,80})?[.!]?$",
     re.I,
 )
 _PLEASE = re.compile(rf"^(?:{_NAME}\s*,\s*)?please\s+(?P<task>.+)", re.IGNORECASE)
