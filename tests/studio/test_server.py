@@ -46,7 +46,7 @@ class Server:
         self.proc: subprocess.Popen | None = None
         self.url = ""
 
-    def start(self, timeout: float = 60) -> Server:
+    def start(self, timeout: float = 60, **extra_env: str) -> Server:
         env = {
             k: v for k, v in os.environ.items() if not k.startswith(("LANGFUSE_", "AWS_REGION", "AWS_DEFAULT_REGION"))
         }
@@ -59,6 +59,7 @@ class Server:
             PYTHONPATH=os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")]),
         )
         env.pop("MARGINALIA_STATE", None)
+        env.update(extra_env)
         port = _free_port()
         self.proc = subprocess.Popen(
             [str(LANGGRAPH), "dev", "--no-browser", "--no-reload", "--host", "127.0.0.1", "--port", str(port)],
@@ -369,3 +370,39 @@ def test_the_readme_client_example_runs_against_the_server(server):
     ran = [t for t in _threads(server).values() if t["object_uri"] == "s3://demo/meetings/standup.vtt"]
     assert [t["status"] for t in ran] == ["done"], ran
     assert server.store.get_annotation("demo", "meetings/standup.vtt", "meeting_minutes").json()["summary"]
+
+
+async def test_a_dead_langfuse_is_one_warning_line_in_the_server_log(tmp_path):
+    """Issue 14 item 13 under ``langgraph dev``: with Langfuse keys set and its server down (a
+    closed loopback port), the server's log gets one warning line about traces, not the
+    exporter's retry messages and a failure line per batch."""
+    from langgraph_sdk import get_client
+
+    from marginalia.storage.local import LocalStore
+
+    root = tmp_path / "store"
+    with LocalStore(root) as store:
+        store.create_bucket("meetings")
+        store.put_object("meetings", "standup.vtt", SAMPLES / "standup.vtt")
+    dead = _free_port()  # nothing listens there
+    srv = Server(root, tmp_path / "langgraph-dev.log").start(
+        LANGFUSE_PUBLIC_KEY="pk-lf-test",
+        LANGFUSE_SECRET_KEY="sk-lf-test-secret",
+        LANGFUSE_BASE_URL=f"http://127.0.0.1:{dead}",
+        LANGFUSE_TIMEOUT="1",
+    )
+    try:
+        client = get_client(url=srv.url, timeout=60)
+        thread = await client.threads.create()
+        await client.runs.wait(thread["thread_id"], "minutes", input={"object_uri": "s3://meetings/standup.vtt"})
+        await client.runs.wait(thread["thread_id"], "minutes", command={"resume": {"action": "approve"}})
+        deadline = time.monotonic() + 120  # the exporter gives up on its own schedule
+        while not re.search(r"traces not exported|Failed to export", srv.log.read_text(errors="replace")):
+            assert time.monotonic() < deadline, "no warning about the dead Langfuse"
+            time.sleep(0.5)
+    finally:
+        srv.stop()
+    log = _ANSI.sub("", srv.log.read_text(errors="replace")).splitlines()
+    about_traces = [line for line in log if re.search(r"export|otel/v1|Traceback|Connection refused", line, re.I)]
+    assert len(about_traces) == 1 and "traces not exported" in about_traces[0], about_traces
+    assert not any("sk-lf-test-secret" in line for line in log)
