@@ -93,9 +93,10 @@ class KillSwitch:
     store mutation), ``annotation`` (put_annotation only), ``checkpoint`` (a write under the state
     location's ``checkpoints``), ``record`` (a checkpoint record only, ``.../c``, ``.../n`` or ``.../r``:
     LangGraph saves those in order, one per superstep, so ``record:N`` is the checkpoint of step
-    N - 2). ``:hold`` makes every pending-writes save (``.../w/...``) that starts after the
-    (N-1)th ``kind`` event wait for the kill: the order a race between LangGraph's background
-    saves can produce (a step's checkpoint saved, its tasks' writes not), made certain."""
+    N - 2), ``archive`` (a thread's trace archive) and ``index`` (a thread index record). ``:hold``
+    makes every pending-writes save (``.../w/...``) that starts after the (N-1)th ``kind`` event
+    wait for the kill: the order a race between LangGraph's background saves can produce (a
+    step's checkpoint saved, its tasks' writes not), made certain."""
 
     def __init__(self, spec: str | None):
         self.kind = self.n = self.when = None
@@ -196,6 +197,10 @@ class RecordingStore(Store):
         kinds = ["write"]
         if op == "put_annotation":
             kinds.append("annotation")
+        if op == "put_object" and key and "/archives/" in f"/{key}":
+            kinds.append("archive")
+        if op == "put_object" and key and "/threads/" in f"/{key}":
+            kinds.append("index")
         if op == "put_object" and key and "/checkpoints/" in f"/{key}":
             kinds.append("checkpoint")
             if key.rsplit("/", 1)[-1] in ("c", "n") or (key.endswith("/r") and "/w/" not in key):

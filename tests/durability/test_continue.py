@@ -133,3 +133,46 @@ def test_a_sigkilled_run_is_listed_interrupted_and_resumed_from_the_cli(env, tmp
         {**reference.proposal, **{k: got[k] for k in ("transcript", "provenance")}}, "meet"
     )
     assert archives(env) == ["v1/archives/killed-1.json", "v1/archives/uninterrupted.json"]
+
+
+def test_resume_completes_a_finished_thread_a_kill_left_without_its_record_or_archive(env, tmp_path):
+    """A kill after a thread's last checkpoint leaves its minutes written but its bookkeeping
+    undone (issue 17 item 7): killed before its trace archive, or before the index record says
+    ``done``. ``marginalia resume`` completes it: the record ``done``, the archive written, and no
+    model call or annotation write again. (It used to say "nothing left to run" and leave both.)"""
+    from test_leases import cli
+
+    from marginalia.cli.agent_cmds import shown_status
+    from marginalia.threads import ThreadIndex
+
+    state = runtime.state_location(env)
+    index_writes = None
+    for thread_id, kill in (("no-archive", "archive:1:before"), ("no-record", None)):
+        log = tmp_path / f"{thread_id}.log"
+        if kill is None:  # the last index write of a whole run: the one that says ``done``
+            kill = f"index:{index_writes}:before"
+        child_env = {
+            "MARGINALIA_STORE": f"local:{env.root}",
+            "MARGINALIA_ENGINE": "offline",
+            crashkit.LOG_ENV: str(log),
+            crashkit.CRASH_ENV: kill,
+        }
+        proc = crashkit.context().Process(target=crashkit.child_start, args=(URI, thread_id, child_env))
+        proc.start()
+        proc.join(120)
+        assert proc.exitcode == -signal.SIGKILL, kill
+        writes = [e for e in crashkit.EventLog.read(log) if e["ev"] == "write" and e["phase"] == "end"]
+        if index_writes is None:
+            index_writes = sum("/threads/" in (e.get("key") or "") for e in writes)
+        assert f"v1/archives/{thread_id}.json" not in archives(env)
+        record = ThreadIndex(env, state).get(thread_id)
+        assert (record.status == "done") == (thread_id == "no-archive"), record.status
+        assert env.get_annotation("meet", "standup.vtt", "action_items")  # the run's work is all there
+
+        counting = crashkit.RecordingStore(LocalStore(env.root))
+        context._DEFAULTS[("store", f"local:{env.root}")] = counting  # the CLI opens the store from the environment
+        code, out, err = cli("resume", thread_id)
+        assert code == 0, out + err
+        assert f"v1/archives/{thread_id}.json" in archives(env)
+        assert shown_status(ThreadIndex(env, state).get(thread_id), env, state) == "done"
+        assert not [c for c in counting.calls if c["bucket"] == "meet"]  # nothing of the meeting written again

@@ -132,7 +132,7 @@ def resume(
     engine: Engine | str | None = None,
     store: Store | str | None = None,
     password: str | None = None,
-) -> Run:
+) -> Run | RunResult:
     """Prepare the run that takes thread ``thread_id`` forward, in any process.
 
     * waiting at approval: ``review`` answers it (None approves). The review is validated
@@ -140,7 +140,9 @@ def resume(
       keeps waiting;
     * interrupted (its process died) or failed: it continues from its last checkpoint; a review
       is refused, there is no proposal to answer;
-    * finished: refused.
+    * finished: refused; unless a kill left its bookkeeping undone (its index record not saying
+      ``done``, or its trace archive missing): that is completed, and the :class:`RunResult`
+      returned (no node runs again).
 
     The agent is found from the thread index (or checkpoint metadata) and its graph rebuilt on
     the checkpointer. ``password`` opens encrypted PDFs for agents that read them (run context
@@ -183,6 +185,20 @@ def resume(
                 f"thread {thread_id} has no checkpoint to continue from (status: {record.status}): "
                 "start the agent again"
             )
+        elif answer is None and _bookkeeping_left(index, record):
+            # finished in its checkpoints, but a kill came before its record said so or its archive
+            # was written: complete those (no node runs; the engine is not used)
+            run = Run(
+                agent=spec,
+                graph=graph,
+                input=None,
+                config=config,
+                context=context_for(graph, store_obj, resolve_engine(engine)),
+                index=index,
+                record=record,
+                values=dict(snapshot.values or {}),
+            )
+            return archived(run, run.finish(), only_if_missing=True)
         else:
             raise InvalidInput(
                 f"thread {thread_id} is not waiting for approval and has nothing left to run (status: {record.status})"
@@ -199,6 +215,21 @@ def resume(
             record=record,
             lease=held.pop_all(),
         )
+
+
+def _bookkeeping_left(index: ThreadIndex, record: ThreadRecord) -> bool:
+    """A finished thread whose index record does not say how it ended, or without its archive."""
+    from ..archive import archive_uri
+    from ..errors import ObjectNotFound
+
+    if record.status not in ("done", "rejected"):
+        return True
+    target = archive_uri(index.state, record.thread_id)
+    try:
+        index.store.head_object(target.bucket, target.key)
+    except ObjectNotFound:
+        return True
+    return False
 
 
 def _stopped(record: ThreadRecord) -> str:
