@@ -25,8 +25,9 @@ from typing import Any
 from pydantic import ConfigDict
 from pydantic.json_schema import SkipJsonSchema
 
-from .config import DEFAULT_LOCAL_STATE, Settings, open_store
+from .config import open_store
 from .engines.base import Engine
+from .settings import DEFAULT_LOCAL_STATE, current
 from .storage.base import Store
 from .uri import S3URI, parse_uri
 
@@ -95,14 +96,14 @@ def resolve_store(store: Store | str | None) -> Store:
     """A Store from a Store, a spec string or None (``MARGINALIA_STORE``)."""
     if isinstance(store, Store):
         return store
-    spec = store or Settings.from_env().store
+    spec = store or current().store
     return _default("store", spec, open_store)
 
 
 def resolve_engine(engine: Any) -> Engine:
     """An Engine from an Engine, a LangChain chat model, a spec string or None (environment)."""
     if engine is None or isinstance(engine, str):
-        spec = engine or Settings.from_env().engine
+        spec = engine or current().engine
         return _default("engine", spec, _make_engine)
     return _make_engine(engine)
 
@@ -135,7 +136,7 @@ def engine_turn(engine: Engine) -> AbstractContextManager:
 def engine_spec_of(engine: Engine | str | None) -> str:
     """The spec that rebuilds ``engine`` in another process (``offline``, ``bedrock:<id>``...)."""
     if engine is None:
-        return Settings.from_env().engine
+        return current().engine
     if isinstance(engine, str):
         return engine
     if engine.name == "offline":
@@ -150,7 +151,7 @@ def rebuildable_engine(spec: str | None) -> bool:
 
 def state_location(store: Store) -> S3URI:
     """``MARGINALIA_STATE``; on the local store its bucket is created on first use."""
-    settings = Settings.from_env()
+    settings = current()
     if settings.state:
         state = parse_uri(settings.state, require_key=False)
     elif store.kind == "local":

@@ -36,12 +36,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ObjectNotFound, PreconditionFailed, ThreadBusy
+from .settings import current
 from .storage.base import Store
 from .threads import validate_thread_id
 from .uri import S3URI
 
 __all__ = [
-    "DEFAULT_TTL",
     "Lease",
     "LeaseRecord",
     "LeasedStore",
@@ -53,8 +53,11 @@ __all__ = [
     "thread_lease",
 ]
 
-#: Seconds a lease lives without renewal. A crashed worker's thread is free again after this.
-DEFAULT_TTL = float(os.environ.get("MARGINALIA_LEASE_TTL", "120"))
+
+def default_ttl() -> float:
+    """Seconds a lease lives without renewal (``MARGINALIA_LEASE_TTL``, read at each lease, not at
+    import). A crashed worker's thread is free again after this."""
+    return current().lease_ttl
 
 
 def holder_id() -> str:
@@ -134,9 +137,10 @@ def read_lease(store: Store, bucket: str, key: str) -> LeaseRecord | None:
     return LeaseRecord.decode(data)
 
 
-def busy_error(thread_id: str, uri: str, holder: LeaseRecord | None, ttl: float = DEFAULT_TTL) -> ThreadBusy:
+def busy_error(thread_id: str, uri: str, holder: LeaseRecord | None, ttl: float | None = None) -> ThreadBusy:
     """ "being run elsewhere": who holds the lease, until when, and how to break it."""
     held = holder.describe() if holder is not None else "held by another worker"
+    ttl = default_ttl() if ttl is None else ttl
     return ThreadBusy(
         f"thread {thread_id} is being run elsewhere (lease {uri} {held}; leases last {ttl:.0f} s without "
         f"renewal): wait for that run, or if it is dead break the lease with  marginalia threads unlock {thread_id}",
@@ -160,13 +164,13 @@ class Lease:
     """The lease of one thread by one holder. Use :func:`thread_lease` (a context manager)."""
 
     def __init__(
-        self, store: Store, state: S3URI, thread_id: str, *, ttl: float = DEFAULT_TTL, holder: str | None = None
+        self, store: Store, state: S3URI, thread_id: str, *, ttl: float | None = None, holder: str | None = None
     ):
         self.store = store
         self.bucket = state.bucket
         self.key = lease_key(state, thread_id)
         self.thread_id = thread_id
-        self.ttl = float(ttl)
+        self.ttl = float(default_ttl() if ttl is None else ttl)
         self.holder = holder or holder_id()
         self.etag: str | None = None
         self.acquired_at = 0.0
@@ -379,7 +383,7 @@ class LeasedStore(Store):
 
 
 @contextmanager
-def thread_lease(store: Store, state: S3URI, thread_id: str, *, ttl: float = DEFAULT_TTL) -> Iterator[Lease]:
+def thread_lease(store: Store, state: S3URI, thread_id: str, *, ttl: float | None = None) -> Iterator[Lease]:
     """Hold the lease of ``thread_id`` for the body of the ``with`` (renewed in the background).
 
     Raises :class:`~marginalia.errors.ThreadBusy` at entry when another worker holds it. The

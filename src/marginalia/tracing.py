@@ -36,6 +36,7 @@ from pydantic import TypeAdapter
 
 from .journal import RunJournal
 from .redact import mask_data, redact, secret_values
+from .settings import current
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
@@ -214,7 +215,7 @@ def trace_metadata(thread_id: str, agent: str, *, user_id: str | None = None, ta
         "langfuse_trace_name": agent,
         "langfuse_tags": [f"agent:{agent}", *(tags or [])],
     }
-    user = user_id or os.environ.get("MARGINALIA_USER")
+    user = user_id or current().user
     if user:
         meta["langfuse_user_id"] = user
     return meta

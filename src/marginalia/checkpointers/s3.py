@@ -37,7 +37,6 @@ import builtins
 import contextvars
 import functools
 import logging
-import os
 import random
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
@@ -59,6 +58,7 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from ..errors import CheckpointError, InvalidInput, PreconditionFailed, ThreadBusy, ThreadDeleted
+from ..settings import current
 from ..storage.base import Store
 from ..uri import S3URI, parse_uri
 from . import history, maintenance
@@ -130,7 +130,8 @@ class S3Saver(BaseCheckpointSaver[str]):
 
         parsed = uri if isinstance(uri, S3URI) else parse_uri(uri, require_key=False)
         if store is None:
-            store = os.environ.get("MARGINALIA_STORE")
+            settings = current()
+            store = settings.store if "store" in settings.model_fields_set else None
             if not store:
                 raise ConfigurationError(
                     f"S3Saver.from_uri({str(uri)!r}): give store= (a Store, 'local:DIR' or 's3') or set MARGINALIA_STORE"

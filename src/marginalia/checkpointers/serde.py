@@ -34,6 +34,7 @@ from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from ..errors import CheckpointError, ConfigurationError
+from ..settings import Settings, current
 
 KEY_ENV = "MARGINALIA_CHECKPOINT_KEY"
 COMPRESS_ENV = "MARGINALIA_CHECKPOINT_COMPRESS"
@@ -182,9 +183,11 @@ def build_serde(
 
     ``key=""``/``compress=""`` switch an option off even when the environment sets it.
     """
-    env = os.environ if env is None else env
-    key = env.get(KEY_ENV) or None if key is None else key or None
-    compress = (env.get(COMPRESS_ENV) or "").strip().lower() or None if compress is None else compress or None
+    settings = current() if env is None else Settings.from_env(env)
+    if key is None:
+        key = settings.checkpoint_key.get_secret_value() if settings.checkpoint_key is not None else None
+    key = key or None
+    compress = (settings.checkpoint_compress if compress is None else compress) or None
     inner = serde or JsonPlusSerializer()
     if compress is None:
         stack: SerializerProtocol = TolerantZstd(inner)

@@ -15,13 +15,14 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
-from ..config import Settings, open_store
+from ..config import open_store
+from ..settings import Settings, current
 from .s3 import S3Saver
 
 
 def saver_from_env(env: Mapping[str, str] | None = None) -> S3Saver:
     """An :class:`S3Saver` configured from ``MARGINALIA_*`` (see the module docstring)."""
-    settings = Settings.from_env(dict(env) if env is not None else None)
+    settings = Settings.from_env(env) if env is not None else current()
     store = open_store(settings.store)
     state = settings.state_uri()
     if store.kind == "local":  # the embedded default: the state bucket is created on first use

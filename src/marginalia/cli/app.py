@@ -164,9 +164,12 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 def store_spec() -> str:
     """The store this process uses (``MARGINALIA_STORE`` or the per-user default), as messages name it."""
-    from ..config import Settings
+    from ..settings import current
 
-    return Settings.from_env().store
+    try:
+        return current().store
+    except MarginaliaError:  # a bad MARGINALIA_* value: the error being reported names it
+        return "(not configured)"
 
 
 def run() -> None:

@@ -13,6 +13,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError
+from ..settings import Settings, current
 from .base import Engine
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ def make_engine(spec: str | Engine | BaseChatModel | None = None, *, env: Any = 
     """
     env = os.environ if env is None else env
     if spec is None:
-        spec = (env.get("MARGINALIA_ENGINE") or "").strip() or "offline"
+        spec = (current() if env is os.environ else Settings.from_env(env)).engine
     if isinstance(spec, str):
         text = spec.strip()
         if text == "offline":

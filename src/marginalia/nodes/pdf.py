@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import atexit
 import logging
-import os
 import shutil
 import tempfile
 import threading
@@ -36,6 +35,7 @@ from ..context import AgentContext, rails
 from ..engines.base import Engine
 from ..errors import InvalidInput, ObjectChanged, UnsupportedInput
 from ..schemas import DocumentSummary, Section
+from ..settings import current
 from ..tools import pdf as pdftools
 from ..tools import pdf_bounds
 from .annotate import changed_message
@@ -78,7 +78,10 @@ def password_of(runtime) -> str | None:
     """The password from the run context, else ``MARGINALIA_PDF_PASSWORD``, else None."""
     ctx = getattr(runtime, "context", None)
     value = ctx.get("password") if isinstance(ctx, Mapping) else getattr(ctx, "password", None)
-    return value if value is not None else (os.environ.get(PASSWORD_ENV) or None)
+    if value is not None:
+        return value
+    secret = current().pdf_password
+    return secret.get_secret_value() if secret is not None else None
 
 
 # --- local copies of the PDF ------------------------------------------------------------------

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ..config import Settings, open_store
+from ..config import open_store
+from ..settings import Settings, current
 from . import friendly
 from .result import SearchResult
 
@@ -40,7 +41,7 @@ def open_search(store=None, *, settings: Settings | None = None, athena_client=N
         from .athena import AthenaSearch
 
         return AthenaSearch(client=athena_client)
-    settings = settings or Settings.from_env()
+    settings = settings or current()
     if settings.is_local:
         return LocalSearch(open_store(settings.store))
     from .athena import AthenaSearch

@@ -12,12 +12,12 @@ AWS's table lags writes by up to an hour (spec R17.10): every result carries tha
 from __future__ import annotations
 
 import decimal
-import os
 import time
 from collections.abc import Callable
 from typing import Any
 
 from ..errors import ConfigurationError, QueryError
+from ..settings import current
 from . import sql as sqlmod
 from .result import SearchResult
 from .tables import LAG_NOTE
@@ -62,10 +62,9 @@ class AthenaSearch:
         sleep: Callable[[float], None] = time.sleep,
         page_size: int = 1000,
     ):
-        self.workgroup = workgroup if workgroup is not None else os.environ.get("MARGINALIA_ATHENA_WORKGROUP") or None
-        self.output_location = (
-            output_location if output_location is not None else os.environ.get("MARGINALIA_ATHENA_OUTPUT") or None
-        )
+        settings = current()
+        self.workgroup = workgroup if workgroup is not None else settings.athena_workgroup
+        self.output_location = output_location if output_location is not None else settings.athena_output
         if self.workgroup is None and self.output_location is None:
             raise ConfigurationError(
                 "Athena needs somewhere to write results: set MARGINALIA_ATHENA_OUTPUT=s3://bucket/prefix/ "

@@ -2,7 +2,8 @@
 
 ``MARGINALIA_TEMPORAL=host:port`` turns the Temporal path on (the dev server:
 ``127.0.0.1:7233``; Temporal Cloud: ``<namespace>.<account>.tmprl.cloud:7233``). The rest
-mirrors what :meth:`temporalio.client.Client.connect` takes:
+mirrors what :meth:`temporalio.client.Client.connect` takes (declared, with their defaults and
+checks, in :mod:`marginalia.settings`):
 
 | variable | meaning | default |
 |---|---|---|
@@ -18,25 +19,24 @@ No secret is ever printed: :meth:`TemporalSettings.describe` names the address a
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigurationError
+from ..settings import Settings, current
 
 __all__ = ["TemporalSettings"]
 
 ENV = "MARGINALIA_TEMPORAL"
 
 
-def _read_pem(env: Mapping[str, str], name: str) -> bytes | None:
-    path = (env.get(name) or "").strip()
-    if not path:
+def _read_pem(name: str, path: Path | None) -> bytes | None:
+    if path is None:
         return None
     try:
-        return Path(path).read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise ConfigurationError(f"{name}={path}: cannot read the PEM file ({exc.strerror})") from None
 
@@ -56,43 +56,34 @@ class TemporalSettings:
     @staticmethod
     def configured(env: Mapping[str, str] | None = None) -> bool:
         """True when ``MARGINALIA_TEMPORAL`` is set (the only check the local path ever pays)."""
-        return bool(((os.environ if env is None else env).get(ENV) or "").strip())
+        return (current() if env is None else Settings.from_env(env)).temporal is not None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> TemporalSettings:
-        env = os.environ if env is None else env
-        address = (env.get(ENV) or "").strip()
-        if not address:
+        """From the ``MARGINALIA_TEMPORAL*`` settings (:mod:`marginalia.settings` checks their values;
+        this reads the PEM files they name)."""
+        settings = current() if env is None else Settings.from_env(env)
+        if settings.temporal is None:
             raise ConfigurationError(
                 f"{ENV} is not set: give the Temporal frontend as host:port "
                 f"(the dev server: temporal server start-dev --port 7233, then {ENV}=127.0.0.1:7233)"
             )
-        host, _, port = address.rpartition(":")
-        if not host or not port.isdigit():
-            raise ConfigurationError(f"{ENV}={address!r} is not host:port (e.g. 127.0.0.1:7233)")
-        try:
-            heartbeat = float(env.get("MARGINALIA_TEMPORAL_HEARTBEAT") or 30)
-        except ValueError:
-            raise ConfigurationError("MARGINALIA_TEMPORAL_HEARTBEAT must be a number of seconds") from None
-        if heartbeat <= 0:
-            raise ConfigurationError("MARGINALIA_TEMPORAL_HEARTBEAT must be a positive number of seconds")
-        ca = _read_pem(env, "MARGINALIA_TEMPORAL_TLS_CA")
-        cert = _read_pem(env, "MARGINALIA_TEMPORAL_TLS_CERT")
-        key = _read_pem(env, "MARGINALIA_TEMPORAL_TLS_KEY")
+        ca = _read_pem("MARGINALIA_TEMPORAL_TLS_CA", settings.temporal_tls_ca)
+        cert = _read_pem("MARGINALIA_TEMPORAL_TLS_CERT", settings.temporal_tls_cert)
+        key = _read_pem("MARGINALIA_TEMPORAL_TLS_KEY", settings.temporal_tls_key)
         if (cert is None) != (key is None):
             raise ConfigurationError("MARGINALIA_TEMPORAL_TLS_CERT and MARGINALIA_TEMPORAL_TLS_KEY go together (mTLS)")
-        api_key = (env.get("MARGINALIA_TEMPORAL_API_KEY") or "").strip() or None
-        tls_flag = (env.get("MARGINALIA_TEMPORAL_TLS") or "").strip().lower() in ("1", "true", "yes")
+        api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
         return cls(
-            address=address,
-            namespace=(env.get("MARGINALIA_TEMPORAL_NAMESPACE") or "default").strip(),
-            task_queue=(env.get("MARGINALIA_TEMPORAL_TASK_QUEUE") or "marginalia").strip(),
-            tls=tls_flag or bool(ca or cert or api_key),
+            address=settings.temporal,
+            namespace=settings.temporal_namespace,
+            task_queue=settings.temporal_task_queue,
+            tls=settings.temporal_tls or bool(ca or cert or api_key),
             tls_ca=ca,
             tls_cert=cert,
             tls_key=key,
             api_key=api_key,
-            heartbeat_s=heartbeat,
+            heartbeat_s=settings.temporal_heartbeat,
         )
 
     def describe(self) -> str:

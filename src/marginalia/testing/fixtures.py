@@ -8,15 +8,16 @@ the answer is None.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from ..settings import current
 
 _REPO = Path(__file__).resolve().parents[3]
 
 
 def shared_fixtures() -> Path | None:
     """``$MARGINALIA_SHARED_FIXTURES``, else ``../shared/fixtures`` beside the checkout, else None."""
-    candidates = [os.environ.get("MARGINALIA_SHARED_FIXTURES"), _REPO.parent / "shared" / "fixtures"]
+    candidates = [current().shared_fixtures, _REPO.parent / "shared" / "fixtures"]
     for candidate in candidates:
         if candidate and Path(candidate).is_dir():
             return Path(candidate)

@@ -19,7 +19,6 @@ for the node's :data:`~marginalia.tools.retry.S3_RETRY`/``LLM_RETRY`` policy.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +31,7 @@ from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
 
 from ..errors import AgentError, ConfigurationError, ObjectNotFound, UnsupportedInput
 from ..schemas import Transcript
+from ..settings import current
 from .transcripts import parse_transcript
 
 __all__ = [
@@ -106,7 +106,7 @@ def _media_format(bucket: str, key: str) -> str:
 
 
 def _output_prefix(prefix: str | None) -> str:
-    prefix = prefix if prefix is not None else os.environ.get("MARGINALIA_TRANSCRIBE_PREFIX", DEFAULT_OUTPUT_PREFIX)
+    prefix = prefix if prefix is not None else current().transcribe_prefix
     prefix = prefix.lstrip("/")
     return prefix if not prefix or prefix.endswith("/") else prefix + "/"
 
