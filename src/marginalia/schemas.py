@@ -83,9 +83,12 @@ class KeyPoint(BaseModel):
     section: str | None = Field(default=None, description="heading of the section it is from, when known")
 
 
+EntityType = Literal["PERSON", "ORG", "ACRONYM", "DATE", "MONEY", "EMAIL", "URL", "PLACE", "OTHER"]
+
+
 class Entity(BaseModel):
     text: str
-    type: Literal["PERSON", "ORG", "ACRONYM", "DATE", "MONEY", "EMAIL", "URL", "PLACE", "OTHER"] = "OTHER"
+    type: EntityType = "OTHER"
     pages: list[int] = Field(default_factory=list)
 
 

@@ -26,7 +26,17 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field, ValidationError
 
 from ..errors import AgentError, ConfigurationError, UnsupportedInput
-from ..schemas import DocumentSummary, Minutes, Outline, SourceContext, Transcript
+from ..schemas import (
+    ActionItem,
+    Decision,
+    DocumentSummary,
+    Entity,
+    KeyPoint,
+    Minutes,
+    Outline,
+    SourceContext,
+    Transcript,
+)
 from ..tools.retry import is_transient
 from . import prompts
 
@@ -297,12 +307,14 @@ def _describe(error: BaseException) -> str:
 
 def _keep_known_segments(minutes: Minutes, known: set[int]) -> Minutes:
     """Drop evidence ids the model made up: every cited segment must exist in the transcript."""
-    for item in [*minutes.decisions, *minutes.action_items]:
+    cited: list[Decision | ActionItem] = [*minutes.decisions, *minutes.action_items]
+    for item in cited:
         item.evidence = sorted({i for i in item.evidence if i in known})
     return minutes
 
 
 def _keep_known_pages(summary: DocumentSummary, known: set[int]) -> DocumentSummary:
-    for item in [*summary.key_points, *summary.entities]:
+    paged: list[KeyPoint | Entity] = [*summary.key_points, *summary.entities]
+    for item in paged:
         item.pages = sorted({p for p in item.pages if p in known})
     return summary

@@ -81,7 +81,7 @@ def segment(utterances: list[Utterance]) -> list[Part]:
         return [Part(0, n, words=sum(words))]
     bags = [_bag(u) if u.kind == "content" else [] for u in utterances]
     # left holds bags[gap - WINDOW : gap], right bags[gap : gap + WINDOW], moved one gap at a time
-    left, right = Counter(bags[0]), Counter()
+    left, right = Counter(bags[0]), Counter[str]()
     for b in bags[1 : 1 + WINDOW]:
         right.update(b)
     cohesion: list[float] = []

@@ -112,7 +112,7 @@ class OfflineEngine:
     """Deterministic minutes (and, through its helpers, summaries, outlines and SQL) offline."""
 
     name = "offline"
-    model = None
+    model: str | None = None
 
     def __init__(self, *, summary_words: int = SUMMARY_WORDS, language: str = "english"):
         self.summary_words = summary_words
@@ -235,10 +235,10 @@ class OfflineEngine:
             return bool(topic)
         if m := _REV_REMOVE_TOPIC.match(text):
             what = m.group("what").strip(" '\"").lower()
-            keep = [t for t in minutes.topics if t.lower() != what and what not in t.lower()]
-            if len(keep) == len(minutes.topics):
+            kept_topics = [t for t in minutes.topics if t.lower() != what and what not in t.lower()]
+            if len(kept_topics) == len(minutes.topics):
                 return False
-            minutes.topics = keep
+            minutes.topics = kept_topics
             return True
         if m := _REV_ADD_DECISION.match(text):
             decision = m.group("what").strip(" '\"")
@@ -247,10 +247,10 @@ class OfflineEngine:
             minutes.decisions.append(Decision(text=_capitalise(decision), evidence=_evidence_for(decision, transcript)))
             return True
         if m := _REV_REMOVE_DECISION.match(text):
-            keep = [d for i, d in enumerate(minutes.decisions, 1) if not _matches(m.group("what"), d.text, i)]
-            if len(keep) == len(minutes.decisions):
+            kept_decisions = [d for i, d in enumerate(minutes.decisions, 1) if not _matches(m.group("what"), d.text, i)]
+            if len(kept_decisions) == len(minutes.decisions):
                 return False
-            minutes.decisions = keep
+            minutes.decisions = kept_decisions
             return True
         if m := _REV_TITLE.match(text):
             minutes.title = m.group("what").strip(" '\"") or minutes.title
@@ -502,7 +502,8 @@ def _shorten(summary: str) -> str:
         words = summary.split()
         return " ".join(words[: max(1, len(words) // 2)]) if len(words) > 12 else summary
     target = max(1, nlp.word_count(summary) // 2)
-    kept, used = [], 0
+    kept: list[str] = []
+    used = 0
     for s in sentences:
         if len(kept) >= 2 and used + nlp.word_count(s) > target:
             break

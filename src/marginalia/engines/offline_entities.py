@@ -17,7 +17,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 
-from ..schemas import Entity
+from ..schemas import Entity, EntityType
 from . import text as nlp
 
 __all__ = ["extract_entities"]
@@ -81,12 +81,12 @@ _MONTHS = frozenset(
 
 class _EntityBag:
     def __init__(self) -> None:
-        self.pages: dict[tuple[str, str], set[int]] = defaultdict(set)
-        self.counts: Counter = Counter()
-        self.surface: dict[tuple[str, str], str] = {}
-        self.first_seen: dict[tuple[str, str], int] = {}
+        self.pages: dict[tuple[EntityType, str], set[int]] = defaultdict(set)
+        self.counts: Counter[tuple[EntityType, str]] = Counter()
+        self.surface: dict[tuple[EntityType, str], str] = {}
+        self.first_seen: dict[tuple[EntityType, str], int] = {}
 
-    def add(self, kind: str, text: str, page: int) -> None:
+    def add(self, kind: EntityType, text: str, page: int) -> None:
         text = text.strip(" .,;:")
         if not text:
             return
@@ -103,7 +103,7 @@ class _EntityBag:
         return [Entity(text=self.surface[k], type=k[0], pages=sorted(self.pages[k])) for k in order[:limit]]
 
 
-def _classify_span(span: str, authors: set[str], context_before: str) -> str:
+def _classify_span(span: str, authors: set[str], context_before: str) -> EntityType:
     tokens = span.split()
     # An organisation's name ends with its kind ("Kamuzu Central Hospital") or starts with it
     # ("Ministry of Health"); "Research Article" or "Cost Review" are not organisations.
@@ -162,7 +162,7 @@ def extract_entities(pages: Pages, *, authors: Iterable[str] = (), limit: int = 
             bag.add("PLACE", span, number)
         defined.update(m.group(1) for m in _DEFINED_ACRONYM.finditer(flat))
 
-    def confident(key: tuple[str, str], count: int) -> bool:
+    def confident(key: tuple[EntityType, str], count: int) -> bool:
         """Precision over recall: what the rules cannot type with confidence is left out."""
         kind, text = key
         if kind == "OTHER":  # a capitalised phrase of no known kind

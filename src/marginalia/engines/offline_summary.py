@@ -109,7 +109,7 @@ def _repeated_lines(pages: Pages) -> set[str]:
     """Running headers/footers: lines (digits ignored) on at least half the pages, 3 or more."""
     if len(pages) < 3:
         return set()
-    counts = Counter()
+    counts: Counter[str] = Counter()
     for _, text in pages:
         counts.update({_line_key(line) for line in text.split("\n") if line.strip()})
     threshold = max(3, math.ceil(len(pages) / 2))

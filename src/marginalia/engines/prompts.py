@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -121,6 +122,7 @@ def format_pages(pages: Iterable[tuple[int, str]]) -> str:
 
 
 def as_json(value: BaseModel | list[BaseModel] | dict) -> str:
+    data: dict[str, Any] | list[Any]
     if isinstance(value, BaseModel):
         data = value.model_dump(mode="json")
     elif isinstance(value, list):
