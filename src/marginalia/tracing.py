@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -79,7 +80,7 @@ def trace_url(trace_id: str, base_url: str | None = None) -> str:
     return f"{base.rstrip('/')}/trace/{trace_id}" if base else trace_id
 
 
-def enabled(env: dict[str, str] | None = None) -> bool:
+def enabled(env: Mapping[str, str] | None = None) -> bool:
     """True when both Langfuse keys are set (the only case in which anything is traced)."""
     env = os.environ if env is None else env
     return bool(env.get("LANGFUSE_PUBLIC_KEY") and env.get("LANGFUSE_SECRET_KEY"))
