@@ -38,7 +38,7 @@ from .context import state_location
 from .errors import AnnotationNotFound, InvalidInput, MarginaliaError, ObjectNotFound, ThreadNotFound
 from .storage.base import Store
 from .storage.rules import MAX_ANNOTATIONS_PER_VERSION, MAX_PAYLOAD_BYTES
-from .threads import ThreadIndex, ThreadRecord, utcnow, validate_thread_id
+from .threads import Status, ThreadIndex, ThreadRecord, utcnow, validate_thread_id
 from .tools import large_annotations
 from .uri import S3URI, parse_uri
 
@@ -104,6 +104,7 @@ def thread_record(store: Store, saver: Any, index: ThreadIndex, thread_id: str) 
             f"no thread {thread_id!r} in {index.bucket}/{index.prefix} nor in the checkpointer at {saver!r}"
         )
     values = found.checkpoint.get("channel_values") or {}  # a thread run by the API server has no index record
+    status: Status
     if found.pending_writes and any(w[1] == "__interrupt__" for w in found.pending_writes):
         status = "waiting"
     else:

@@ -35,6 +35,8 @@ from marginalia import tracing  # absolute: the server loads this file by path, 
 if TYPE_CHECKING:  # the server resolves the annotation itself; langgraph-sdk comes with the studio extra
     from langgraph_sdk.runtime import ServerRuntime
 
+    from marginalia.threads import Status
+
 logger = logging.getLogger("marginalia.studio")
 
 __all__ = ["AGENTS", "ServerThread", "checkpointer", "factory", "search", "traced"]
@@ -154,7 +156,7 @@ class ServerThread(BaseCallbackHandler):
             self._release()
 
     # -- index, lease, archive ----------------------------------------------------------------------
-    def _record(self, *, status: str, object_uri: str | None = None, **changes: Any) -> None:
+    def _record(self, *, status: Status, object_uri: str | None = None, **changes: Any) -> None:
         """Create the thread's record, or update it (never raises: a failure is logged)."""
         from marginalia import tracing as traces
         from marginalia.context import engine_spec_of
@@ -169,7 +171,7 @@ class ServerThread(BaseCallbackHandler):
                         thread_id=self.thread_id,
                         agent=self.agent,
                         object_uri=object_uri or "",
-                        status=status,  # type: ignore[arg-type]
+                        status=status,
                         trace_id=traces.trace_id_for(self.thread_id),
                         graph_module=self.module,
                         engine=engine_spec_of(self.engine),
@@ -201,7 +203,7 @@ class ServerThread(BaseCallbackHandler):
         if where == "waiting":
             self._record(status="waiting", error=None, object_uri=object_uri)
         elif where == "finished":
-            status = "rejected" if values.get("decision") == "discard" else "done"
+            status: Status = "rejected" if values.get("decision") == "discard" else "done"
             self._record(status=status, error=None, object_uri=object_uri)
         else:  # stopped mid-graph without an error (cannot normally happen): continue it with resume
             self._record(status="interrupted", error=None, object_uri=object_uri)

@@ -19,13 +19,14 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 from .errors import ConflictRetry, InvalidInput, ObjectNotFound, PreconditionFailed
 from .storage.base import Store
 from .uri import S3URI
 
 Status = Literal["running", "waiting", "done", "failed", "interrupted", "rejected", "expired"]
+STATUSES: tuple[Status, ...] = get_args(Status)
 PENDING: tuple[Status, ...] = ("waiting",)
 #: A thread that reached its end: an update never turns its record into "failed".
 FINISHED: tuple[Status, ...] = ("done", "rejected")
@@ -42,6 +43,14 @@ def validate_thread_id(thread_id: str) -> str:
             "starting with a letter or digit"
         )
     return thread_id
+
+
+def as_status(value: str | None, *, default: Status) -> Status:
+    """``value`` when it names a :data:`Status` (text read back from elsewhere), else ``default``."""
+    for status in STATUSES:
+        if value == status:
+            return status
+    return default
 
 
 def utcnow() -> str:

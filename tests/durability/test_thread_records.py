@@ -18,7 +18,7 @@ from marginalia.lease import Lease, LeaseRecord, lease_key
 from marginalia.storage.local import LocalStore
 from marginalia.testing.cli import cli_local_store
 from marginalia.testing.cli import run_cli as cli
-from marginalia.threads import ThreadIndex, ThreadRecord
+from marginalia.threads import STATUSES, ThreadIndex, ThreadRecord, as_status
 from marginalia.uri import parse_uri
 
 
@@ -200,3 +200,13 @@ def test_every_write_of_a_run_checks_its_lease(tmp_path):
         assert "probe" in names and "late" not in names
     finally:
         run.release()
+
+
+def test_a_status_read_back_from_elsewhere_is_one_of_the_statuses():
+    """Temporal's MarginaliaStatus search attribute is free text: it becomes a thread status only
+    when it names one, else the default (it used to be passed through as any string)."""
+    assert STATUSES == ("running", "waiting", "done", "failed", "interrupted", "rejected", "expired")
+    assert [as_status(s, default="running") for s in STATUSES] == list(STATUSES)
+    assert as_status("Waiting", default="running") == "running"
+    assert as_status("", default="failed") == "failed"
+    assert as_status(None, default="running") == "running"

@@ -22,6 +22,9 @@ from ..nodes.ingest import ingest
 from ..nodes.review import make_review_node, route_after_review
 from ..tools.retry import LLM_RETRY, S3_RETRY
 
+#: The builder of an agent graph: any state schema, run with an AgentContext (or a subclass) as context.
+AgentGraph = StateGraph[Any, AgentContext, Any, Any]
+
 __all__ = [
     "LLM_RETRY",
     "S3_RETRY",
@@ -34,7 +37,7 @@ __all__ = [
 ]
 
 
-def agent_builder(state_schema: type, context_schema: type[AgentContext] = AgentContext) -> StateGraph:
+def agent_builder(state_schema: type, context_schema: type[AgentContext] = AgentContext) -> AgentGraph:
     """A StateGraph whose nodes get ``context_schema`` (an :class:`~marginalia.context.AgentContext`,
     or a subclass such as the PDF agents' ``DocumentContext``) as runtime context."""
     return StateGraph(state_schema, context_schema=context_schema)
@@ -48,7 +51,7 @@ def collect_partials(current: list | None, update: list | None) -> list:
     return (current or []) + update
 
 
-def add_ingest(builder: StateGraph) -> str:
+def add_ingest(builder: AgentGraph) -> str:
     """``START -> ingest`` (heads the object, keeps its ETag); returns the node name."""
     builder.add_node("ingest", ingest, retry_policy=S3_RETRY)
     builder.add_edge(START, "ingest")
@@ -56,7 +59,7 @@ def add_ingest(builder: StateGraph) -> str:
 
 
 def add_review_loop(
-    builder: StateGraph,
+    builder: AgentGraph,
     *,
     after: str,
     agent: str,
@@ -80,7 +83,7 @@ def add_review_loop(
     builder.add_edge("annotate", END)
 
 
-def compile_graph(builder: StateGraph, *, name: str, checkpointer=None):
+def compile_graph(builder: AgentGraph, *, name: str, checkpointer=None):
     """Compile; ``checkpointer=None`` is what ``langgraph dev`` needs (it brings its own)."""
     return builder.compile(checkpointer=checkpointer, name=name)
 

@@ -6,8 +6,13 @@ The ETag kept here (``source.etag``) is what every later write is conditioned on
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ..context import rails
 from ..uri import parse_uri
+
+if TYPE_CHECKING:
+    from .review import ReviewState
 
 
 def source_of(info) -> dict:
@@ -24,7 +29,7 @@ def source_of(info) -> dict:
     }
 
 
-def ingest(state: dict, runtime) -> dict:
+def ingest(state: ReviewState, runtime: Any) -> dict:
     """Head ``state["object_uri"]`` (ObjectNotFound names it when missing)."""
     uri = parse_uri(state["object_uri"])
     info = rails(runtime).store.head_object(uri.bucket, uri.key)

@@ -64,12 +64,12 @@ def apply_review(document: dict, review: Review, schema: type[BaseModel]) -> dic
     if review.action == "approve":
         candidate = document
     elif review.action == "edit":
-        if (review.edited is None) == (review.patch is None):
-            raise InvalidInput("an edit needs exactly one of: an edited document, or a JSON Patch (RFC 6902)")
-        if review.edited is not None:
+        if review.edited is not None and review.patch is None:
             candidate = review.edited
-        else:
+        elif review.patch is not None and review.edited is None:
             candidate = apply_patch(document, review.patch)
+        else:
+            raise InvalidInput("an edit needs exactly one of: an edited document, or a JSON Patch (RFC 6902)")
     else:
         raise InvalidInput(f"a {review.action!r} review does not approve a document")
     try:
@@ -207,4 +207,4 @@ def make_review_node(*, agent: str, document: type[BaseModel]):
 
 def route_after_review(state: dict) -> str:
     """``annotate`` after approval, ``revise`` after a reject with feedback, else the end."""
-    return {"approve": "annotate", "reject": "revise"}.get(state.get("decision"), "__end__")
+    return {"approve": "annotate", "reject": "revise"}.get(state.get("decision") or "", "__end__")

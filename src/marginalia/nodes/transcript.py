@@ -106,6 +106,7 @@ def obtain_transcript(store, source: dict, named: str | None, clients) -> tuple[
     """The transcript of ``source`` and where it came from (see the module docstring)."""
     where, detail = locate_transcript(store, source, named)
     if where == "named":
+        assert detail is not None  # a named transcript comes with where it is
         data, filename, origin = _read_named(store, detail)
         return parse_transcript(data, filename=filename), origin
     if where == "object":

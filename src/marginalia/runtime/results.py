@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+#: How a driven run stopped (see :class:`RunResult`).
+RunStatus = Literal["waiting", "done", "rejected"]
+
 __all__ = ["RunResult", "WrittenAnnotation"]
 
 
@@ -29,7 +32,7 @@ class RunResult:
 
     thread_id: str
     agent: str
-    status: Literal["waiting", "done", "rejected"]
+    status: RunStatus
     object_uri: str
     proposal: dict | None
     annotations: tuple[WrittenAnnotation, ...]

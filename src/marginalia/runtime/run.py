@@ -18,7 +18,7 @@ from ..errors import InvalidInput, MarginaliaError, StorageError, ThreadBusy
 from ..storage.base import ObjectInfo, Store
 from ..threads import ThreadIndex, ThreadRecord
 from ..uri import S3URI
-from .results import RunResult, WrittenAnnotation
+from .results import RunResult, RunStatus, WrittenAnnotation
 
 __all__ = ["DURABILITY", "HeldLease", "Observer", "Preflight", "Run", "context_for", "hold_lease", "open_checkpointer"]
 
@@ -114,6 +114,7 @@ class Run:
     def finish(self) -> RunResult:
         values = self.values
         iterations = len(values.get("iterations") or [])
+        status: RunStatus
         if self.interrupt is not None:
             status, proposal = "waiting", (self.interrupt or {}).get("proposal")
         elif values.get("decision") == "discard":
@@ -144,11 +145,12 @@ def context_for(graph: Any, store: Store, engine: Engine, *, password: str | Non
     schema = getattr(graph, "context_schema", None)
     if not (isinstance(schema, type) and issubclass(schema, AgentContext)):
         schema = AgentContext
-    if password is None:
-        return schema(store=store, engine=engine)
-    if "password" not in {f.name for f in dataclasses.fields(schema)}:
-        raise InvalidInput(f"agent {graph.name} reads no encrypted documents: --password is not used by it")
-    return schema(store=store, engine=engine, password=password)
+    values: dict[str, Any] = {"store": store, "engine": engine}
+    if password is not None:
+        if "password" not in {f.name for f in dataclasses.fields(schema)}:
+            raise InvalidInput(f"agent {graph.name} reads no encrypted documents: --password is not used by it")
+        values["password"] = password  # a field of this schema (checked just above), not of every context
+    return schema(**values)
 
 
 class HeldLease(ExitStack):

@@ -38,7 +38,7 @@ def with_temporal_threads(records: list[ThreadRecord], *, pending: bool, failed:
                 thread_id=run.thread_id,
                 agent=run.agent,
                 object_uri=run.object_uri,
-                status=run.status,  # type: ignore[arg-type]
+                status=run.status,
                 updated_at=run.started_at,
                 created_at=run.started_at,
                 run_id=run.run_id,

@@ -298,6 +298,7 @@ async def asubmit_batch(
     spec = local.batch_agent(agent)  # the registered agent; spec.batch says how a batch runs it
     settings = TemporalSettings.from_env()
     store_obj = runtime.resolve_store(store)
+    assert spec.batch is not None  # batch_agent returns only agents with a batch plan
     suffixes = [suffix] if isinstance(suffix, str) else list(suffix or spec.batch.suffixes())
     objects = await asyncio.to_thread(local.list_matching, store_obj, prefix_uri, suffixes)
     if on_start is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..threads import Status, as_status
 from . import search_attributes as attrs
 from .settings import TemporalSettings
 
@@ -20,7 +21,7 @@ class TemporalThread:
     run_id: str
     agent: str
     object_uri: str
-    status: str  # MarginaliaStatus: running | waiting | done | rejected | expired | failed
+    status: Status  # MarginaliaStatus: running | waiting | done | rejected | expired | failed
     execution_status: str  # Temporal's: Running | Completed | Failed | Terminated ...
     started_at: str
 
@@ -42,7 +43,7 @@ async def alist_threads(*, pending: bool = False, failed: bool = False, limit: i
         sa = wf.typed_search_attributes
         bucket, key = sa.get(attrs.BUCKET), sa.get(attrs.OBJECT_KEY)
         status = wf.status.name.title() if wf.status is not None else "Unknown"
-        marginalia_status = sa.get(attrs.STATUS) or "running"
+        marginalia_status = as_status(sa.get(attrs.STATUS), default="running")
         if status in ("Failed", "Terminated", "Timed_Out", "Canceled"):
             marginalia_status = "failed"
         found.append(
