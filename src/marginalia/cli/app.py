@@ -47,7 +47,7 @@ class Command(TyperCommand):
 
 def _as_flag(option: TyperOption) -> None:
     if option.is_flag or option.count:
-        option.display_type_rich = _no_type  # type: ignore[method-assign,assignment]
+        option.display_type_rich = _no_type  # type: ignore[method-assign]
 
 
 def _no_type(ctx: Any) -> None:
@@ -108,9 +108,7 @@ class Typer(typer.Typer):
     """typer.Typer whose commands are :class:`Command` unless they ask for another class, and
     take ``--json`` when registered with ``json_output=True`` (:func:`with_json_option`)."""
 
-    def command(  # type: ignore[override]
-        self, *args: Any, cls: type[TyperCommand] | None = None, json_output: bool = False, **kwargs: Any
-    ):
+    def command(self, *args: Any, cls: type[TyperCommand] | None = None, json_output: bool = False, **kwargs: Any):
         register = super().command(*args, cls=cls or Command, **kwargs)
         if not json_output:
             return register

@@ -40,8 +40,8 @@ def batch_command(
     batch_agent(agent)
     if on not in ("local", "temporal"):
         raise InvalidInput(f"--on {on!r}: use local or temporal")
-    if on == "temporal":
-        from ..temporal.client import submit_batch as batch  # type: ignore[assignment]
+    if on == "temporal":  # imported before the progress bar starts (the temporal extra may be missing)
+        from ..temporal.client import submit_batch
     lock = threading.Lock()
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -61,17 +61,29 @@ def batch_command(
             with lock:
                 bar.update(task, advance=1, last=f"{row.status}: {row.uri.rsplit('/', 1)[-1]}"[:60])
 
-        rows = batch(
-            prefix,
-            agent=agent,
-            approve=yes,
-            force=force,
-            suffix=suffix or None,
-            engine=engine,
-            on_row=on_row,
-            on_start=on_start,
-            **({"workers": workers} if on == "local" else {}),
-        )
+        if on == "temporal":  # one workflow per object; `marginalia worker`s run them, so no --workers here
+            rows = submit_batch(
+                prefix,
+                agent=agent,
+                approve=yes,
+                force=force,
+                suffix=suffix or None,
+                engine=engine,
+                on_row=on_row,
+                on_start=on_start,
+            )
+        else:
+            rows = batch(
+                prefix,
+                agent=agent,
+                workers=workers,
+                approve=yes,
+                force=force,
+                suffix=suffix or None,
+                engine=engine,
+                on_row=on_row,
+                on_start=on_start,
+            )
 
     table = Table(title=f"batch {agent} on {prefix}", expand=True)
     for column in ("object", "status", "thread", "detail"):

@@ -166,6 +166,7 @@ def ask_cmd(
 def reindex_cmd() -> None:
     """Rebuild the local annotation table from the stored annotations (local store only)."""
     from ..config import Settings, open_store
+    from ..storage.local import LocalStore
 
     with _clean_errors():
         settings = Settings.from_env()
@@ -173,7 +174,9 @@ def reindex_cmd() -> None:
             raise InvalidInput(
                 "reindex works on the local store only: on AWS, S3 Metadata maintains the annotation table"
             )
-        count = open_store(settings.store).reindex()
+        store = open_store(settings.store)
+        assert isinstance(store, LocalStore)  # settings.is_local
+        count = store.reindex()
         console.print(f"annotation table rebuilt: {count} row{'s' if count != 1 else ''}")
 
 

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.json import JSON
 from rich.markdown import Markdown
 from rich.panel import Panel
@@ -24,7 +24,7 @@ __all__ = ["deck_lines", "render_minutes", "render_outline", "render_summary"]
 
 def render_minutes(proposal: dict):
     """Rich rendering of proposed minutes: summary, decisions, action items table."""
-    parts = []
+    parts: list[RenderableType] = []
     head = proposal.get("title") or "Minutes"
     meta = " · ".join(x for x in (proposal.get("date"), ", ".join(proposal.get("attendees") or [])) if x)
     parts.append(Panel(proposal.get("summary") or "", title=f"[bold]{head}[/]", subtitle=meta or None))
@@ -68,7 +68,9 @@ def render_summary(proposal: dict):
         )
         if x
     )
-    parts = [Panel(proposal.get("summary") or "(no text to summarise)", title=f"[bold]{title}[/]", subtitle=meta)]
+    parts: list[RenderableType] = [
+        Panel(proposal.get("summary") or "(no text to summarise)", title=f"[bold]{title}[/]", subtitle=meta)
+    ]
     points = proposal.get("key_points") or []
     if points:
         parts.append(
