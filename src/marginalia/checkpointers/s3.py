@@ -39,7 +39,7 @@ import functools
 import logging
 import random
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -174,7 +174,7 @@ class S3Saver(BaseCheckpointSaver[str]):
     async def __aexit__(self, *exc: Any) -> None:
         await asyncio.to_thread(self.close)  # not off_loop: close() shuts that pool down
 
-    def with_allowlist(self, extra_allowlist):  # type: ignore[no-untyped-def]
+    def with_allowlist(self, extra_allowlist: Collection[tuple[str, ...]]) -> S3Saver:
         """Like the base class, but reaching the JSON+msgpack serializer inside our stack."""
         import copy
 
@@ -456,12 +456,8 @@ class S3Saver(BaseCheckpointSaver[str]):
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
         iterator = self.list(config, filter=filter, before=before, limit=limit)
-        done = object()
-        while True:
-            item = await self.off_loop(next, iterator, done)
-            if item is done:
-                return
-            yield item  # type: ignore[misc]
+        while (item := await self.off_loop(_next_or_none, iterator)) is not None:
+            yield item
 
     async def aput(
         self,
@@ -497,6 +493,10 @@ class S3Saver(BaseCheckpointSaver[str]):
         self, *, config: RunnableConfig, channels: Sequence[str]
     ) -> Mapping[str, DeltaChannelHistory]:
         return await self.off_loop(self.get_delta_channel_history, config=config, channels=channels)
+
+
+def _next_or_none(iterator: Iterator[CheckpointTuple]) -> CheckpointTuple | None:
+    return next(iterator, None)
 
 
 __all__ = ["S3Saver", "CheckpointError", "invert_id"]
