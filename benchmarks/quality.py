@@ -202,9 +202,11 @@ def reference_owners(minutes_text: str) -> set[str]:
     return owners
 
 
-def owners_report(fixtures: Path, engine: OfflineEngine) -> list[Row]:
-    """Owner recall and precision against the ELITR human minutes, speaking and silent owners apart."""
+def owners_report(fixtures: Path, engine: OfflineEngine) -> tuple[list[Row], list[str]]:
+    """Owner recall and precision against the ELITR human minutes, speaking and silent owners apart,
+    and every predicted item with its verdict (its owner is, or is not, an owner in the minutes)."""
     rows: list[Row] = []
+    lines: list[str] = []
     totals = {"speaking": [0, 0], "silent": [0, 0]}  # [hit, reference]
     found_all = hit_all = 0
     for path in sorted((fixtures / "meetings" / "elitr").glob("*.json")):
@@ -221,6 +223,12 @@ def owners_report(fixtures: Path, engine: OfflineEngine) -> list[Row]:
             totals[kind][1] += len(group)
         found_all += len(found)
         hit_all += len(found & reference)
+        for a in minutes.action_items:
+            owner = re.sub(r"[\[\]()]", "", a.owner or "")
+            verdict = "owner in minutes" if owner in reference else "owner NOT in minutes"
+            lines.append(
+                f"  {path.stem}: [{verdict}] {a.owner}: {a.task} (confidence {a.confidence}, segments {a.evidence})"
+            )
         rows.append(
             {
                 "meeting": path.stem,
@@ -244,7 +252,28 @@ def owners_report(fixtures: Path, engine: OfflineEngine) -> list[Row]:
                 "items": "",
             }
         )
-    return rows
+    return rows, lines
+
+
+#: QMSum meetings of the shared fixtures that are not in the gold set and that no rule was written from.
+def unseen_report(fixtures: Path, engine: OfflineEngine) -> list[str]:
+    """Action items and decisions of the QMSum meetings outside the gold set, printed for reading
+    (no gold exists for them: a reader judges them; the README quotes what a reader found)."""
+    gold = set(json.loads(GOLD.read_text("utf-8"))["meetings"])
+    lines: list[str] = []
+    for path in sorted((fixtures / "meetings" / "qmsum").glob("*.json")):
+        if path.name in gold:
+            continue
+        minutes = engine.extract_minutes(parse_transcript(path.read_bytes(), filename=path.name))
+        lines.append(f"  {path.stem}: {len(minutes.action_items)} action items, {len(minutes.decisions)} decisions")
+        lines += [
+            f"    item: {a.owner}: {a.task} (confidence {a.confidence}, segments {a.evidence})"
+            for a in minutes.action_items
+        ]
+        lines += [
+            f"    decision: {d.text} (confidence {d.confidence}, segments {d.evidence})" for d in minutes.decisions
+        ]
+    return lines
 
 
 GOLD = ROOT / "tests" / "fixtures" / "meetings" / "gold_action_items.json"
@@ -381,12 +410,24 @@ def main(argv: list[str] | None = None) -> int:
     rouge, fragments = meetings_report(args.fixtures, engine)
     print_table(f"Meeting summaries vs QMSum references (ROUGE F1 x100, {SUMMARY_WORDS}-word budget)", rouge)
     print_table("Fragment rate of summary sentences (benchmark's own test; openers not counted)", fragments)
-    print_table("Action-item owners vs ELITR human minutes", owners_report(args.fixtures, engine))
-    gold, verdicts = gold_report(engine)
-    print_table(f"Action items vs the gold set ({GOLD.relative_to(ROOT)})", gold)
-    print("\n".join(verdicts))
+    owners, owner_verdicts = owners_report(args.fixtures, engine)
     print_table(
-        "Speed of extract_minutes (load average %.1f)" % os.getloadavg()[0], speed_report(args.fixtures, engine)
+        "Action-item owners vs ELITR human minutes (2 meetings; the issue-12 rules were tuned while reading them: "
+        "not held out)",
+        owners,
+    )
+    print("\n".join(owner_verdicts))
+    gold, verdicts = gold_report(engine)
+    print_table(
+        f"Action items vs the gold set ({GOLD.relative_to(ROOT)}; written from the meetings the patterns were "
+        "developed on: a regression check, not a held-out score)",
+        gold,
+    )
+    print("\n".join(verdicts))
+    print("\n## Action items and decisions of the QMSum meetings outside the gold set (unscored: read them)\n")
+    print("\n".join(unseen_report(args.fixtures, engine)))
+    print_table(
+        f"Speed of extract_minutes (load average {os.getloadavg()[0]:.1f})", speed_report(args.fixtures, engine)
     )
     documents = documents_report()
     if documents is not None:

@@ -136,6 +136,11 @@ def test_the_task_stops_where_the_speaker_starts_musing_and_restarted_possessive
     assert items(m) == [("Ana", "Continue to annotate the team's data with their annotators")]
 
 
+def test_check_whether_keeps_its_if_clause():
+    m = minutes("Ana: I'll check in my department if there's someone who knows the standard.\n")
+    assert items(m) == [("Ana", "Check in their department if there's someone who knows the standard")]
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -153,6 +158,10 @@ def test_the_task_stops_where_the_speaker_starts_musing_and_restarted_possessive
         "Ana: Bob, can you share how you downloaded the data from the website?\nBob: Sure, there is a link.\n",
         # asks what someone would do
         "Ana: When you have a remote control, would you change the cover?\nBo: Maybe.\n",
+        # running the meeting, and work done on the whiteboard as it is said
+        "Ana: So I'm gonna turn over to Bob to go ahead and make a presentation on the budget.\n",
+        "Ana: I'll finish up with a bit of discussion on the plan for the next phase.\n",
+        "Ana: From the discussion we had, Bob, can you draw the components on the whiteboard?\nBob: Yes, sure.\n",
         # banter: the laughter two turns before
         "Ana: Are you in Prague? <laugh/>\nBo: No, not yet.\nAna: You should put some wood in the stove.\n",
     ],

@@ -66,6 +66,8 @@ _NOT_TASKS = re.compile(
     r"read\s+(?:it|this|that)\b|write\s+(?:it|that)\s+(?:down|up)\b|put\s+(?:it|that)\s+(?:on|in)\b|continue\b(?!\s+\w+\s+\w+)|"
     r"join\s+(?:us|you|them|him|her|the\s+(?:call|meeting|team|group|session))\b|join\s+(?:in|later|tomorrow)\b|"
     r"(?:share|tell|explain|show)\s+(?:(?:that|this|it|us|me|them|him|her)\s+)?(?:how|what|why|where|which|who)\b|"
+    r"(?:make|do|give|hold)\s+(?:a|the|my|our|his|her|their)?\s*(?:presentation|talk|demo)\b|"
+    r"finish\s+(?:up\s+)?(?:with|by)\b|wrap\s+up\b|turn\s+(?:it\s+)?over\b|"
     r"select\b|click\b|scroll\b|zoom\b|find\s+(?:it|something|that|this)\b|search\b(?!\s+for\s+\w+\s+\w+))",
     re.IGNORECASE,
 )
@@ -135,7 +137,7 @@ _VOCATIVE = re.compile(rf"(?:^|[.;!?]\s+|,\s*){_NAME}\s*(?:,|[?.!]$)")
 #: Talk done during the call itself: what follows is not a follow-up task.
 _IN_CALL = re.compile(
     r"\b(?:just\s+a\s+(?:moment|second|sec|minute)|one\s+(?:moment|second|sec)|(?:i'll|i\s+will|let\s+me)\s+show\s+(?:you|us|it)|"
-    r"you\s+(?:should|can)\s+(?:now\s+)?see|on\s+(?:my|the)\s+screen|in\s+the\s+chat)\b|\bhere(?:\s+in\s+(?:this|the)\b[^.!?]{0,80})?[.!]?$",
+    r"you\s+(?:should|can)\s+(?:now\s+)?see|on\s+(?:my|the)\s+screen|in\s+the\s+chat|on\s+the\s+(?:white\s*board|board|flip\s*chart))\b|\bhere(?:\s+in\s+(?:this|the)\b[^.!?]{0,80})?[.!]?$",
     re.I,
 )
 _PLEASE = re.compile(rf"^(?:{_NAME}\s*,\s*)?please\s+(?P<task>.+)", re.IGNORECASE)
@@ -168,9 +170,16 @@ class _Candidate:
     index: int  # utterance index (order said)
 
 
+#: Verbs whose object is an "if …" / "whether …" clause: "check with the team if it is possible".
+_ASKING = re.compile(r"^(?:check|ask|find\s+out|see|confirm|verify|clarify|enquire|inquire)\b", re.IGNORECASE)
+
+
 def _clause(task: str) -> str:
-    m = _CLAUSE_END.search(task)
-    return task[: m.start()] if m else task
+    for m in _CLAUSE_END.finditer(task):
+        if _ASKING.match(task) and re.match(r"\s*,?\s*if\b", m.group(0), re.IGNORECASE):
+            continue
+        return task[: m.start()]
+    return task
 
 
 def _third_person(task: str, *, speaker: str | None, addressee: str | None, owner: str | None) -> tuple[str, bool]:
