@@ -181,6 +181,17 @@ def test_a_proposal_accepted_by_others_is_a_decision_with_its_evidence():
     assert decision.evidence == [0, 1, 2] and decision.confidence >= 0.6
 
 
+def test_a_stated_decision_is_kept_from_its_subject_to_where_the_sentence_turns_and_a_hedge_lowers_it():
+    m = minutes(
+        "Ana: Problem, we decided to include voice recognition, so to have the standard buttons.\n"
+        "Bob: Probably, well, now we decided that Cy will own the data set, you know.\n"
+    )
+    assert [(d.text, d.confidence) for d in m.decisions] == [
+        ("We decided to include voice recognition.", 0.8),
+        ("We decided that Cy will own the data set.", 0.65),
+    ]
+
+
 def test_a_proposal_someone_objects_to_is_not_a_decision():
     m = minutes("Ana: We should use a rubber case for the remote.\nBob: No, rubber feels cheap.\nCy: Yeah.\n")
     assert m.decisions == []

@@ -74,6 +74,22 @@ _OBJECTION = re.compile(
 )
 
 
+#: A lead-in that makes a stated decision less sure ("I think we agree …", "probably we decided …").
+_HEDGE = re.compile(r"\b(?:i\s+think|i\s+guess|probably|maybe|perhaps|i'm\s+not\s+sure)\b", re.IGNORECASE)
+#: Where a stated decision's sentence turns to something else.
+_STATED_END = re.compile(
+    r"\s*(?:[?;]|,\s*(?:because|but|so|and\s+then|okay|right|i\s+know|well|you\s+know|yeah)\b|\s+because\s+)",
+    re.IGNORECASE,
+)
+
+
+def _stated_text(sentence: str, cue: re.Match) -> str:
+    """The decision as said from its subject on: "Problem, we decided to X, so Y" -> "We decided to X."."""
+    text = re.sub(r"\b(?:you\s+know|i\s+mean)\b,?\s*", "", sentence[cue.start() :], flags=re.IGNORECASE)
+    text = _STATED_END.split(text, maxsplit=1)[0].strip(" ,.")
+    return text[:1].upper() + text[1:] + "."
+
+
 def _decision_text(rest: str) -> str:
     rest = re.split(r"[?;]|,\s*(?:because|but|so|and\s+then|okay|right)\b|\s+because\s+", rest.strip(), maxsplit=1)[0]
     rest = rest.strip(" ,.")
@@ -97,7 +113,10 @@ def extract_decisions(utterances: list[Utterance]) -> list[Decision]:
             and not _CONDITIONAL.search(u.text[: stated.start()])
             and is_complete(u.text)
         ):
-            found.append(Decision(text=u.text, evidence=[u.segment], confidence=0.8))
+            hedged = bool(_HEDGE.search(u.text[: stated.start()]))
+            found.append(
+                Decision(text=_stated_text(u.text, stated), evidence=[u.segment], confidence=0.65 if hedged else 0.8)
+            )
             continue
         m = _PROPOSAL.match(u.text)
         if not m or _MEETING_TALK.match(m.group("rest")) or nlp.word_count(m.group("rest")) < 2:
