@@ -406,3 +406,18 @@ async def test_a_dead_langfuse_is_one_warning_line_in_the_server_log(tmp_path):
     about_traces = [line for line in log if re.search(r"export|otel/v1|Traceback|Connection refused", line, re.I)]
     assert len(about_traces) == 1 and "traces not exported" in about_traces[0], about_traces
     assert not any("sk-lf-test-secret" in line for line in log)
+
+
+async def test_a_server_thread_without_a_record_is_approved_with_its_object(client, server):
+    """A thread with no index record (run by a server before it kept them, or a lost record):
+    ``marginalia approve`` rebuilds the record, and its object comes from the thread's state
+    (the checkpoint metadata of a server run has none): before, the object column was empty."""
+    server.store.put_object("meetings", "unrecorded.vtt", SAMPLES / "standup.vtt")
+    thread_id, _ = await _to_interrupt(client, "minutes", {"object_uri": "s3://meetings/unrecorded.vtt"})
+    server.store.delete_object(STATE_BUCKET, f"v1/threads/{thread_id}.json")
+    assert thread_id not in _threads(server)
+
+    approved = _cli(server, "approve", thread_id, "--json")
+    assert approved.returncode == 0, approved.stderr
+    after = _threads(server)[thread_id]
+    assert after["status"] == "done" and after["object_uri"] == "s3://meetings/unrecorded.vtt"

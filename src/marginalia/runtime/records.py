@@ -65,13 +65,19 @@ def find_thread(index: ThreadIndex, saver: Any, thread_id: str) -> ThreadRecord:
         ThreadRecord(
             thread_id=thread_id,
             agent=meta["agent"],
-            object_uri=meta.get("object_uri", ""),
+            # a thread the API server ran before it kept records has its object in its state only
+            object_uri=meta.get("object_uri") or str(_state_values(found).get("object_uri") or ""),
             status="waiting",
             trace_id=meta.get("trace_id") or tracing.trace_id_for(thread_id),
             graph_module=meta.get("graph_module"),
             engine=meta.get("engine"),
         )
     )
+
+
+def _state_values(found: Any) -> dict:
+    values = (found.checkpoint or {}).get("channel_values") if found is not None else None
+    return values if isinstance(values, dict) else {}
 
 
 Position = Literal["new", "waiting", "unfinished", "finished"]
