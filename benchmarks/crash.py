@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/crash.py --trials 100 [--targets local,s3] [--agents minutes,summary] [--seed 1]
     .venv/bin/python benchmarks/crash.py --trials 6 --targets local --agents minutes-long   # 37 chunks
+    .venv/bin/python benchmarks/crash.py --trials 6 --targets local --agents minutes-long --drivers sync,async
 
 Each trial kills a run 1-3 times (at the Nth engine call, before/after the Nth store, annotation
 or checkpoint write, or at a random time), resumes it in a new process each time, and verifies
@@ -9,7 +10,10 @@ the result exactly as ``tests/durability`` does (see ``tests/durability/crashkit
 are spread evenly over the targets and agents. Prints ``survived/total`` per target and overall,
 and the work redone per kill: model calls beyond an uninterrupted run's, counted from the event
 log outside the killed processes (``minutes-long`` is a generated 37-chunk meeting; the goal is at
-most the chunks in flight per kill).
+most the chunks in flight per kill). Of those, ``lost`` is the finished work a kill threw away:
+redone calls minus the one an ``engine:N`` kill fires after (its node had not returned); calls a
+kill cut short are counted apart (``cut``: they never returned, so they are in flight, not redone).
+``--drivers`` spreads the trials over ``drive`` (sync) and ``adrive`` (async) as well.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ def main() -> int:
     parser.add_argument("--targets", default="local,s3")
     parser.add_argument("--agents", default="minutes,summary")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--drivers", default="sync", help="sync,async: the children run drive or adrive")
     args = parser.parse_args()
     os.environ.update(
         AWS_ACCESS_KEY_ID="testing",
@@ -54,34 +59,45 @@ def main() -> int:
         targets[-1].root.mkdir(parents=True, exist_ok=True)
     agents = args.agents.split(",")
     rng = random.Random(args.seed)
-    combos = [(t, a) for t in targets for a in agents]
+    combos = [(t, a, d) for t in targets for a in agents for d in args.drivers.split(",")]
     totals: dict[str, list[int]] = {}
+    worst: dict[str, int] = {}
     failures = []
     started = time.monotonic()
     try:
         for i in range(args.trials):
-            target, agent = combos[i % len(combos)]
+            target, agent, driver = combos[i % len(combos)]
             plan = crashkit.plan_kills(rng, crashkit.reference_counts(agent, target))
-            trial = crashkit.run_trial(crashkit.Trial(agent, target, f"b{i}", plan))
-            row = totals.setdefault(f"{target.kind}/{agent}", [0, 0, 0, 0])
-            row[0] += trial.survived
-            row[1] += 1
-            row[2] += trial.killed
+            trial = crashkit.run_trial(crashkit.Trial(agent, target, f"b{i}", plan, driver=driver))
+            name = f"{target.kind}/{agent}/{driver}"
+            row = totals.setdefault(name, [0, 0, 0, 0, 0, 0])
             redone = crashkit.redone_engine_calls(trial)
-            row[3] += redone
+            cut, killer = crashkit.in_flight_engine_calls(trial)
+            for j, n in enumerate((trial.survived, 1, trial.killed, redone, redone - killer, cut)):
+                row[j] += n
+            if trial.killed:
+                worst[name] = max(worst.get(name, 0), -(-redone // trial.killed))
             if not trial.survived:
                 failures.append((trial.name, plan, trial.problems))
             print(
-                f"trial {i + 1:3d} {target.kind:5s} {agent:8s} kills={trial.killed} redone={redone} {plan} "
-                f"{'ok' if trial.survived else 'FAILED ' + '; '.join(trial.problems)[:300]}",
+                f"trial {i + 1:3d} {name:26s} kills={trial.killed} redone={redone} lost={redone - killer} cut={cut} "
+                f"{plan} {'ok' if trial.survived else 'FAILED ' + '; '.join(trial.problems)[:300]}",
                 flush=True,
             )
     finally:
         if server is not None:
             server.stop()
-    print(f"\n{'target/agent':20s} survived/total  kills delivered  model calls redone  per kill")
-    for name, (ok, n, kills, redone) in totals.items():
-        print(f"{name:20s} {ok:4d}/{n:<4d}       {kills:15d}  {redone:18d}  {redone / max(kills, 1):8.2f}")
+    from marginalia.nodes.minutes import CHUNKS_AT_ONCE
+
+    print("\nmodel calls per kill: redone (worst trial), of them lost after finishing; cut short (in flight).")
+    print(f"goal: redone per kill <= the chunks in flight at once ({CHUNKS_AT_ONCE}), lost 0\n")
+    print(f"{'target/agent/driver':26s} survived/total  kills  redone  per kill (worst)  lost  per kill  cut")
+    for name, (ok, n, kills, redone, lost, cut) in totals.items():
+        k = max(kills, 1)
+        print(
+            f"{name:26s} {ok:4d}/{n:<4d}       {kills:5d}  {redone:6d}  {redone / k:8.2f} ({worst.get(name, 0):3d})"
+            f"  {lost:4d}  {lost / k:8.2f}  {cut:3d}"
+        )
     ok = sum(v[0] for v in totals.values())
     n = sum(v[1] for v in totals.values())
     print(f"\ntrials survived: {ok}/{n} in {time.monotonic() - started:.0f} s")

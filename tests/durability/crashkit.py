@@ -162,6 +162,7 @@ class CountingEngine:
             return target
 
         def call(*args, **kwargs):
+            self._log(ev="engine-begin", method=attr, **current_task())
             result = target(*args, **kwargs)
             self._log(ev="engine", method=attr, **current_task())
             if self._kill.tick(["engine"]):
@@ -607,6 +608,30 @@ def record_steps(store: Store, events: list[dict]) -> dict[tuple[int, str], int]
     return best
 
 
+def landed_writes(store: Store, events: list[dict]) -> list[dict]:
+    """``end`` events for pending-writes saves a kill cut between the store write and its ``end``
+    line: the save began, no ``end`` was logged, the object is there, and no other process wrote
+    that key (a later process that ran the task again would save it under the same key)."""
+    ended = {(e["pid"], e.get("key")) for e in events if e["ev"] == "write" and e["phase"] == "end"}
+    writers: dict[str, set[int]] = {}
+    for e in events:
+        if e["ev"] == "write" and e.get("key"):
+            writers.setdefault(e["key"], set()).add(e["pid"])
+    out = []
+    for e in events:
+        key = e.get("key")
+        if e["ev"] != "write" or e["phase"] != "begin" or not writes_key_task(key) or (e["pid"], key) in ended:
+            continue
+        if writers[key] != {e["pid"]}:
+            continue
+        try:
+            store.head_object(e["bucket"], key)
+        except Exception:  # noqa: BLE001 - not there: the kill came before the write landed
+            continue
+        out.append({**e, "phase": "end"})
+    return out
+
+
 def completed(events: list[dict], final_pid: int, steps: dict[tuple[int, str], int]) -> list[dict]:
     """Work done by executions that completed durably: in the process that finished, or in a
     killed one that saved the task's pending writes (``.../w/<task>/``), or saved a checkpoint of
@@ -717,7 +742,7 @@ def verify(trial: Trial, data: str, state: str, uri: str, log_path: Path) -> lis
         if got != want:
             problems.append(f"final annotations differ from an uninterrupted run: {first_difference(got, want)}")
         problems += check_executions(
-            events,
+            events + landed_writes(store, events),
             final_pid,
             reference_work(trial.agent, trial.target)
             if not trial.name.startswith("ref-")
@@ -743,6 +768,22 @@ def redone_engine_calls(trial: Trial) -> int:
     away (counted from the event log, outside the killed processes)."""
     events = EventLog.read(trial.target.root / f"{trial.name}.log")
     return sum(e["ev"] == "engine" for e in events) - reference_counts(trial.agent, trial.target)["engine"]
+
+
+def in_flight_engine_calls(trial: Trial) -> tuple[int, int]:
+    """``(cut, killer)`` over a trial's kills: engine calls a kill cut short (begun in a killed
+    process, never returned) and calls that returned but whose node a kill stopped before it
+    returned in turn (an ``engine:N`` kill fires right after its Nth call). Both were in flight;
+    only the killers are in :func:`redone_engine_calls` (cut calls never returned), so
+    ``redone - killer`` is the finished work a kill lost."""
+    events = EventLog.read(trial.target.root / f"{trial.name}.log")
+    finished = [e for e in events if e["ev"] == "finished"]
+    final_pid = finished[-1]["pid"] if finished else None
+    begun = Counter(e["pid"] for e in events if e["ev"] == "engine-begin" and e["pid"] != final_pid)
+    ended = Counter(e["pid"] for e in events if e["ev"] == "engine" and e["pid"] != final_pid)
+    cut = sum(max(0, begun[pid] - ended[pid]) for pid in begun)
+    killer = sum(spec.startswith("engine:") for spec in trial.kills[: trial.killed])
+    return cut, killer
 
 
 # --- planning kills -------------------------------------------------------------------------

@@ -85,6 +85,33 @@ def test_verification_catches_a_node_that_ran_twice(local_target):
     assert any("more than once" in p and "transcript" in p for p in crashkit.check_executions(twice, 2, want, {}))
 
 
+def test_a_save_killed_before_its_end_line_counts_when_it_landed(tmp_path):
+    """A kill between a pending-writes save and its ``end`` log line (benchmark trial: ``time:31.76``
+    on the 37-chunk meeting) left the save in the store and the next process rightly did not
+    run the task again; verification counts it as saved, unless another process wrote that key
+    (it ran the task again) or the object is not there (the kill came before it landed)."""
+    from marginalia.storage.local import LocalStore
+
+    store = LocalStore(tmp_path)
+    store.create_bucket("state")
+    landed, rewritten, lost = (f"v1/checkpoints/x/-/g/w/{t}/r" for t in ("t1", "t2", "t3"))
+    store.put_object("state", landed, b"writes")
+    store.put_object("state", rewritten, b"writes")
+
+    def begin(pid, key):
+        return {"ev": "write", "phase": "begin", "pid": pid, "op": "put_object", "bucket": "state", "key": key}
+
+    events = [
+        begin(1, landed),
+        begin(1, rewritten),
+        begin(1, lost),
+        begin(2, rewritten),
+        {**begin(2, rewritten), "phase": "end"},
+    ]
+    assert [(e["pid"], e["key"]) for e in crashkit.landed_writes(store, events)] == [(1, landed)]
+    store.close()
+
+
 # The map step's checkpoint (record N: records are saved in order, one per superstep from step -1)
 # and the step of its engine call, per agent.
 MAP_STEP_RECORD = {"minutes": ("record:6:after:hold", 4), "summary": ("record:5:after:hold", 3)}
