@@ -29,7 +29,16 @@ from ..schemas import Transcript
 from . import lexrank
 from . import text as nlp
 
-__all__ = ["Utterance", "clean_text", "clean_transcript", "is_complete", "is_meta", "split_speech", "word_overlap"]
+__all__ = [
+    "Utterance",
+    "clean_text",
+    "clean_transcript",
+    "has_restart",
+    "is_complete",
+    "is_meta",
+    "split_speech",
+    "word_overlap",
+]
 
 Kind = Literal["content", "backchannel", "meta"]
 
@@ -268,6 +277,17 @@ def is_complete(sentence: str) -> bool:
         return False  # "If you think most people use it with their right hand." has no main clause
     content = [w for w in lowered if w not in BACKCHANNEL_WORDS and w not in _DANGLING and len(w) > 2]
     return len(content) >= 3
+
+
+#: An article with no noun after it, then a new start: "is a the team has", "with a and if we".
+_RESTART_INSIDE_RE = re.compile(
+    r"(?<![\w'-])(?:[aA]n?|[tT]he)\s+(?:an?|the|and|or|but|if|so|is|are|was|were|of|to|(?:we|I|you|they|he|she)(?:'\w+)?)(?![\w'-])"
+)
+
+
+def has_restart(sentence: str) -> bool:
+    """Does ``sentence`` abandon a phrase and start again inside it ("this thing is a we have got …")?"""
+    return bool(_RESTART_INSIDE_RE.search(sentence))
 
 
 def word_overlap(a: str, b: str) -> float:

@@ -19,13 +19,14 @@ import math
 import re
 import statistics
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import lexrank
 from . import text as nlp
-from .meeting_cleaning import BACKCHANNEL_WORDS, Utterance, is_complete
+from .meeting_cleaning import BACKCHANNEL_WORDS, Utterance, has_restart, is_complete
 
-__all__ = ["Part", "describe", "segment"]
+__all__ = ["NOVELTY", "Part", "describe", "is_summarisable", "segment", "summary_sentences"]
 
 WINDOW = 10
 MIN_WORDS = 400
@@ -33,6 +34,10 @@ MIN_WORDS = 400
 #: once cleaned) gets up to 7 topics, the deepest boundaries first.
 WORDS_PER_PART = 1_200
 MAX_PARTS = 12
+#: A summary sentence must bring new content words: one whose stemmed content words are more
+#: than this share already said by the sentences chosen before it is skipped (a repeat). Chosen
+#: on the QMSum fixtures; ``benchmarks/quality.py`` reports it with leave-one-meeting-out figures.
+NOVELTY = 0.3
 #: Words that are never a topic in speech, whatever their frequency.
 SPEECH_WORDS = frozenset(
     """yeah yes okay ok right um uh hmm mm gonna wanna gotta kinda sorta dunno thing things stuff guess mean
@@ -211,22 +216,36 @@ def title_phrases(runs: list[list[tuple[str, ...]]], part: Part, totals: Counter
     return [_surface(inside, key) for key in chosen]
 
 
-def describe(utterances: list[Utterance], parts: list[Part], *, max_sentences: int = 3) -> None:
-    """Give every part its title and its summary sentences (in place)."""
+def describe(
+    utterances: list[Utterance],
+    parts: list[Part],
+    *,
+    max_sentences: int = 3,
+    text: Callable[[Utterance], str] | None = None,
+) -> None:
+    """Give every part its title, its statements most central first, and its summary sentences (in place).
+
+    The statements a summary can quote (:func:`is_summarisable`) are ranked once, by LexRank
+    over the whole meeting (``text`` gives the words ranked, the sentence itself by default):
+    a topic's best sentence is the one most central to the meeting among its own, so a small
+    topic does not offer its chattiest line. Each part keeps that order (``ranked``) and its
+    first 1-3 (``sentences``, in order said; one per 400 words of the part).
+    """
     runs = [_phrases(u.text) if u.kind == "content" else [] for u in utterances]
     totals = _phrase_counts(runs)
+    candidates = [u.index for u in utterances if is_summarisable(u)]
+    said = text or (lambda u: u.text)
+    order = [candidates[j] for j in nlp.rank_sentences([said(utterances[i]) for i in candidates])]
     for part in parts:
-        phrases = title_phrases(runs, part, totals)
-        part.title = _title(phrases)
-        candidates = [
-            u.index
-            for u in utterances[part.start : part.end]
-            if u.kind == "content" and not u.is_question and is_complete(u.text)
-        ]
+        part.title = _title(title_phrases(runs, part, totals))
+        part.ranked = [i for i in order if part.start <= i < part.end]
         want = max(1, min(max_sentences, part.words // 400 + 1))
-        ranked = nlp.rank_sentences([utterances[i].text for i in candidates]) if candidates else []
-        part.ranked = [candidates[j] for j in ranked]
         part.sentences = sorted(part.ranked[:want])
+
+
+def is_summarisable(u: Utterance) -> bool:
+    """A statement a summary can quote: complete, not a question, no phrase restarted inside it."""
+    return u.kind == "content" and not u.is_question and is_complete(u.text) and not has_restart(u.text)
 
 
 def _title(phrases: list[str]) -> str:
@@ -234,3 +253,44 @@ def _title(phrases: list[str]) -> str:
         return ""
     title = phrases[0] if len(phrases[0].split()) > 1 else " and ".join(phrases)
     return title[:1].upper() + title[1:]
+
+
+def summary_sentences(
+    utterances: list[Utterance],
+    parts: list[Part],
+    budget: int,
+    *,
+    text: Callable[[Utterance], str],
+    render: Callable[[Utterance], str],
+    novelty: float = NOVELTY,
+) -> list[int]:
+    """Indexes (in order said) of the summary's sentences: central, new, every topic covered.
+
+    The topics take turns, the largest first, each offering its next best sentence (its
+    ``ranked`` order from :func:`describe`); a sentence whose content words are mostly said
+    already (more than ``novelty`` of them, see :data:`NOVELTY`) is skipped, as is one that
+    does not fit in what is left of ``budget`` words. ``text`` gives the sentence whose words
+    are compared (the compressed sentence), ``render`` the one that is counted and shown (with
+    its speaker when it says "I"). Both are called only for the sentences reached.
+    """
+    queues = sorted((p for p in parts if p.ranked), key=lambda p: -p.words)
+    chosen: list[int] = []
+    said: set[str] = set()
+    remaining = budget
+    for r in range(max((len(p.ranked or []) for p in queues), default=0)):
+        if remaining < 8:
+            break
+        for part in queues:
+            ranked = part.ranked or []
+            if r >= len(ranked):
+                continue
+            i = ranked[r]
+            bag = set(lexrank.terms(text(utterances[i])))
+            if bag and len(bag & said) > novelty * len(bag):
+                continue
+            count = nlp.word_count(render(utterances[i]))
+            if count <= remaining:
+                chosen.append(i)
+                said |= bag
+                remaining -= count
+    return sorted(chosen)

@@ -31,10 +31,11 @@ from ..errors import UnsupportedInput
 from ..schemas import ActionItem, Decision, DocumentSummary, MeetingSection, Minutes, Outline, SourceContext, Transcript
 from . import text as nlp
 from .meeting_actions import MAX_ACTION_ITEMS, dedupe_actions, extract_actions
-from .meeting_cleaning import Utterance, clean_transcript, word_overlap
+from .meeting_cleaning import Utterance, clean_transcript
+from .meeting_compression import compress
 from .meeting_decisions import MAX_DECISIONS, dedupe_decisions, extract_decisions
 from .meeting_people import People
-from .meeting_segments import Part, describe, segment
+from .meeting_segments import NOVELTY, Part, describe, segment, summary_sentences
 
 __all__ = ["OfflineEngine", "SUMMARY_WORDS"]
 
@@ -114,9 +115,13 @@ class OfflineEngine:
     name = "offline"
     model: str | None = None
 
-    def __init__(self, *, summary_words: int = SUMMARY_WORDS, language: str = "english"):
+    def __init__(
+        self, *, summary_words: int = SUMMARY_WORDS, language: str = "english", summary_novelty: float = NOVELTY
+    ):
         self.summary_words = summary_words
         self.language = language
+        #: see :data:`marginalia.engines.meeting_segments.NOVELTY` (the quality benchmark varies it)
+        self.summary_novelty = summary_novelty
 
     # --- minutes -----------------------------------------------------------------------------
     def extract_minutes(
@@ -161,12 +166,12 @@ class OfflineEngine:
     def _structure(self, utterances: list[Utterance], speakers: list[str], budget: int | None = None) -> Minutes:
         """Title, attendees, topics, sections and summary (no date, decisions or action items)."""
         parts = segment(utterances)
-        describe(utterances, parts)
+        describe(utterances, parts, text=_compressed)
         topics = list(dict.fromkeys(p.title for p in sorted(parts, key=lambda p: -p.words) if p.title))[:MAX_TOPICS]
         sections = [
             MeetingSection(
                 title=p.title or "Discussion",
-                summary=" ".join(utterances[i].text for i in p.sentences or []),
+                summary=" ".join(_summary_sentence(utterances[i]) for i in p.sentences or []),
                 evidence=sorted({utterances[i].segment for i in p.sentences or []}),
             )
             for p in parts
@@ -350,37 +355,31 @@ class OfflineEngine:
     def _summary(
         self, utterances: list[Utterance], parts: list[Part], speakers: list[str], topics: list[str], budget: int
     ) -> str:
-        """The opener, then each topic's sentences in the order said, best first within ``budget``."""
+        """The opener, then the chosen sentences in the order said, compressed, within ``budget`` words."""
         lead = self._lead(speakers, topics)
         remaining = max(20, budget - nlp.word_count(lead))
-        chosen: list[int] = []
-        rounds = max((len(p.ranked or []) for p in parts), default=0)
-        by_size = sorted(parts, key=lambda p: -p.words)
-        for r in range(rounds):  # each topic's best sentence, then each one's second best ...
-            if remaining < 8:
-                break
-            for part in by_size:
-                picks = part.ranked or []
-                if r < len(picks) and not any(
-                    word_overlap(utterances[picks[r]].text, utterances[i].text) >= 0.7 for i in chosen
-                ):
-                    count = nlp.word_count(_attributed(utterances[picks[r]]))
-                    if count <= remaining:
-                        chosen.append(picks[r])
-                        remaining -= count
+        chosen = summary_sentences(
+            utterances, parts, remaining, text=_compressed, render=_summary_sentence, novelty=self.summary_novelty
+        )
         if not chosen:  # a short or chatty meeting: its most central content sentences
             content = [u for u in utterances if u.kind == "content" and not u.is_question]
-            picked = nlp.summarize_to_budget([u.text for u in content], remaining, language=self.language)
+            picked = nlp.summarize_to_budget([_summary_sentence(u) for u in content], remaining, language=self.language)
             chosen = [content[i].index for i in picked]
-        return " ".join([lead, *(_attributed(utterances[i]) for i in sorted(chosen))]).strip()
+        return " ".join([lead, *(_summary_sentence(utterances[i]) for i in sorted(chosen))]).strip()
 
 
 _FIRST_PERSON = re.compile(r"\b(?:I|I'm|I'll|I've|I'd|me|my|mine)\b")
 
 
-def _attributed(u: Utterance) -> str:
-    """A summary sentence said in the first person names who said it: "Aisha Okafor: I can take …"."""
-    return f"{u.speaker}: {u.text}" if u.speaker and _FIRST_PERSON.search(u.text) else u.text
+def _compressed(u: Utterance) -> str:
+    return compress(u.text)
+
+
+def _summary_sentence(u: Utterance, *, compressed: bool = True) -> str:
+    """A summary sentence as the minutes show it: compressed (:mod:`~marginalia.engines.meeting_compression`),
+    and naming who said it when it is in the first person ("Aisha Okafor: I can take …")."""
+    text = compress(u.text) if compressed else u.text
+    return f"{u.speaker}: {text}" if u.speaker and _FIRST_PERSON.search(text) else text
 
 
 def _and(items: list[str]) -> str:
