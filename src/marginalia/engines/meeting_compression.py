@@ -66,6 +66,24 @@ _TRAILING_RE = re.compile(
     re.IGNORECASE,
 )
 
+_WORD_RE = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
+#: Last words of the tags _TRAILING_RE removes: the cheap test before it is tried.
+_TAG_ENDINGS = frozenset(
+    "think guess suppose know something that whatever stuff everything on well anyway though then basically "
+    "actually really probably maybe yeah okay right".split()
+)
+
+
+def _has_repeat(text: str) -> bool:
+    """A run of one to four words said twice in a row: the cheap test before _REPEATED_PHRASE_RE."""
+    words = _WORD_RE.findall(text.lower())
+    return any(
+        words[i] == words[i + k] and words[i : i + k] == words[i + k : i + 2 * k]
+        for k in range(1, 5)
+        for i in range(len(words) - 2 * k + 1)
+    )
+
+
 # --- "we" -> "the team" --------------------------------------------------------------------
 #: What follows "we" and how it reads after "the team".
 _WE_VERBS = {
@@ -157,7 +175,7 @@ def _first_upper(text: str) -> str:
 
 
 def _words(text: str) -> int:
-    return len(re.findall(r"[^\W_]+(?:'[^\W_]+)*", text))
+    return len(_WORD_RE.findall(text))
 
 
 def compress(sentence: str) -> str:
@@ -178,9 +196,11 @@ def compress(sentence: str) -> str:
     s = _JUST_RE.sub(r"\1 ", s)
     if _HAS_MODAL_RE.search(s):
         s = _HEDGE_RE.sub("", s)
-    s = _REPEATED_PHRASE_RE.sub(r"\1", s)
-    head, tail = s[:-80], s[-80:]  # tags close a sentence: look at its end only
-    s = head + _TRAILING_RE.sub("", tail)
+    if _has_repeat(s):
+        s = _REPEATED_PHRASE_RE.sub(r"\1", s)
+    if s and s.rsplit(None, 1)[-1].strip(",;:").lower() in _TAG_ENDINGS:
+        head, tail = s[:-80], s[-80:]  # tags close a sentence: look at its end only
+        s = head + _TRAILING_RE.sub("", tail)
     s = re.sub(r"\s+", " ", s)
     s = re.sub(r"\s+([,.;:!?])", r"\1", s)
     s = re.sub(r"^[\s,;:-]+|[\s,;:-]+$", "", s)
