@@ -43,6 +43,18 @@ def test_a_pseudonymised_silent_person_owns_their_task():
     assert items(m) == [("PERSON5", "Prepare the annotation guidelines")]
 
 
+def test_a_task_given_to_a_role_in_the_plural_goes_to_every_speaker_with_that_role():
+    m = minutes(
+        "Project Manager: The User Interface Designer will list the buttons.\nIndustrial Designer: Okay.\n"
+        "User Interface: Okay.\nProject Manager: And the two designers are going to build the prototype in clay.\n"
+    )
+    assert items(m) == [
+        ("User Interface", "List the buttons"),
+        ("Industrial Designer", "Build the prototype in clay"),
+        ("User Interface", "Build the prototype in clay"),
+    ]
+
+
 def test_i_will_send_you_is_the_speakers_task_with_the_listener_named():
     m = minutes("Bob: Did you finish the report?\nAna: Almost. I'll send you the draft tomorrow.\n")
     (item,) = m.action_items

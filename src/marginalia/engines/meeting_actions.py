@@ -45,7 +45,7 @@ TASK_VERBS = re.compile(
     r"merge|release|publish|plan|estimate|measure|evaluate|benchmark|talk\s+to|speak\s+to|get\s+back|reach\s+out|coordinate|"
     r"upgrade|quarantine|patch|renew|remind|inform|notify|announce|approve|sign|submit|file|pay|invoice|"
     r"back\s+up|restore|clean\s+up|refactor|rewrite|change|ship|roll\s+out|roll\s+back|monitor|verify|validate|"
-    r"prototype|provision|rotate|audit|label|sketch|mock\s+up|research|chase|print|post|work\s+on|work\s+with|take\s+care\s+of|"
+    r"prototype|provision|rotate|audit|label|sketch|mock\s+up|research|chase|print|post|work\s+(?:together\s+)?(?:on|with)|take\s+care\s+of|"
     r"handle|deal\s+with|bring|provide|give|put|get|make|present|continue|start|complete|process|prepare|train|"
     r"recompute|compute|correct|edit|extend|improve|integrate|include|try\s+to|think\s+about|explore|search|"
     r"sort\s+out|put\s+together|come\s+up\s+with|figure\s+out|send\s+out|write\s+up|go\s+through|look\s+for|decide|"
@@ -145,6 +145,12 @@ _ASSIGN = re.compile(
     rf"(?<![\w\[\]]){_NAME}(?:\s+and\s+(?P<second>\[[A-Z]+\d*\]|[A-Z][\w'-]*))?(?:\s+(?:over\s+)?(?:here|there))?\s*,?\s+(?:will|shall|should|'ll|(?:is|are)\s+(?:going\s+to|gonna|supposed\s+to)|"
     r"needs?\s+to|has\s+to|have\s+to|can\s+(?:take\s+care\s+of|do|handle|prepare|send|write|check)|(?:is|are)\s+to|to)\s+(?P<task>.+)"
 )
+#: "the two designers are going to …": an assignment to every speaker with that role.
+_GROUP_ASSIGN = re.compile(
+    r"\b(?:the|both|all)\s+(?:(?:two|three|four)\s+)?(?:of\s+the\s+)?(?P<group>[a-z]+s)\s+(?:will|should|'ll|"
+    r"(?:are|'re)\s+(?:going\s+to|gonna|supposed\s+to|to)|need\s+to|have\s+to)\s+(?P<task>.+)",
+    re.IGNORECASE,
+)
 _HAVE_ASK = re.compile(
     rf"\b(?i:let(?:'s|\s+us)\s+(?:have|ask|get))\s+{_NAME}\s+(?:to\s+)?(?P<task>.+)"
     rf"|\b{_NAME.replace('?P<name>', '?P<name2>')}\s+(?:is|will\s+be)\s+responsible\s+for\s+(?P<task2>.+)"
@@ -168,6 +174,7 @@ _DUE_PHRASE = re.compile(
 class _Candidate:
     item: ActionItem
     index: int  # utterance index (order said)
+    also: tuple[str, ...] = ()  # further owners of the same task ("the two designers")
 
 
 #: Verbs whose object is an "if …" / "whether …" clause: "check with the team if it is possible".
@@ -313,6 +320,7 @@ def _candidate(u: Utterance, utterances: list[Utterance], people: People, date: 
     confidence = 0.0
     evidence = [u.segment]
     kind = "assignment"
+    others: list[str] = []
 
     if m := _EXPLICIT.search(text):
         task, confidence, kind = m.group("task"), 0.9, "explicit"
@@ -372,6 +380,10 @@ def _candidate(u: Utterance, utterances: list[Utterance], people: People, date: 
                 if " could " in a.group(0) or " can " in a.group(0):
                     confidence -= 0.15
                 break
+        if task is None and (g := _GROUP_ASSIGN.search(text)) and not _HYPOTHETICAL.search(text[: g.start()]):
+            members = [p for p in people.group(g.group("group")) if p != u.speaker]
+            if len(members) >= 2:
+                (owner, *others), task, confidence = members, g.group("task"), 0.7
         if task is None and u.speaker and (found := _commitment(u, text)):
             m, task = found
             kind = "commitment"
@@ -408,7 +420,7 @@ def _candidate(u: Utterance, utterances: list[Utterance], people: People, date: 
     item = ActionItem(
         owner=owner, task=task, due=due, evidence=sorted(set(evidence)), confidence=round(min(confidence, 0.95), 2)
     )
-    return _Candidate(item, u.index)
+    return _Candidate(item, u.index, tuple(others))
 
 
 #: A task ending on one of these was cut off mid-phrase.
@@ -437,7 +449,9 @@ def extract_actions(utterances: list[Utterance], people: People, date: str | Non
         for c in [_candidate(clause, utterances, people, date)]
         if c is not None
     ]
-    items = dedupe_actions(c.item for c in found)
+    items = dedupe_actions(
+        item for c in found for item in [c.item, *(c.item.model_copy(update={"owner": o}) for o in c.also)]
+    )
     if len(items) > MAX_ACTION_ITEMS:
         keep = sorted(range(len(items)), key=lambda i: (-(items[i].confidence or 0), i))[:MAX_ACTION_ITEMS]
         items = [items[i] for i in sorted(keep)]

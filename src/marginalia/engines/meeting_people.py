@@ -41,6 +41,7 @@ class People:
     speakers: list[str]
     _by_key: dict[str, str] = field(default_factory=dict)
     _lower_words: set[str] = field(default_factory=set)
+    _roles: dict[str, set[str]] = field(default_factory=dict)  # speaker -> role nouns ("designer")
 
     @classmethod
     def of(cls, speakers: Iterable[str], texts: Iterable[str]) -> People:
@@ -52,9 +53,30 @@ class People:
             parts = key.split()
             if len(parts) > 1 and not _PSEUDONYM.match(s):
                 people._by_key.setdefault(parts[0], s)
+        texts = list(texts)
         for t in texts:
             people._lower_words.update(w for w in nlp.words(t) if w[:1].islower())
+        people._learn_roles(texts)
         return people
+
+    def _learn_roles(self, texts: list[str]) -> None:
+        """Role nouns of speakers named by role: the last word of "Industrial Designer", and a
+        capitalised word said right after the name ("the User Interface Designer will …")."""
+        named = [s for s in self.speakers if len(s.split()) > 1 and not _PSEUDONYM.match(s)]
+        if not named:
+            return
+        joined = "\n".join(texts)
+        for s in named:
+            roles = {s.split()[-1].lower()}
+            roles.update(m.lower() for m in re.findall(rf"\b{re.escape(s)}\s+([A-Z][a-z]+)\b", joined))
+            self._roles[s] = roles
+
+    def group(self, plural: str | None) -> list[str]:
+        """The speakers a plural role names ("the two designers"), in speaking order."""
+        if not plural or not plural.lower().endswith("s"):
+            return []
+        noun = plural.lower()[:-1]
+        return [s for s in self.speakers if noun in self._roles.get(s, ())]
 
     def resolve(self, name: str | None) -> str | None:
         """The person ``name`` names, or None when it is not a person's name."""
