@@ -72,6 +72,8 @@ def test_missing_object_and_bucket(store, bucket, key):
         store.put_object(missing, "k", b"x")
     with pytest.raises(BucketNotFound):
         store.get_object(missing, "k")
+    with pytest.raises(BucketNotFound):  # S3 answers a HEAD with a bare 404: the store asks which is missing
+        store.head_object(missing, "k")
 
 
 @pytest.mark.parametrize("bad_key", ["../escape", "a/../../b", "/abs/path", "a\x00b", "dir/./x", ""])

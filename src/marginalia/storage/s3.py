@@ -328,7 +328,8 @@ class S3Store(Store):
         ):
             return map_client_error(
                 ClientError({"Error": {"Code": "NoSuchBucket", "Message": "The specified bucket does not exist"},
-                             "ResponseMetadata": {"HTTPStatusCode": 404}}, target.operation),
+                             "ResponseMetadata": {"RequestId": "", "HostId": "", "HTTPStatusCode": 404,
+                                                  "HTTPHeaders": {}, "RetryAttempts": 0}}, target.operation),
                 target,
             )  # fmt: skip
         return error
