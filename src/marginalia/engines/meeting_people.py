@@ -67,7 +67,7 @@ class People:
             return
         joined = "\n".join(texts)
         for s in named:
-            roles = {s.split()[-1].lower()}
+            roles = {s.split()[-1].lower()} if len(s.split()[-1]) > 2 else set()
             roles.update(m.lower() for m in re.findall(rf"\b{re.escape(s)}\s+([A-Z][a-z]+)\b", joined))
             self._roles[s] = roles
 
