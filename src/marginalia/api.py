@@ -71,7 +71,17 @@ def temporal_thread(thread_id: str, on: On | None) -> bool:
     return on == "temporal"
 
 
-def _minutes_run(uri, *, transcript, engine, approve, thread_id, store, chunk_chars, on="local"):
+def _minutes_run(
+    uri: str,
+    *,
+    transcript: str | None,
+    engine: Engine | str | None,
+    approve: bool,
+    thread_id: str | None,
+    store: Store | str | None,
+    chunk_chars: int | None,
+    on: On = "local",
+) -> Run | RunResult:
     inputs: dict[str, Any] = {"transcript_input": str(transcript) if transcript is not None else None}
     if chunk_chars:
         inputs["chunk_chars"] = int(chunk_chars)

@@ -36,6 +36,7 @@ class Command(TyperCommand):
                 _as_flag(param)
             elif isinstance(param, TyperArgument) and param.name:
                 param.metavar = param.metavar or param.name.upper()
+                # typer has no hook for an argument's usage name: this instance's method is replaced
                 param._usage_display_name = _usage_name(param)  # type: ignore[method-assign]
 
     def get_help_option(self, ctx: Any) -> Any:
@@ -47,6 +48,7 @@ class Command(TyperCommand):
 
 def _as_flag(option: TyperOption) -> None:
     if option.is_flag or option.count:
+        # typer prints a flag's type (BOOLEAN) and has no setting against it: replaced on this instance
         option.display_type_rich = _no_type  # type: ignore[method-assign]
 
 
@@ -100,6 +102,7 @@ def with_json_option(command: Callable[..., Any]) -> Callable[..., Any]:
         finally:
             _JSON_OUTPUT.reset(token)
 
+    # typeshed's function type lacks __signature__, the attribute inspect.signature (and so typer) reads
     wrapper.__signature__ = signature.replace(parameters=[*signature.parameters.values(), flag])  # type: ignore[attr-defined]
     return wrapper
 
