@@ -10,6 +10,7 @@ check the annotations in the bucket. The server's threads are kept by ``S3Saver`
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -40,6 +41,22 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _served_config(dot_env: Path) -> dict:
+    """The repo's ``langgraph.json`` (every graph and the checkpointer entry, unchanged) with its
+    paths made absolute, so it can live beside the test's ``.env``, and ``"env"`` naming that file."""
+    config = json.loads((REPO / "langgraph.json").read_text(encoding="utf-8"))
+    assert config["env"] == ".env"  # what a user's server reads; the test's stands in for it
+
+    def absolute(target: str) -> str:
+        return str(REPO / target[2:]) if target.startswith("./") else target
+
+    config["graphs"] = {name: absolute(target) for name, target in config["graphs"].items()}
+    config["checkpointer"]["path"] = absolute(config["checkpointer"]["path"])
+    config["dependencies"] = [str(REPO) if dep == "." else dep for dep in config["dependencies"]]
+    config["env"] = str(dot_env)
+    return config
+
+
 class Server:
     def __init__(self, root: Path, log: Path):
         self.root, self.log = root, log
@@ -47,22 +64,30 @@ class Server:
         self.url = ""
 
     def start(self, timeout: float = 60, **extra_env: str) -> Server:
+        """Start ``langgraph dev`` on the repo's ``langgraph.json`` with its ``.env`` in a temporary
+        file: the store, engine and any ``extra_env`` reach the server only through that file (as a
+        user's settings do), and a developer's own ``.env`` is never read (its values would win over
+        the process environment: it could point the tests at a real bucket)."""
         env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("LANGFUSE_", "AWS_REGION", "AWS_DEFAULT_REGION"))
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("LANGFUSE_", "MARGINALIA_", "AWS_REGION", "AWS_DEFAULT_REGION"))
         }
         env.update(
             AWS_EC2_METADATA_DISABLED="true",  # a Bedrock engine named in a run's context fails at once, offline
-            MARGINALIA_STORE=f"local:{self.root}",
-            MARGINALIA_ENGINE="offline",
             LANGGRAPH_CLI_NO_ANALYTICS="1",
             LANGGRAPH_NO_VERSION_CHECK="true",
             PYTHONPATH=os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")]),
         )
-        env.pop("MARGINALIA_STATE", None)
-        env.update(extra_env)
+        dot_env = self.log.with_suffix(".env")
+        settings = {"MARGINALIA_STORE": f"local:{self.root}", "MARGINALIA_ENGINE": "offline", **extra_env}
+        dot_env.write_text("".join(f"{k}={v}\n" for k, v in settings.items()), encoding="utf-8")
+        config = self.log.with_suffix(".langgraph.json")
+        config.write_text(json.dumps(_served_config(dot_env)), encoding="utf-8")
         port = _free_port()
         self.proc = subprocess.Popen(
-            [str(LANGGRAPH), "dev", "--no-browser", "--no-reload", "--host", "127.0.0.1", "--port", str(port)],
+            [str(LANGGRAPH), "dev", "--config", str(config), "--no-browser", "--no-reload"]
+            + ["--host", "127.0.0.1", "--port", str(port)],
             cwd=REPO,
             env=env,
             stdout=self.log.open("wb"),
@@ -277,8 +302,6 @@ def _cli(server, *args: str) -> subprocess.CompletedProcess:
 
 
 def _threads(server, *flags: str) -> dict[str, dict]:
-    import json
-
     done = _cli(server, "threads", *flags, "--json")
     assert done.returncode == 0, done.stderr
     return {t["thread_id"]: t for t in json.loads(done.stdout)}
