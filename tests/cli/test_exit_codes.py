@@ -58,3 +58,29 @@ def test_the_readme_documents_each_status(status):
     readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
     section = readme.split("### Exit codes", 1)[1].split("\n#", 1)[0]
     assert f"| {status} |" in section
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:  # a loopback port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_search_commands_use_the_same_statuses(store_env, monkeypatch):
+    """Before, search/find/missing/ask ended every refusal with 2, Athena down included."""
+    assert run_cli("mb", "demo")[0] == 0
+    code, _, err = run_cli("search", "SELECT object_key FROM annotation_table WHERE")
+    assert code == 2 and err.startswith("error:"), err
+    port = _closed_port()
+    monkeypatch.setenv("MARGINALIA_STORE", f"s3:http://127.0.0.1:{port}")
+    monkeypatch.setenv("MARGINALIA_STATE", "s3://state/v1")
+    monkeypatch.setenv("MARGINALIA_ATHENA_OUTPUT", "s3://results/athena/")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_ATHENA", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    code, _, err = run_cli("find", "--name", "summary", "-b", "demo")
+    assert code == 5 and "Athena could not be reached" in err, err

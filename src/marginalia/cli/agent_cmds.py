@@ -15,6 +15,7 @@ import logging
 import shutil
 import sys
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,8 @@ import typer
 from rich.table import Table
 
 from ..errors import InvalidInput, MarginaliaError
-from .app import app, console, error_line, json_output, print_json, store_spec
+from .app import app, console, error_line, json_output, missing_store, print_json, require_store, store_spec
+from .formatting import print_table
 from .params import object_uri
 
 __all__ = ["DemoStep", "demo_steps", "run_agent", "show_result"]
@@ -115,11 +117,20 @@ def hint(line: str) -> None:
     console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
+#: While ``marginalia demo --json`` runs its steps: the results they show, for its one document.
+_DEMO_RESULTS: ContextVar[list | None] = ContextVar("demo_results", default=None)
+
+
 def show_result(result) -> None:
     """The proposal and what to do next (waiting), or where the annotations are (done); with
-    ``--json`` the :class:`~marginalia.runtime.RunResult` as one JSON document."""
+    ``--json`` the :class:`~marginalia.runtime.RunResult` as one JSON document (inside
+    ``demo --json``, kept for the demo's document instead)."""
     if json_output():
-        print_json(dataclasses.asdict(result))
+        collected = _DEMO_RESULTS.get()
+        if collected is None:
+            print_json(dataclasses.asdict(result))
+        else:
+            collected.append(dataclasses.asdict(result))
         return
     if result.status == "waiting":
         console.print(render_proposal(result.agent, result.proposal))
@@ -236,7 +247,24 @@ def resume_cmd(
     """Continue a thread whose run died or failed, from its last checkpoint (finished steps do not run again)."""
     from ..api import resume
 
+    _refuse_waiting(thread_id)
     show_result(run_agent(resume, thread_id=thread_id, engine=engine, password=password))
+
+
+def _refuse_waiting(thread_id: str) -> None:
+    """``resume`` continues runs that stopped; a thread waiting for a person is answered by
+    ``approve``/``reject`` (the API's resume approves it, which a typo must not do)."""
+    from ..config import open_store
+    from ..runtime import state_location
+    from ..threads import ThreadIndex, validate_thread_id
+
+    with open_store() as store:
+        record = ThreadIndex(store, state_location(store)).get(validate_thread_id(thread_id))
+    if record is not None and record.status == "waiting":
+        raise InvalidInput(
+            f"thread {thread_id} waits for approval, it did not stop: answer it with  marginalia approve "
+            f'{thread_id}  or  marginalia reject {thread_id} --feedback "what to change"'
+        )
 
 
 def _age(seconds: float) -> str:
@@ -268,6 +296,9 @@ def _unlock(store, state, thread_id: str | None) -> None:
     if thread_id is None:
         raise InvalidInput("threads unlock: name the thread, e.g. marginalia threads unlock minutes-0123abcd")
     broken = break_lease(store, state, validate_thread_id(thread_id))
+    if json_output():
+        print_json({"thread_id": thread_id, "unlocked": broken is not None, "holder": broken and broken.holder})
+        return
     if broken is None:
         console.print(f"thread {thread_id} has no live lease: nothing to unlock", highlight=False)
     else:
@@ -296,6 +327,11 @@ def threads_cmd(
 
     if action not in (None, "unlock"):
         raise InvalidInput(f"threads: unknown action {action!r} (the only one is: unlock THREAD)")
+    if missing_store() is not None:  # no store yet: no threads, and asking creates none
+        if action == "unlock":
+            require_store()
+        _no_threads(pending, failed, " (it does not exist yet)")
+        return
     store = open_store()
     state = state_location(store)
     if action == "unlock":
@@ -312,31 +348,33 @@ def threads_cmd(
         print_json([{**dataclasses.asdict(r), "status": shown_status(r, store, state)} for r in records])
         return
     if not records:
-        kind = "threads waiting for approval" if pending else "failed threads" if failed else "threads"
-        console.print(f"no {kind} in the store {store_spec()}", highlight=False, soft_wrap=True)
+        _no_threads(pending, failed)
         return
-    table = Table(show_lines=False)
-    table.add_column("thread", no_wrap=True)  # copy-pasted into approve/reject: never folded
-    for col in ("agent", "status", "age"):  # short words: folding them mid-word helps nobody
-        table.add_column(col, no_wrap=True)
-    table.add_column("object", overflow="fold", ratio=2)
     errors = any(r.error for r in records)
-    if errors:  # a column of blanks would only squeeze the objects
-        table.add_column("error", overflow="fold", ratio=1)
-    stopped = []
+    table = Table("thread", "agent", "status", "age", "object", *(["error"] if errors else []), show_lines=False)
+    rows, stopped = [], []
     for r in records:
         status = r.status if getattr(r, "on_temporal", False) else shown_status(r, store, state)
         row = [r.thread_id, r.agent, status, _age(r.age.total_seconds()), r.object_uri]
-        table.add_row(*row, *([r.error or ""] if errors else []))
+        rows.append(row + ([" ".join((r.error or "").split())] if errors else []))
         if status in CONTINUABLE and not getattr(r, "on_temporal", False) and not getattr(r, "permanent", False):
             stopped.append((r.thread_id, status))
-    console.print(table)
+    # thread ids and object URIs are copied into approve/reject/annotations: never folded; errors are cut
+    print_table(console, table, rows, whole={0, 1, 2, 3, 4})
     for thread_id, status in stopped:
         console.print(
             f"{status}: continue it from its last checkpoint with  marginalia resume {thread_id}",
             highlight=False,
             soft_wrap=True,
         )
+
+
+def _no_threads(pending: bool, failed: bool, why: str = "") -> None:
+    if json_output():
+        print_json([])
+        return
+    kind = "threads waiting for approval" if pending else "failed threads" if failed else "threads"
+    console.print(f"no {kind} in the store {store_spec()}{why}", highlight=False, soft_wrap=True)
 
 
 # --- demo --------------------------------------------------------------------------------------
@@ -383,7 +421,7 @@ def _demo_minutes(store) -> list[str]:
 MINUTES_DEMO = DemoStep("minutes", "meeting minutes of a sample stand-up (approved with --yes)", _demo_minutes)
 
 
-@app.command("demo", rich_help_panel="Agents")
+@app.command("demo", rich_help_panel="Agents", json_output=True)
 def demo_cmd() -> None:
     """Run every agent once on the embedded defaults (local store, offline engine, bucket `demo`)."""
     from ..config import Settings, default_store, open_store
@@ -399,6 +437,15 @@ def demo_cmd() -> None:
             soft_wrap=True,
         )
     store.create_bucket(DEMO_BUCKET, exist_ok=True)
+    if json_output():
+        results: list = []
+        token = _DEMO_RESULTS.set(results)
+        try:
+            steps = [{"name": step.name, "annotated": step.run(store)} for step in demo_steps()]
+        finally:
+            _DEMO_RESULTS.reset(token)
+        print_json({"store": spec, "bucket": DEMO_BUCKET, "steps": steps, "results": results})
+        return
     console.print(f"[bold]Marginalia demo[/] on {store.kind} store, offline engine, bucket s3://{DEMO_BUCKET}/")
     annotated: list[str] = []
     for step in demo_steps():
@@ -408,17 +455,13 @@ def demo_cmd() -> None:
     console.print(f"annotations are on these objects of the local store ({getattr(store, 'root', store.kind)}):")
     prefix = "" if settings.is_local else f"MARGINALIA_STORE={spec} "  # the hints must read the demo's store
     for uri in annotated:
-        console.print(f"  {prefix}marginalia annotations {uri}", highlight=False, soft_wrap=True)
+        hint(f"  {prefix}marginalia annotations {uri}")
     if shutil.which("marginalia") is None:  # installed in a virtualenv this shell has not activated
         venv = Path(sys.prefix)
-        console.print(
-            f"`marginalia` is not on PATH: activate its environment first: . {venv}/bin/activate",
-            highlight=False,
-            soft_wrap=True,
-        )
+        hint(f"`marginalia` is not on PATH: activate its environment first: . {venv}/bin/activate")
     waiting = _waiting_threads(store)
     if waiting:
-        console.print(f"{waiting} thread(s) wait for approval: {prefix}marginalia threads --pending", soft_wrap=True)
+        hint(f"{waiting} thread(s) wait for approval: {prefix}marginalia threads --pending")
 
 
 def _waiting_threads(store) -> int:

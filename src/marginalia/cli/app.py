@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.text import Text
 from typer.core import TyperArgument, TyperCommand, TyperOption
 
-from ..errors import NOT_FOUND, MarginaliaError, exit_status
+from ..errors import NOT_FOUND, BucketNotFound, MarginaliaError, exit_status
 from ..redact import printable, redact
 
 
@@ -39,11 +39,54 @@ class Command(TyperCommand):
                 # typer has no hook for an argument's usage name: this instance's method is replaced
                 param._usage_display_name = _usage_name(param)  # type: ignore[method-assign]
 
+    def invoke(self, ctx: Any) -> Any:
+        if _subcommand(ctx) not in STORE_OPTIONAL:
+            require_store()
+        return super().invoke(ctx)
+
     def get_help_option(self, ctx: Any) -> Any:
         option = super().get_help_option(ctx)
         if isinstance(option, TyperOption):
             _as_flag(option)
         return option
+
+
+#: Commands that may run where the local store does not exist yet: ``mb`` and ``demo`` create it,
+#: ``worker`` writes what its runs produce, ``samples`` and ``mcp`` need none to start, and
+#: ``threads`` lists nothing there, ``tables`` talks to AWS only. Every other command reads, or writes into, a store that exists:
+#: it is refused (not found, naming the store) instead of creating an empty store where it ran.
+STORE_OPTIONAL = frozenset({"mb", "demo", "worker", "samples", "mcp", "threads", "tables enable", "tables status"})
+
+
+def _subcommand(ctx: Any) -> str:
+    """The command's name under ``marginalia`` (``ls``, ``tables enable``), however the program was called."""
+    names = []
+    while ctx.parent is not None:
+        names.append(ctx.info_name)
+        ctx = ctx.parent
+    return " ".join(reversed(names))
+
+
+def missing_store() -> str | None:
+    """The local store's directory when ``MARGINALIA_STORE`` (or the default) names one that does
+    not exist; None when it exists or the store is not local."""
+    from pathlib import Path
+
+    spec = store_spec()
+    if not spec.startswith("local:"):
+        return None
+    root = Path(spec[len("local:") :] or ".marginalia").expanduser()
+    return None if root.exists() else str(root)
+
+
+def require_store() -> None:
+    """BucketNotFound (exit status 3) naming the store, when the local store does not exist."""
+    root = missing_store()
+    if root is not None:
+        raise BucketNotFound(
+            f"the local store {root} does not exist: nothing was stored there yet "
+            f"(`marginalia mb BUCKET` creates it; MARGINALIA_STORE names another store)"
+        )
 
 
 def _as_flag(option: TyperOption) -> None:
@@ -85,7 +128,8 @@ def print_json(value: Any) -> None:
 
 def with_json_option(command: Callable[..., Any]) -> Callable[..., Any]:
     """``command`` with a ``--json`` flag: while it runs, :func:`json_output` is true, and the
-    command prints its result with :func:`print_json` and no progress, tables or hints."""
+    command prints its result with :func:`print_json` and no progress, tables or hints; anything
+    it still prints on :data:`console` goes to stderr, so stdout holds the one document."""
     signature = inspect.signature(command, eval_str=True)
     flag = inspect.Parameter(
         "json_output_",
@@ -97,10 +141,13 @@ def with_json_option(command: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(command)
     def wrapper(*args: Any, json_output_: bool = False, **kwargs: Any) -> Any:
         token = _JSON_OUTPUT.set(bool(json_output_))
+        if json_output_:  # whatever a command still prints for people goes to stderr, never into the document
+            console.file = sys.stderr
         try:
             return command(*args, **kwargs)
         finally:
             _JSON_OUTPUT.reset(token)
+            console.file = None  # type: ignore[assignment]  # back to the current sys.stdout
 
     # typeshed's function type lacks __signature__, the attribute inspect.signature (and so typer) reads
     wrapper.__signature__ = signature.replace(parameters=[*signature.parameters.values(), flag])  # type: ignore[attr-defined]
@@ -173,14 +220,20 @@ def store_spec() -> str:
         return "(not configured)"
 
 
+def refuse(exc: MarginaliaError) -> int:
+    """Print ``exc`` as one ``error:`` line (a "not found" names the store it looked in) and
+    return the exit status its kind gets (:func:`marginalia.errors.exit_status`)."""
+    status, where = exit_status(exc), store_spec()
+    named = where.removeprefix("local:") in str(exc)  # the local store's messages name it already
+    error_line(f"{exc} (looked in the store {where})" if status == NOT_FOUND and not named else exc)
+    return status
+
+
 def run() -> None:
     try:
         app()
     except MarginaliaError as exc:
-        status, where = exit_status(exc), store_spec()
-        named = where.removeprefix("local:") in str(exc)  # the local store's messages name it already
-        error_line(f"{exc} (looked in the store {where})" if status == NOT_FOUND and not named else exc)
-        sys.exit(status)
+        sys.exit(refuse(exc))
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
+from collections.abc import Callable
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .app import app, console
+from .app import app, console, json_output, print_json
+from .params import prefix_uri
 
 _STYLE = {"done": "green", "skipped": "dim", "waiting": "yellow", "elsewhere": "cyan", "failed": "red"}
 
 
-@app.command("batch", rich_help_panel="Agents")
+@app.command("batch", rich_help_panel="Agents", json_output=True)
 def batch_command(
-    prefix: str = typer.Argument(..., metavar="S3_PREFIX", help="s3://bucket/prefix of the objects to run on"),
+    prefix: str = typer.Argument(
+        ..., metavar="S3_PREFIX", help="s3://bucket/prefix of the objects to run on", callback=prefix_uri
+    ),
     agent: str = typer.Option("minutes", "--agent", "-a", help="minutes | summary"),
     workers: int = typer.Option(4, "--workers", "-w", help="objects run at the same time (1-64)"),
     yes: bool = typer.Option(False, "--yes", "-y", help="approve every result (else threads wait for approval)"),
@@ -28,11 +33,12 @@ def batch_command(
 ) -> None:
     """Run an agent over every matching object under a prefix, WORKERS at a time.
 
-        Objects that already carry the agent's annotation are skipped (unless --force). Killed and
-        run again, a batch continues where it stopped. Objects another worker is running are
-    reported ``elsewhere``. Exit status 1 if any object failed.
+    Objects that already carry the agent's annotation are skipped (unless --force). Killed and
+    run again, a batch continues where it stopped. Objects another worker is running are
+    reported ``elsewhere``. Exit status 1 if any object failed. With --json: no progress bar, one
+    document ``{prefix, agent, counts, rows}``.
     """
-    from ..batch import SETTLED, batch, batch_agent
+    from ..batch import SETTLED, BatchRow, batch, batch_agent
     from ..errors import InvalidInput
     from ..uri import parse_uri
 
@@ -42,6 +48,40 @@ def batch_command(
         raise InvalidInput(f"--on {on!r}: use local or temporal")
     if on == "temporal":  # imported before the progress bar starts (the temporal extra may be missing)
         from ..temporal.client import submit_batch
+
+    def run(
+        on_row: Callable[[BatchRow], None] | None = None, on_start: Callable[[int], None] | None = None
+    ) -> list[BatchRow]:
+        if on == "temporal":  # one workflow per object; `marginalia worker`s run them, so no --workers here
+            return submit_batch(
+                prefix,
+                agent=agent,
+                approve=yes,
+                force=force,
+                suffix=suffix or None,
+                engine=engine,
+                on_row=on_row,
+                on_start=on_start,
+            )
+        return batch(
+            prefix,
+            agent=agent,
+            workers=workers,
+            approve=yes,
+            force=force,
+            suffix=suffix or None,
+            engine=engine,
+            on_row=on_row,
+            on_start=on_start,
+        )
+
+    if json_output():
+        rows = run()
+        counts = {s: sum(r.status == s for r in rows) for s in _STYLE}
+        print_json({"prefix": prefix, "agent": agent, "counts": counts, "rows": [dataclasses.asdict(r) for r in rows]})
+        if any(r.status not in SETTLED for r in rows):
+            raise typer.Exit(1)
+        return
     lock = threading.Lock()
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -61,29 +101,7 @@ def batch_command(
             with lock:
                 bar.update(task, advance=1, last=f"{row.status}: {row.uri.rsplit('/', 1)[-1]}"[:60])
 
-        if on == "temporal":  # one workflow per object; `marginalia worker`s run them, so no --workers here
-            rows = submit_batch(
-                prefix,
-                agent=agent,
-                approve=yes,
-                force=force,
-                suffix=suffix or None,
-                engine=engine,
-                on_row=on_row,
-                on_start=on_start,
-            )
-        else:
-            rows = batch(
-                prefix,
-                agent=agent,
-                workers=workers,
-                approve=yes,
-                force=force,
-                suffix=suffix or None,
-                engine=engine,
-                on_row=on_row,
-                on_start=on_start,
-            )
+        rows = run(on_row, on_start)
 
     table = Table(title=f"batch {agent} on {prefix}", expand=True)
     for column in ("object", "status", "thread", "detail"):

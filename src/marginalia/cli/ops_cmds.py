@@ -10,13 +10,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import typer
 from rich.table import Table
 
 from ..errors import InvalidInput
-from .app import app, console
+from .app import app, console, json_output, print_json
 from .formatting import clock_times
 
 __all__ = ["archive_cmd", "trace_cmd"]
@@ -54,13 +55,26 @@ def _threads_of_object(store, uri: str) -> list[tuple[str, str | None, list[str]
     return [(t, tr, names) for t, (tr, names) in found.items()]
 
 
-def _print_thread(store, state, saver, thread_id: str, trace_id: str | None, names: list[str] | None = None) -> None:
+def _print_thread(store, state, saver, thread_id: str, trace_id: str | None, names: list[str] | None = None):
+    """The thread's trace and checkpoints: printed, or (with ``--json``) returned as a dict."""
     from .. import tracing
     from ..archive import thread_record, thread_steps
     from ..threads import ThreadIndex
 
-    record = thread_record(store, saver, ThreadIndex(store, state), thread_id)  # InvalidInput if unknown
+    record = thread_record(store, saver, ThreadIndex(store, state), thread_id)  # ThreadNotFound if unknown
     trace_id = trace_id or record.trace_id or tracing.trace_id_for(thread_id)
+    if json_output():
+        steps, _ = thread_steps(saver, record)
+        return {
+            "thread_id": thread_id,
+            "agent": record.agent,
+            "status": record.status,
+            "object_uri": record.object_uri,
+            "annotations": sorted(names or []),
+            "trace_id": trace_id,
+            "trace_url": tracing.trace_url(trace_id),
+            "checkpoints": [s.as_json() for s in steps],
+        }
     console.print(f"[bold]thread[/] [cyan]{thread_id}[/]  ({record.agent}, {record.status})", highlight=False)
     if names:
         console.print(f"  annotations: {', '.join(sorted(names))}", highlight=False)
@@ -83,9 +97,10 @@ def _print_thread(store, state, saver, thread_id: str, trace_id: str | None, nam
             "" if s.seconds is None else f"{s.seconds:.3f}",
         )
     console.print(table)
+    return None
 
 
-@app.command("trace", rich_help_panel="Operations")
+@app.command("trace", rich_help_panel="Operations", json_output=True)
 def trace_cmd(
     target: str = typer.Argument(..., help="s3://bucket/key of an annotated object, or a thread id"),
 ) -> None:
@@ -94,23 +109,25 @@ def trace_cmd(
 
     store, state, saver = _state()
     if target.startswith("s3://"):
-        for thread_id, trace_id, names in _threads_of_object(store, target):
-            _print_thread(store, state, saver, thread_id, trace_id, names)
+        shown = [
+            _print_thread(store, state, saver, t, trace, names) for t, trace, names in _threads_of_object(store, target)
+        ]
     else:
-        _print_thread(store, state, saver, validate_thread_id(target), None)
+        shown = [_print_thread(store, state, saver, validate_thread_id(target), None)]
+    if json_output():
+        print_json(shown)
 
 
-@app.command("archive", rich_help_panel="Operations")
+@app.command("archive", rich_help_panel="Operations", json_output=True)
 def archive_cmd(
     target: str = typer.Argument(..., metavar="THREAD | show", help="a thread id to archive, or `show`"),
     uri: str | None = typer.Argument(None, metavar="[URI]", help="with `show`: s3://.../archives/<thread>.json"),
-    as_json: bool = typer.Option(False, "--json", help="with `show`: print the whole archive as JSON"),
 ) -> None:
-    """Write a thread's self-contained archive, or `archive show URI` to read one back."""
+    """Write a thread's self-contained archive, or `archive show URI` to read one back (--json: all of it)."""
     if target == "show":
         if not uri:
             raise InvalidInput("usage: marginalia archive show s3://<state bucket>/<prefix>/archives/<thread_id>.json")
-        _show(uri, as_json)
+        _show(uri, json_output())
         return
     if uri:
         raise InvalidInput(f"unexpected argument {uri!r}: `marginalia archive THREAD` takes one thread id")
@@ -119,6 +136,9 @@ def archive_cmd(
 
     store, state, saver = _state()
     result = archive_thread(store, saver, validate_thread_id(target), state=state)
+    if json_output():
+        print_json(dataclasses.asdict(result))
+        return
     split = [a for a in result.attachments if a["split"]]
     console.print(
         f"archived thread [cyan]{result.thread_id}[/] ({result.steps} checkpoints) to [bold]{result.uri}[/]",
@@ -133,6 +153,7 @@ def archive_cmd(
     console.print(
         f"read it with: marginalia archive show {result.uri}" + (f"  ({len(split)} split)" if split else ""),
         highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -144,7 +165,7 @@ def _show(uri: str, as_json: bool) -> None:
 
     story = read_archive(open_store(), uri)
     if as_json:
-        console.print_json(json.dumps(story, ensure_ascii=False, default=str))
+        print_json(story)
         return
     head = (
         f"agent {story['agent']} · status {story['status']} · object {story['object_uri']}\n"

@@ -9,17 +9,17 @@ from __future__ import annotations
 import shlex
 from pathlib import PurePath
 
-from ..errors import InvalidInput
+from ..errors import InvalidURI
 from ..uri import parse_uri
 
-__all__ = ["object_uri", "object_uris"]
+__all__ = ["object_uri", "object_uris", "prefix_uri"]
 
 
 def object_uri(value: str) -> str:
     """Typer callback: ``value`` must be ``s3://bucket/key``; a local path is told to ``put`` it first."""
     if value is not None and "://" not in value:
         name = PurePath(value).name or "KEY"
-        raise InvalidInput(
+        raise InvalidURI(
             f"{value!r} is not an s3:// URI; to use a local file, put it first: "
             f"marginalia put {shlex.quote(value)} s3://BUCKET/{shlex.quote(name)}"
         )
@@ -31,3 +31,12 @@ def object_uri(value: str) -> str:
 def object_uris(values: list[str]) -> list[str]:
     """:func:`object_uri` for a repeatable option."""
     return [object_uri(v) for v in values or []]
+
+
+def prefix_uri(value: str) -> str:
+    """Typer callback: ``value`` must be ``s3://bucket`` or ``s3://bucket/prefix``."""
+    if value is not None and "://" not in value:
+        raise InvalidURI(f"{value!r} is not an s3:// URI: give s3://BUCKET or s3://BUCKET/PREFIX")
+    if value is not None:
+        parse_uri(value, require_key=False)
+    return value

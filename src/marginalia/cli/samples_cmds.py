@@ -8,7 +8,7 @@ import typer
 
 from ..errors import InvalidInput, PreconditionFailed
 from .agent_cmds import sample_path
-from .app import app, console
+from .app import app, console, json_output, print_json
 
 __all__ = ["SAMPLES", "samples_cmd"]
 
@@ -20,7 +20,7 @@ SAMPLES = {
 }
 
 
-@app.command("samples", rich_help_panel="Agents")
+@app.command("samples", rich_help_panel="Agents", json_output=True)
 def samples_cmd(
     where: str = typer.Argument(".", metavar="DIR", help="where to write them (created if missing)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace files of the same name that differ"),
@@ -37,4 +37,12 @@ def samples_cmd(
     directory.mkdir(parents=True, exist_ok=True)
     for name, data in sources.items():
         (directory / name).write_bytes(data)
-        console.print(f"wrote {directory / name} ({len(data):,} bytes)", highlight=False, soft_wrap=True)
+        if not json_output():
+            console.print(f"wrote {directory / name} ({len(data):,} bytes)", highlight=False, soft_wrap=True)
+    if json_output():
+        print_json(
+            {
+                "directory": str(directory),
+                "files": [{"path": str(directory / n), "bytes": len(d)} for n, d in sources.items()],
+            }
+        )

@@ -14,7 +14,8 @@ import typer
 from rich.table import Table
 
 from ..errors import InvalidInput, MarginaliaError
-from .app import app, console, err_console, fail
+from .app import app, console, err_console, refuse
+from .formatting import print_table
 
 tables_app = typer.Typer(
     help="S3 Metadata tables on AWS: turn the annotation table on, see its status.", no_args_is_help=True
@@ -26,11 +27,12 @@ CELL_WIDTH = 80
 
 @contextlib.contextmanager
 def _clean_errors():
-    """Bad input and failed queries end as one line on stderr and exit status 2."""
+    """A refusal ends as one line on stderr with its exit status (2 bad query, 3 not found,
+    5 Athena failed), also when the app is invoked without :func:`~marginalia.cli.app.run`."""
     try:
         yield
     except MarginaliaError as exc:
-        fail(str(exc))
+        raise typer.Exit(refuse(exc)) from None
 
 
 def _backend():
@@ -43,6 +45,16 @@ def _cell(value) -> str:
     text = "" if value is None else str(value)
     text = " ".join(text.split())
     return text if len(text) <= CELL_WIDTH else text[: CELL_WIDTH - 1] + "…"
+
+
+#: Result columns people copy into other commands: never folded or cut at any terminal width.
+WHOLE_COLUMNS = frozenset({"bucket", "object_key", "key", "name", "thread_id", "object_uri", "uri"})
+
+
+def _copied(column: str, cells: list[str]) -> bool:
+    """A column of keys, names or URIs (by its name, or every value an ``s3://`` URI)."""
+    values = [c for c in cells if c]
+    return column.lower() in WHOLE_COLUMNS or bool(values) and all(v.startswith("s3://") for v in values)
 
 
 def _aside(text: str) -> None:
@@ -58,12 +70,11 @@ def _show(result, *, as_json: bool, as_csv: bool) -> None:
     elif as_csv:
         sys.stdout.write(result.to_csv())
     else:
-        table = Table(show_lines=False, header_style="bold")
-        for column in result.columns:
-            table.add_column(column, overflow="fold")
-        for row in result.rows:
-            table.add_row(*(_cell(v) for v in row))
-        console.print(table)
+        table = Table(*result.columns, show_lines=False, header_style="bold")
+        cells = [[" ".join(("" if v is None else str(v)).split()) for v in row] for row in result.rows]
+        whole = {i for i, column in enumerate(result.columns) if _copied(column, [row[i] for row in cells])}
+        rows = [[v if i in whole else _cell(v) for i, v in enumerate(row)] for row in cells]
+        print_table(console, table, rows, whole=whole)
         count = f"{len(result.rows)} row{'s' if len(result.rows) != 1 else ''}"
         err_console.print(
             f"{count}{' (more not shown: raise --limit)' if result.truncated else ''} · {result.engine}", style="dim"

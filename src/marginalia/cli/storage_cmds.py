@@ -24,6 +24,8 @@ from ..storage import rules
 from ..storage.base import AnnotationDirective, AnnotationInfo, ObjectInfo, Store
 from ..uri import parse_uri, validate_bucket
 from .app import app, console
+from .formatting import print_table
+from .params import object_uri, prefix_uri
 
 _STDIO = "-"
 
@@ -128,7 +130,7 @@ def make_bucket(
 @app.command("put", rich_help_panel="Storage")
 def put(
     file: str = typer.Argument(..., help="local file to upload, or - for stdin"),
-    uri: str = typer.Argument(..., help="destination s3://bucket/key"),
+    uri: str = typer.Argument(..., help="destination s3://bucket/key", callback=object_uri),
     content_type: str | None = typer.Option(None, "--content-type", help="MIME type to store with the object"),
     if_none_match: bool = typer.Option(False, "--if-none-match", help="fail if the key already exists"),
 ) -> None:
@@ -147,7 +149,7 @@ def put(
 
 @app.command("get", rich_help_panel="Storage")
 def get(
-    uri: str = typer.Argument(..., help="s3://bucket/key"),
+    uri: str = typer.Argument(..., help="s3://bucket/key", callback=object_uri),
     file: str | None = typer.Argument(None, help="where to write it (default: stdout)"),
     version_id: str | None = typer.Option(None, "--version-id", help="a specific object version"),
 ) -> None:
@@ -169,7 +171,7 @@ def get(
 
 @app.command("ls", rich_help_panel="Storage")
 def ls(
-    uri: str = typer.Argument(..., help="s3://bucket or s3://bucket/prefix"),
+    uri: str = typer.Argument(..., help="s3://bucket or s3://bucket/prefix", callback=prefix_uri),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="list every key, not one level"),
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
 ) -> None:
@@ -190,26 +192,19 @@ def ls(
     if as_json:
         _print_json({"bucket": target.bucket, "prefixes": prefixes, "objects": [_object_json(o) for o in objects]})
         return
-    table = Table(
-        Column("key", overflow="fold"),
-        Column("size", justify="right", no_wrap=True),
-        Column("modified", no_wrap=True),
-        Column("etag", no_wrap=True, min_width=34),  # ETags stay whole so they can be copied
-        box=None,
-        header_style="bold",
-    )
-    for prefix in prefixes:  # keys may hold controls, bidi or zero-width characters: shown escaped
-        table.add_row(Text.assemble(("PRE", "cyan"), " ", printable(prefix)), "", "", "")
-    for info in objects:
-        table.add_row(Text(printable(info.key)), f"{info.size:,}", _when(info), info.etag)
-    console.print(table)
+    table = Table(Column("key"), Column("size", justify="right"), "modified", "etag", box=None, header_style="bold")
+    # keys may hold controls, bidi or zero-width characters: shown escaped
+    rows: list[list[str | Text]] = [[Text.assemble(("PRE", "cyan"), " ", printable(p)), "", "", ""] for p in prefixes]
+    rows += [[Text(printable(o.key)), f"{o.size:,}", _when(o), o.etag] for o in objects]
+    # keys are never folded (a copied key works); at 80 columns the ETag is cut first (--json has it whole)
+    print_table(console, table, rows, whole={0, 1, 2})
     if not objects and not prefixes:
         _say(f"(nothing under {target})", style="dim")
 
 
 @app.command("rm", rich_help_panel="Storage")
 def rm(
-    uri: str = typer.Argument(..., help="s3://bucket/key"),
+    uri: str = typer.Argument(..., help="s3://bucket/key", callback=object_uri),
     version_id: str | None = typer.Option(None, "--version-id", help="delete this version permanently"),
 ) -> None:
     """Delete an object (in a versioned bucket: add a delete marker unless --version-id)."""
@@ -221,8 +216,8 @@ def rm(
 
 @app.command("cp", rich_help_panel="Storage")
 def cp(
-    src: str = typer.Argument(..., help="source s3://bucket/key"),
-    dst: str = typer.Argument(..., help="destination s3://bucket/key"),
+    src: str = typer.Argument(..., help="source s3://bucket/key", callback=object_uri),
+    dst: str = typer.Argument(..., help="destination s3://bucket/key", callback=object_uri),
     exclude_annotations: bool = typer.Option(False, "--exclude-annotations", help="do not copy the annotations"),
     version_id: str | None = typer.Option(None, "--version-id", help="copy this version of the source"),
 ) -> None:
@@ -244,7 +239,7 @@ def cp(
 
 @app.command("annotate", rich_help_panel="Annotations")
 def annotate(
-    uri: str = typer.Argument(..., help="s3://bucket/key of an existing object"),
+    uri: str = typer.Argument(..., help="s3://bucket/key of an existing object", callback=object_uri),
     name: str = typer.Argument(..., help="annotation name, e.g. agent.summary"),
     source: str | None = typer.Argument(None, help="- to read the payload from stdin"),
     file: Path | None = typer.Option(None, "--file", "-f", help="read the payload from this file"),
@@ -273,7 +268,7 @@ def annotate(
 
 @app.command("annotations", rich_help_panel="Annotations")
 def show_annotations(
-    uri: str = typer.Argument(..., help="s3://bucket/key"),
+    uri: str = typer.Argument(..., help="s3://bucket/key", callback=object_uri),
     name: str | None = typer.Argument(None, help="print this annotation's payload"),
     prefix: str | None = typer.Option(None, "--prefix", help="only names starting with this"),
     version_id: str | None = typer.Option(None, "--version-id", help="of this object version"),
@@ -310,7 +305,7 @@ def show_annotations(
 
 @app.command("unannotate", rich_help_panel="Annotations")
 def unannotate(
-    uri: str = typer.Argument(..., help="s3://bucket/key"),
+    uri: str = typer.Argument(..., help="s3://bucket/key", callback=object_uri),
     name: str = typer.Argument(..., help="annotation name"),
     version_id: str | None = typer.Option(None, "--version-id", help="of this object version"),
     if_match: str | None = typer.Option(None, "--if-match", help="only if the object's ETag is still this"),

@@ -16,11 +16,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import ConfigurationError, QueryError
+from ..errors import BackendError, ConfigurationError, QueryError
 from ..settings import current
 from . import sql as sqlmod
 from .result import SearchResult
 from .tables import LAG_NOTE
+
+#: Athena error codes that say the service failed or refused the load, not that the query is wrong.
+_SERVICE_FAILURES = frozenset({"InternalServerException", "ThrottlingException", "TooManyRequestsException"})
 
 _INTEGERS = {"tinyint", "smallint", "integer", "int", "bigint"}
 _FLOATS = {"double", "float", "real"}
@@ -102,9 +105,14 @@ class AthenaSearch:
             return getattr(self.client, operation)(**kwargs)
         except ClientError as exc:
             error = exc.response.get("Error", {})
-            raise QueryError(f"Athena {error.get('Code', 'error')}: {error.get('Message', exc)}") from None
+            code = str(error.get("Code", "error"))
+            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+            message = f"Athena {code}: {error.get('Message', exc)}"
+            if status >= 500 or code in _SERVICE_FAILURES:  # Athena failed, not the query: a remote failure
+                raise BackendError(message, code=code, status=status) from None
+            raise QueryError(message) from None
         except BotoCoreError as exc:
-            raise QueryError(f"Athena could not be reached: {exc}") from None
+            raise BackendError(f"Athena could not be reached: {exc}") from None
 
     def _start(self, statement: str) -> str:
         request: dict[str, Any] = {"QueryString": statement}
