@@ -73,6 +73,9 @@ def test_search_commands_use_the_same_statuses(store_env, monkeypatch):
     assert run_cli("mb", "demo")[0] == 0
     code, _, err = run_cli("search", "SELECT object_key FROM annotation_table WHERE")
     assert code == 2 and err.startswith("error:"), err
+    import boto3
+
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # its cached test credentials go with this test
     port = _closed_port()
     monkeypatch.setenv("MARGINALIA_STORE", f"s3:http://127.0.0.1:{port}")
     monkeypatch.setenv("MARGINALIA_STATE", "s3://state/v1")

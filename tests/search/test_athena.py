@@ -249,8 +249,6 @@ def test_athena_failing_is_a_remote_failure_not_a_bad_query(athena):
     from marginalia.errors import BackendError
 
     client, stub = athena
-    stub.add_client_error(
-        "start_query_execution", service_error_code="InternalServerException", http_status_code=500
-    )
+    stub.add_client_error("start_query_execution", service_error_code="InternalServerException", http_status_code=500)
     with pytest.raises(BackendError, match="InternalServerException"):
         AthenaSearch(client, workgroup="wg").run("SELECT 1 FROM annotation", bucket="team-a")
