@@ -204,6 +204,21 @@ def test_a_stated_decision_is_kept_from_its_subject_to_where_the_sentence_turns_
     ]
 
 
+def test_a_decision_pointing_back_at_offers_says_what_was_offered():
+    m = minutes(
+        "Ana: Last item is the on-call rota for the upgrade weeks.\n"
+        "Bo: I can take the first week with Cy, since we both know the setup.\n"
+        "Cy: That works for me, and Dee could pair with Ana for the second week.\n"
+        "Dee: Fine with me. Let's go with that rota for both weeks.\n"
+    )
+    (decision,) = m.decisions
+    assert decision.text == (
+        "Let's go with that rota for both weeks (Bo: I can take the first week with Cy; "
+        "Cy: Dee could pair with Ana for the second week)."
+    )
+    assert decision.evidence == [1, 2, 3]
+
+
 def test_a_proposal_someone_objects_to_is_not_a_decision():
     m = minutes("Ana: We should use a rubber case for the remote.\nBob: No, rubber feels cheap.\nCy: Yeah.\n")
     assert m.decisions == []

@@ -62,8 +62,9 @@ def assert_grounded(minutes: Minutes, transcript: Transcript) -> None:
             dt.date.fromisoformat(item.due)
     for decision in minutes.decisions:
         assert decision.evidence and all(i in by_id for i in decision.evidence)
-        said = " ".join(nlp.clean_disfluencies(by_id[i].text) for i in decision.evidence).lower()
-        assert _content_words(decision.text) <= _content_words(said)
+        # what the evidence segments say, and who said it (a decision may quote "Bo: I can take …")
+        said = " ".join(f"{by_id[i].speaker or ''} {nlp.clean_disfluencies(by_id[i].text)}" for i in decision.evidence)
+        assert _content_words(decision.text) <= _content_words(said.lower())
     assert minutes.attendees == transcript.speakers
     assert nlp.word_count(minutes.summary) <= SUMMARY_WORDS
     if minutes.date:

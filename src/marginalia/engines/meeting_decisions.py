@@ -83,6 +83,39 @@ _STATED_END = re.compile(
 )
 
 
+#: A decision that points back at what was just offered: "let's go with that rota".
+_REFERS_BACK = re.compile(
+    r"\b(?:with|on|for|to)\s+(?:that|this|these|those)(?:\s+(?!will\b|is\b|we\b|they\b|it\b)\w+)?\b", re.IGNORECASE
+)
+#: An offer or a proposal: what "that" can point back to.
+_OFFER = re.compile(
+    r"\b(?:I|we)\s+(?:can|could|will|'ll)\b|\b(?:I|we)'ll\b|\b[A-Z]\w+\s+(?:could|can|will)\s+\w+|\blet's\b|\bhow\s+about\b|"
+    r"\bwe\s+should\b",
+)
+_ACCEPTING_LEAD = re.compile(
+    r"^(?:(?:that\s+works(?:\s+for\s+me)?|sounds\s+good|fine(?:\s+with\s+me)?|okay|ok|yes|yeah|sure|good)\s*,?\s*)+(?:and\s+)?",
+    re.IGNORECASE,
+)
+
+
+def _offers_before(u: Utterance, utterances: list[Utterance]) -> list[Utterance]:
+    """The offers or proposals others made just before ``u`` (at most three, in the order said)."""
+    offers: list[Utterance] = []
+    for earlier in reversed(utterances[max(0, u.index - 6) : u.index]):
+        if earlier.kind != "content" or earlier.speaker == u.speaker and not offers:
+            continue
+        if earlier.is_question or not _OFFER.search(earlier.text) or len(offers) == 3:
+            break
+        offers.insert(0, earlier)
+    return offers
+
+
+def _offer_text(sentence: str) -> str:
+    text = _ACCEPTING_LEAD.sub("", sentence.strip())
+    text = re.split(r",\s*(?:since|because|as)\b|\s+because\s+", text, maxsplit=1)[0].strip(" ,.")
+    return text[:1].upper() + text[1:]
+
+
 def _stated_text(sentence: str, cue: re.Match) -> str:
     """The decision as said from its subject on: "Problem, we decided to X, so Y" -> "We decided to X."."""
     text = re.sub(r"\b(?:you\s+know|i\s+mean)\b,?\s*", "", sentence[cue.start() :], flags=re.IGNORECASE)
@@ -114,9 +147,13 @@ def extract_decisions(utterances: list[Utterance]) -> list[Decision]:
             and is_complete(u.text)
         ):
             hedged = bool(_HEDGE.search(u.text[: stated.start()]))
-            found.append(
-                Decision(text=_stated_text(u.text, stated), evidence=[u.segment], confidence=0.65 if hedged else 0.8)
-            )
+            text, evidence = _stated_text(u.text, stated), [u.segment]
+            if _REFERS_BACK.search(text) and (offers := _offers_before(u, utterances)):
+                said = "; ".join(
+                    f"{x.speaker}: {_offer_text(x.text)}" if x.speaker else _offer_text(x.text) for x in offers
+                )
+                text, evidence = f"{text[:-1]} ({said}).", sorted({*evidence, *(x.segment for x in offers)})
+            found.append(Decision(text=text, evidence=evidence, confidence=0.65 if hedged else 0.8))
             continue
         m = _PROPOSAL.match(u.text)
         if not m or _MEETING_TALK.match(m.group("rest")) or nlp.word_count(m.group("rest")) < 2:
