@@ -30,14 +30,23 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import ObjectNotFound, PreconditionFailed, ThreadBusy
 from .settings import current
-from .storage.base import Store
+from .storage.base import (
+    Annotation,
+    AnnotationDirective,
+    AnnotationInfo,
+    AnnotationPage,
+    Body,
+    ObjectInfo,
+    ObjectPage,
+    Store,
+)
 from .threads import validate_thread_id
 from .uri import S3URI
 
@@ -335,51 +344,135 @@ class LeasedStore(Store):
     def __getattr__(self, attr: str) -> Any:  # backend extras (e.g. S3Store.client, LocalStore.root)
         return getattr(self.inner, attr)
 
-    def _write(self, op: str, *args: Any, **kwargs: Any) -> Any:
+    # --- writes: the lease first --------------------------------------------------------------
+    def create_bucket(self, bucket: str, *, versioned: bool = False, exist_ok: bool = True) -> None:
         self.lease.ensure()
-        return getattr(self.inner, op)(*args, **kwargs)
+        self.inner.create_bucket(bucket, versioned=versioned, exist_ok=exist_ok)
 
-    def create_bucket(self, *args: Any, **kwargs: Any) -> None:
-        self._write("create_bucket", *args, **kwargs)
+    def put_object(
+        self,
+        bucket: str,
+        key: str,
+        body: Body,
+        *,
+        if_none_match: bool = False,
+        if_match: str | None = None,
+        content_type: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> ObjectInfo:
+        self.lease.ensure()
+        return self.inner.put_object(
+            bucket,
+            key,
+            body,
+            if_none_match=if_none_match,
+            if_match=if_match,
+            content_type=content_type,
+            metadata=metadata,
+        )
 
-    def put_object(self, *args: Any, **kwargs: Any) -> Any:
-        return self._write("put_object", *args, **kwargs)
+    def delete_object(self, bucket: str, key: str, *, version_id: str | None = None) -> None:
+        self.lease.ensure()
+        self.inner.delete_object(bucket, key, version_id=version_id)
 
-    def delete_object(self, *args: Any, **kwargs: Any) -> None:
-        self._write("delete_object", *args, **kwargs)
+    def delete_objects(self, bucket: str, keys: Iterable[str]) -> None:
+        self.lease.ensure()
+        self.inner.delete_objects(bucket, keys)
 
-    def delete_objects(self, *args: Any, **kwargs: Any) -> None:
-        self._write("delete_objects", *args, **kwargs)
+    def copy_object(
+        self,
+        src_bucket: str,
+        src_key: str,
+        dst_bucket: str,
+        dst_key: str,
+        *,
+        src_version_id: str | None = None,
+        annotation_directive: AnnotationDirective = "COPY",
+    ) -> ObjectInfo:
+        self.lease.ensure()
+        return self.inner.copy_object(
+            src_bucket,
+            src_key,
+            dst_bucket,
+            dst_key,
+            src_version_id=src_version_id,
+            annotation_directive=annotation_directive,
+        )
 
-    def copy_object(self, *args: Any, **kwargs: Any) -> Any:
-        return self._write("copy_object", *args, **kwargs)
+    def put_annotation(
+        self,
+        bucket: str,
+        key: str,
+        name: str,
+        payload: bytes | str,
+        *,
+        version_id: str | None = None,
+        if_match: str | None = None,
+    ) -> AnnotationInfo:
+        self.lease.ensure()
+        return self.inner.put_annotation(bucket, key, name, payload, version_id=version_id, if_match=if_match)
 
-    def put_annotation(self, *args: Any, **kwargs: Any) -> Any:
-        return self._write("put_annotation", *args, **kwargs)
+    def delete_annotation(
+        self, bucket: str, key: str, name: str, *, version_id: str | None = None, if_match: str | None = None
+    ) -> None:
+        self.lease.ensure()
+        self.inner.delete_annotation(bucket, key, name, version_id=version_id, if_match=if_match)
 
-    def delete_annotation(self, *args: Any, **kwargs: Any) -> None:
-        self._write("delete_annotation", *args, **kwargs)
+    # --- reads: straight through ---------------------------------------------------------------
+    def bucket_exists(self, bucket: str) -> bool:
+        return self.inner.bucket_exists(bucket)
 
-    def bucket_exists(self, *args: Any, **kwargs: Any) -> bool:
-        return self.inner.bucket_exists(*args, **kwargs)
+    def is_versioned(self, bucket: str) -> bool:
+        return self.inner.is_versioned(bucket)
 
-    def is_versioned(self, *args: Any, **kwargs: Any) -> bool:
-        return self.inner.is_versioned(*args, **kwargs)
+    def open_object(
+        self, bucket: str, key: str, *, version_id: str | None = None
+    ) -> tuple[Iterator[bytes], ObjectInfo]:
+        return self.inner.open_object(bucket, key, version_id=version_id)
 
-    def open_object(self, *args: Any, **kwargs: Any) -> Any:
-        return self.inner.open_object(*args, **kwargs)
+    def head_object(self, bucket: str, key: str, *, version_id: str | None = None) -> ObjectInfo:
+        return self.inner.head_object(bucket, key, version_id=version_id)
 
-    def head_object(self, *args: Any, **kwargs: Any) -> Any:
-        return self.inner.head_object(*args, **kwargs)
+    def list_objects_page(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        max_keys: int = 1000,
+        continuation_token: str | None = None,
+        start_after: str | None = None,
+        delimiter: str | None = None,
+    ) -> ObjectPage:
+        return self.inner.list_objects_page(
+            bucket,
+            prefix,
+            max_keys=max_keys,
+            continuation_token=continuation_token,
+            start_after=start_after,
+            delimiter=delimiter,
+        )
 
-    def list_objects_page(self, *args: Any, **kwargs: Any) -> Any:
-        return self.inner.list_objects_page(*args, **kwargs)
+    def get_annotation(self, bucket: str, key: str, name: str, *, version_id: str | None = None) -> Annotation:
+        return self.inner.get_annotation(bucket, key, name, version_id=version_id)
 
-    def get_annotation(self, *args: Any, **kwargs: Any) -> Any:
-        return self.inner.get_annotation(*args, **kwargs)
-
-    def list_annotations_page(self, *args: Any, **kwargs: Any) -> Any:
-        return self.inner.list_annotations_page(*args, **kwargs)
+    def list_annotations_page(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        prefix: str | None = None,
+        version_id: str | None = None,
+        max_results: int = 1000,
+        continuation_token: str | None = None,
+    ) -> AnnotationPage:
+        return self.inner.list_annotations_page(
+            bucket,
+            key,
+            prefix=prefix,
+            version_id=version_id,
+            max_results=max_results,
+            continuation_token=continuation_token,
+        )
 
 
 @contextmanager

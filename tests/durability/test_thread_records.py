@@ -5,6 +5,7 @@ resume. Real LocalStore, real graphs, real processes where a process matters."""
 
 from __future__ import annotations
 
+import inspect
 import socket
 import subprocess
 import sys
@@ -14,7 +15,8 @@ import crashkit
 import pytest
 
 from marginalia.errors import ThreadBusy
-from marginalia.lease import Lease, LeaseRecord, lease_key
+from marginalia.lease import Lease, LeasedStore, LeaseRecord, lease_key
+from marginalia.storage.base import Store
 from marginalia.storage.local import LocalStore
 from marginalia.testing.cli import cli_local_store
 from marginalia.testing.cli import run_cli as cli
@@ -155,6 +157,45 @@ def test_a_lost_lease_stops_the_run_before_it_writes(local_store, state):
     assert lease.lost is not None
     with pytest.raises(ThreadBusy):
         lease.ensure()  # stays lost
+
+
+def test_a_leased_store_has_the_store_signatures_and_checks_the_lease_on_every_write(local_store, state):
+    """LeasedStore's methods are written out with Store's signatures (a type checker sees them),
+    cover every abstract method, and each write is refused once the lease is lost."""
+    for name, method in vars(LeasedStore).items():
+        if callable(method) and not name.startswith("_"):
+            assert inspect.signature(method) == inspect.signature(getattr(Store, name)), name
+    assert Store.__abstractmethods__ <= set(vars(LeasedStore))
+    local_store.create_bucket("meet")
+    local_store.put_object("meet", "doc", b"body")
+    lease = Lease(local_store, state, "t-leased", ttl=60).acquire()
+    leased = LeasedStore(local_store, lease)
+    leased.put_annotation("meet", "doc", "held", "while the lease is held")
+    taker = Lease(local_store, state, "t-leased", holder="otherhost:2:taker")
+    taker.acquired_at = time.time()
+    _, info = local_store.get_object(state.bucket, lease.key)
+    local_store.put_object(state.bucket, lease.key, taker._record(time.time() + 60), if_match=info.etag)
+    lease.expires_at = time.time() - 1  # frozen past its expiry: the next write looks and finds the taker
+    writes = {
+        "create_bucket": lambda: leased.create_bucket("other"),
+        "put_object": lambda: leased.put_object("meet", "doc", b"late"),
+        "delete_object": lambda: leased.delete_object("meet", "doc"),
+        "delete_objects": lambda: leased.delete_objects("meet", ["doc"]),
+        "copy_object": lambda: leased.copy_object("meet", "doc", "meet", "copy"),
+        "put_annotation": lambda: leased.put_annotation("meet", "doc", "late", "x"),
+        "delete_annotation": lambda: leased.delete_annotation("meet", "doc", "held"),
+    }
+    for name, write in writes.items():
+        try:
+            write()
+        except ThreadBusy as exc:
+            assert "otherhost:2:taker" in str(exc), name
+        else:
+            pytest.fail(f"LeasedStore.{name} wrote after the lease was lost")
+    assert local_store.get_object("meet", "doc")[0] == b"body"
+    assert [o.key for o in leased.list_objects("meet")] == ["doc"]  # reads pass through
+    assert [a.name for a in leased.list_annotations("meet", "doc")] == ["held"]
+    assert not local_store.bucket_exists("other")
 
 
 # --- item 12: a thread that failed on bad input is not offered for resume ----------------------
