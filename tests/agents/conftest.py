@@ -157,15 +157,14 @@ def agent_env(request) -> AgentEnv:
 def standup() -> Path:
     """The short sample meeting shipped in the package (fast: for tests of the agent's mechanics)."""
     path = Path(marginalia.__file__).parent / "samples" / "standup.vtt"
-    if not path.is_file():
-        pytest.skip("the sample meeting src/marginalia/samples/standup.vtt is missing")
+    assert path.is_file(), "the package's sample meeting src/marginalia/samples/standup.vtt is missing"
     return path
 
 
 @pytest.fixture
 def meetings() -> list[Path]:
-    """The real meetings every agent test runs on (skips when there are none)."""
+    """The real meetings every agent test runs on (the CC BY ones in tests/fixtures/meetings: there
+    are always some, so none found is a failure, not a skip)."""
     found = meeting_files()
-    if not found:
-        pytest.skip("no meeting fixtures in tests/fixtures/meetings")
+    assert found, "no meeting fixtures in tests/fixtures/meetings"
     return found

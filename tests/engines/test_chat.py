@@ -330,7 +330,8 @@ def test_chat_model_and_engine_objects(transcript):
 
 
 def test_offline_default(no_aws):
-    offline = pytest.importorskip("marginalia.engines.offline")
+    from marginalia.engines import offline
+
     engine = make_engine()
     assert isinstance(engine, offline.OfflineEngine) and engine.name == "offline"
     assert isinstance(make_engine("offline"), offline.OfflineEngine)
