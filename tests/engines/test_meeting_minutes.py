@@ -137,8 +137,8 @@ def test_if_you_could_asks_the_person_just_answered():
 
 
 def test_the_next_experiment_i_am_going_to_try_is_the_speakers_task():
-    m = minutes("Ana: I'll, the next experiment I'm gonna try is to just create models matched to the word length.\n")
-    assert items(m) == [("Ana", "Create models matched to the word length")]
+    m = minutes("Ana: I'll, the next experiment I'm gonna try is to just create word - specific models.\n")
+    assert items(m) == [("Ana", "Create word-specific models")]
 
 
 def test_the_task_stops_where_the_speaker_starts_musing_and_restarted_possessives_are_merged():

@@ -218,6 +218,7 @@ def _third_person(task: str, *, speaker: str | None, addressee: str | None, owne
 
 def _tidy(task: str) -> str:
     task = _CLAUSES.split(_clause(task.strip()), maxsplit=1)[0]
+    task = re.sub(r"(?<=\w) - (?=\w)", "-", task)  # transcribed hyphens: "word - specific" -> "word-specific"
     task = re.sub(
         r"^(?:(?:please|also|then|just|actually|definitely|quickly|like|probably|maybe|sort\s+of|kind\s+of|go\s+ahead\s+and|"
         r"you\s+know|try\s+to|try\s+and)\s+)+",
