@@ -24,6 +24,7 @@ import typer
 from rich.table import Table
 
 from ..errors import InvalidInput, MarginaliaError
+from ..progress import PROGRESS
 from .app import app, console, error_line, json_output, missing_store, print_json, require_store, store_spec
 from .formatting import print_table
 from .params import object_uri
@@ -33,25 +34,45 @@ __all__ = ["DemoStep", "demo_steps", "run_agent", "show_result"]
 
 # --- shared presentation -----------------------------------------------------------------------
 class Progress:
-    """Shows which node is running, from ``stream_mode="updates"`` events (one line per step)."""
+    """Live progress of a run: one line per step (``stream_mode="updates"``), and a bar fed by the
+    nodes' progress events (``stream_mode="custom"``, :mod:`marginalia.progress`): chunks done /
+    total, pages done / total. A fan-out's tasks (one step each) show in the bar, not as lines."""
 
-    def __init__(self, status):
+    def __init__(self, status: Any):  # a rich Status: its line shows the bar
         self.status = status
-        self.chunks_done = 0
+        self.last_node: str | None = None
+        self.done: dict[str, set[int]] = {}  # unit -> items done (a fan-out reports them in any order)
 
     def __call__(self, node: str, update: Any) -> None:
-        if node == "extract_chunk":
-            self.chunks_done += 1
-            self.status.update(f"extracting minutes: {self.chunks_done} chunk(s) done")
+        if node == PROGRESS:
+            self._advance(update)
             return
+        if node == self.last_node:  # the same node again: another task of a fan-out
+            return
+        self.last_node = node
         detail = ""
         if node == "transcript" and isinstance(update, dict) and update.get("transcript"):
             t = update["transcript"]
             detail = f": {t['segments']} segments, {len(t['speakers'])} speakers ({t['origin']})"
-        elif node == "plan" and isinstance(update, dict):
-            detail = f": {len(update.get('chunks') or [])} chunk(s)"
         console.print(f"[green]✓[/] {node}{detail}", highlight=False)
         self.status.update(f"after {node} …")
+
+    def _advance(self, event: Any) -> None:
+        if not isinstance(event, dict) or not isinstance(event.get("progress"), str):
+            return
+        start, end = event.get("range") or (0, 0)
+        done = self.done.setdefault(event["progress"], set())
+        done.update(range(int(start), int(end)))
+        self.status.update(progress_bar(event["progress"], len(done), int(event.get("total") or 0)))
+
+
+def progress_bar(unit: str, done: int, total: int) -> Table:
+    """``chunks ━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━ 6/10``: a row for the status line."""
+    from rich.progress_bar import ProgressBar
+
+    row = Table.grid(padding=(0, 1))
+    row.add_row(unit, ProgressBar(total=max(total, 1), completed=min(done, total), width=30), f"{done}/{total}")
+    return row
 
 
 class _ShutdownNoise(logging.Filter):

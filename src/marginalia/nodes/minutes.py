@@ -33,6 +33,7 @@ from contextlib import ExitStack
 from langgraph.types import Send
 
 from ..context import engine_turn, rails
+from ..progress import report
 from ..schemas import Minutes, Transcript
 from .transcript import parsed_transcript
 
@@ -77,7 +78,14 @@ def route_chunks(state: dict) -> list[Send]:
     return [
         Send(
             "extract_chunk",
-            {"source": state["source"], "transcript": state["transcript"], "index": i, "start": a, "end": b},
+            {
+                "source": state["source"],
+                "transcript": state["transcript"],
+                "index": i,
+                "start": a,
+                "end": b,
+                "total": len(state["chunks"]),
+            },
         )
         for i, (a, b) in enumerate(state["chunks"])
     ]
@@ -89,7 +97,9 @@ def plan(state: dict, runtime) -> dict:
 
     transcript = parsed_transcript(rails(runtime).store, state["source"], state["transcript"])
     lengths = [len(clean_text(s.text)) for s in transcript.segments]
-    return {"chunks": plan_chunks(lengths, int(state.get("chunk_chars") or DEFAULT_CHUNK_CHARS)), "partials": None}
+    chunks = plan_chunks(lengths, int(state.get("chunk_chars") or DEFAULT_CHUNK_CHARS))
+    report(runtime, "chunks", 0, 0, len(chunks))
+    return {"chunks": chunks, "partials": None}
 
 
 def extract_chunk(task: dict, runtime) -> dict:
@@ -103,6 +113,7 @@ def extract_chunk(task: dict, runtime) -> dict:
     )
     with chunk_turn(r.engine):
         minutes = r.engine.extract_minutes(part, first_segment=task["start"], hint_date=hint_date(task["source"]))
+    report(runtime, "chunks", task["index"], task["index"] + 1, task.get("total", task["index"] + 1))
     return {"partials": [{"index": task["index"], "minutes": minutes.model_dump(mode="json")}]}
 
 

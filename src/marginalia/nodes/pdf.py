@@ -34,6 +34,7 @@ from langgraph.types import Send
 from ..context import AgentContext, rails
 from ..engines.base import Engine
 from ..errors import InvalidInput, ObjectChanged, UnsupportedInput
+from ..progress import report
 from ..schemas import DocumentSummary, Section
 from ..settings import current
 from ..tools import pdf as pdftools
@@ -250,13 +251,17 @@ def plan(state: dict, runtime) -> dict:
     with open_copy(r.store, source) as handle:
         info = document_info(handle, password=password, name=source["uri"])
     chunk_pages = int(state.get("chunk_pages") or DEFAULT_CHUNK_PAGES)
+    report(runtime, "pages", 0, 0, info["page_count"])
     return {"document": info, "chunks": plan_page_chunks(info["page_count"], chunk_pages), "partials": None}
 
 
 def route_chunks(state: dict) -> list[Send]:
     """Fan out one ``summarize_chunk`` per page range (only numbers travel, never text)."""
     return [
-        Send("summarize_chunk", {"source": state["source"], "index": i, "first": a, "last": b})
+        Send(
+            "summarize_chunk",
+            {"source": state["source"], "index": i, "first": a, "last": b, "pages": state["document"]["page_count"]},
+        )
         for i, (a, b) in enumerate(state["chunks"])
     ]
 
@@ -267,6 +272,7 @@ def summarize_chunk(task: dict, runtime) -> dict:
         pages = list(iter_page_range(handle, task["first"], task["last"], password=password, name=source["uri"]))
         headings = chunk_headings(handle, task["first"], task["last"], password=password)
     summary = summarize_pages_once(r.engine, pages)
+    report(runtime, "pages", task["first"] - 1, task["last"], task.get("pages", task["last"]))
     return {
         "partials": [
             {

@@ -15,6 +15,7 @@ from ..agents import AgentSpec
 from ..context import AgentContext
 from ..engines.base import Engine
 from ..errors import InvalidInput, MarginaliaError, StorageError, ThreadBusy
+from ..progress import PROGRESS
 from ..storage.base import ObjectInfo, Store
 from ..threads import ThreadIndex, ThreadRecord
 from ..uri import S3URI
@@ -68,7 +69,7 @@ class Run:
         return {
             "config": self.config,
             "context": self.context,
-            "stream_mode": ["updates", "values"],
+            "stream_mode": ["updates", "values", "custom"],  # custom: the nodes' progress events
             "durability": DURABILITY,
         }
 
@@ -84,6 +85,10 @@ class Run:
         mode, data = chunk
         if mode == "values":
             self.values = data
+            return
+        if mode == "custom":  # a node's progress event (marginalia.progress)
+            if on_update is not None:
+                on_update(PROGRESS, data)
             return
         for node, update in data.items():
             if node == "__interrupt__":
