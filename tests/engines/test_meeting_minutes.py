@@ -91,6 +91,20 @@ def test_what_is_not_an_action_item(line):
     assert minutes(line + "\n").action_items == []
 
 
+def test_a_commitment_right_after_a_dated_need_takes_its_due_date():
+    m = minutes(
+        "Ana: We also need to tell the support team about the maintenance by next Friday.\n"
+        "Ana: I'll send the announcement to the support team myself.\n"
+    )
+    (item,) = m.action_items
+    assert (item.owner, item.task, item.due, item.evidence) == (
+        "Ana",
+        "Send the announcement to the support team",
+        "2026-03-13",
+        [0, 1],
+    )
+
+
 def test_a_refused_request_is_dropped_and_an_accepted_one_takes_the_answers_due_date():
     m = minutes("Ana: Could you email the vendor about prices?\nCy: I would rather not.\n")
     assert m.action_items == []

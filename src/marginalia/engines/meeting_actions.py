@@ -297,6 +297,23 @@ def _commitment(u: Utterance, text: str) -> tuple[re.Match, str] | None:
     return None
 
 
+#: "We need to …" / "someone has to …": a need that a commitment right after it takes on.
+_NEED = re.compile(r"\b(?:we|someone|somebody)\s+(?:also\s+)?(?:need|needs|have|has)\s+to\b", re.IGNORECASE)
+
+
+def _need_before(u: Utterance, utterances: list[Utterance], task: str, date: str | None) -> tuple[str, int] | None:
+    """The due date and segment of a need said just before ``u`` ("we also need to tell the support
+    team by next Friday") when the task is about the same thing (two content words in common)."""
+    mine = {w.lower() for w in nlp.words(task) if len(w) > 3}
+    for earlier in reversed(utterances[max(0, u.index - 2) : u.index]):
+        if earlier.kind != "content" or not _NEED.search(earlier.text):
+            continue
+        shared = mine & {w.lower() for w in nlp.words(earlier.text) if len(w) > 3}
+        if len(shared) >= 2 and (due := nlp.due_date(earlier.text, reference=date)):
+            return due, earlier.segment
+    return None
+
+
 def _discourse_free(prefix: str) -> str:
     """``prefix`` without opening discourse words set off by a comma ("Probably, well, now we …")."""
     return re.sub(r"^(?:(?:probably|maybe|perhaps|well|so|now|okay)\s*,\s*)+", "", prefix.strip(), flags=re.I)
@@ -407,6 +424,9 @@ def _candidate(u: Utterance, utterances: list[Utterance], people: People, date: 
     if due:
         task = _DUE_PHRASE.sub("", task).strip(" ,")
     due = due or reply_due
+    if not due and (need := _need_before(u, utterances, task, date)):
+        due, said = need  # "we need to tell the support team by next Friday. I'll send them the announcement"
+        evidence.append(said)
     task, vague = _third_person(task, speaker=u.speaker, addressee=addressee, owner=owner)
     words = [w.lower() for w in nlp.words(task)]
     if vague or len(words) < 3 or all(w in BACKCHANNEL_WORDS for w in words[1:]) or is_meta(task):
