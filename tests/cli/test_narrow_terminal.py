@@ -57,3 +57,18 @@ def test_ls_threads_and_find_never_fold_keys_uris_or_thread_ids_at_80_columns(st
     code, out, err = run_cli("find", "--name", "meeting_minutes")
     assert code == 0, err
     one_line_holds(out, "demo", key, "meeting_minutes")
+
+
+def test_batch_keeps_object_uris_and_thread_ids_whole_at_80_columns(store_env, tmp_path, monkeypatch):
+    """Before, batch's table folded every column, object URIs and thread ids included."""
+    monkeypatch.setenv("COLUMNS", "80")
+    assert run_cli("samples", str(tmp_path / "in"))[0] == 0
+    assert run_cli("mb", "demo")[0] == 0
+    key = "meetings/2026/platform-team/weekly-standup-recording-of-the-whole-organisation.vtt"
+    assert run_cli("put", str(tmp_path / "in" / "standup.vtt"), f"s3://demo/{key}")[0] == 0
+    code, out, err = run_cli("batch", "s3://demo/meetings/", "--yes")
+    assert code == 0, err
+    row = next(line for line in out.splitlines() if f"s3://demo/{key}" in line)
+    assert "done" in row and "minutes-" in row
+    thread = next(word for word in row.split() if word.startswith("minutes-"))
+    assert run_cli("trace", thread, "--json")[0] == 0  # the id on the line is the whole id

@@ -9,8 +9,10 @@ from collections.abc import Callable
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from .app import app, console, json_output, print_json
+from .formatting import print_table
 from .params import prefix_uri
 
 _STYLE = {"done": "green", "skipped": "dim", "waiting": "yellow", "elsewhere": "cyan", "failed": "red"}
@@ -103,12 +105,11 @@ def batch_command(
 
         rows = run(on_row, on_start)
 
-    table = Table(title=f"batch {agent} on {prefix}", expand=True)
-    for column in ("object", "status", "thread", "detail"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(row.uri, f"[{_STYLE[row.status]}]{row.status}[/]", row.thread_id or "—", row.detail)
-    console.print(table)
+    table = Table("object", "status", "thread", "detail", title=f"batch {agent} on {prefix}")
+    cells: list[list[str | Text]] = [
+        [r.uri, Text(r.status, style=_STYLE[r.status]), r.thread_id or "—", r.detail] for r in rows
+    ]
+    print_table(console, table, cells, whole={0, 1, 2})  # object URIs and thread ids are copied: never folded
     counts = {s: sum(r.status == s for r in rows) for s in _STYLE}
     console.print("  ".join(f"[{_STYLE[s]}]{s}: {n}[/]" for s, n in counts.items()), highlight=False)
     if not rows:
