@@ -1,6 +1,6 @@
 """PDF extraction with and without bounds: time and peak memory per document (issue 17 item 3).
 
-    PYTHONPATH=src /work/venv/bin/python benchmarks/pdf_bounds.py [--mb 20 --mb 80] [--page-seconds 30]
+    .venv/bin/python benchmarks/pdf_bounds.py [--mb 20 --mb 80] [--page-seconds 30]
 
 Documents: the sample report (ordinary text), and generated hostile ones (``tests/tools/
 test_pdf_bounds.heavy_pdf``: one page whose few-KB content stream inflates to MB MB of

@@ -1,6 +1,6 @@
 """A long transcript to the approval point: wall time and peak memory (issue 17 item 2).
 
-    PYTHONPATH=src /work/venv/bin/python benchmarks/transcript.py --mib 2 [--mib 20] [--engine offline]
+    .venv/bin/python benchmarks/transcript.py --mib 2 [--mib 20] [--engine offline]
 
 For each size, a WebVTT meeting of that many MiB is generated (the sample stand-up's lines over
 and over, ``tests/durability/crashkit.long_meeting_vtt``), put in a fresh local store, and the
