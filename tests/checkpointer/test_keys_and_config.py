@@ -166,3 +166,38 @@ def test_with_allowlist_reaches_the_serializer_inside_encryption_and_compression
     checkpoint |= {"channel_versions": {}, "versions_seen": {}}
     config = clone.put({"configurable": {"thread_id": "t", "checkpoint_ns": ""}}, checkpoint, {"step": -1}, {})
     assert saver.get_tuple(config).checkpoint["channel_values"] == {"x": 3}
+
+
+def test_async_twins_never_wait_for_the_event_loops_default_executor(tmp_path):
+    """Under ``graph.astream`` LangGraph runs a fan-out's sync nodes on the loop's default
+    executor; a save queued there waited until every chunk had started, and a crash lost the
+    finished ones (issue 17 item 1). Here that executor's one thread is held and a task queued
+    behind it: the saver's async twins still complete, on the saver's own threads."""
+    import asyncio
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    config = {"configurable": {"thread_id": "t", "checkpoint_ns": "", "checkpoint_id": str(uuid6())}}
+
+    async def main(saver: S3Saver) -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=1))
+        gate = threading.Event()
+        held = loop.run_in_executor(None, gate.wait)  # the default executor's only thread
+        queued = loop.run_in_executor(None, lambda: "ran")  # a chunk waiting for a thread
+        try:
+            saved = asyncio.gather(
+                saver.aput_writes(config, [("partials", [1])], "task-1"),
+                saver.aget_tuple({"configurable": {"thread_id": "t"}}),
+            )
+            # a guard against hanging forever, not a speed limit
+            await asyncio.wait_for(saved, timeout=120)
+            assert not queued.done()  # the default executor never got to it: the saves did not use it
+        finally:
+            gate.set()
+            await held
+            assert await queued == "ran"
+
+    with S3Saver.from_uri("s3://state/x", store=f"local:{tmp_path}") as saver:
+        asyncio.run(main(saver))
+        assert [w for w in saver.store.list_objects("state", "x/")], "the pending writes were saved"
