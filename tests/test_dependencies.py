@@ -250,3 +250,13 @@ def test_a_command_without_its_extra_names_it_in_one_line(tmp_path):
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 2 and len(lines) == 1, (argv, proc.stderr[-2000:])
         assert lines[0].startswith("error:") and f"pip install 'marginalia[{extra}]'" in lines[0], lines[0]
+
+
+def test_the_extras_table_names_what_pyproject_installs():
+    """``marginalia.extras.EXTRAS`` (what a MissingExtra is raised for) agrees with pyproject's extras."""
+    from marginalia.extras import EXTRAS
+
+    assert set(PARTS.values()) <= set(EXTRAS)
+    for extra, modules in EXTRAS.items():
+        for module in modules:
+            assert _owner(module) in _declared(extra), f"{module} does not come with marginalia[{extra}]"

@@ -5,12 +5,12 @@ their default path (local store, offline engine, search over SQLite). The rest i
 
 * ``marginalia[mcp]`` — ``marginalia mcp``, the MCP server (:mod:`marginalia.search.mcp_server`);
 * ``marginalia[temporal]`` — ``marginalia worker``, ``--on temporal`` (:mod:`marginalia.temporal`);
-* ``marginalia[studio]`` — ``langgraph dev`` serving the agents to LangGraph Studio;
 * ``marginalia[testing]`` — the S3 test server with annotation routes (:mod:`marginalia.testing.s3_server`).
 
 A module that needs one imports it inside :func:`requires`, so using that part without its extra
 is one clear line naming the extra (``marginalia mcp`` → ``pip install 'marginalia[mcp]'``), not a
-traceback ending in ``No module named 'mcp'``.
+traceback ending in ``No module named 'mcp'``. The other extras serve tools beside the package,
+which imports nothing of them: ``studio`` (``langgraph dev``), ``notebooks``, ``bench`` and ``dev``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ __all__ = ["EXTRAS", "MissingExtra", "requires"]
 EXTRAS: dict[str, tuple[str, ...]] = {
     "mcp": ("mcp",),
     "temporal": ("temporalio",),
-    "studio": ("langgraph_api", "langgraph_cli", "langgraph_sdk"),
     "testing": ("moto", "werkzeug"),
 }
 
