@@ -37,6 +37,17 @@ from marginalia.tools.transcripts import parse_transcript
             "The sample speaker gives feedback on every button.",
         ),
         ("It's it's a wheel that you spin with one finger.", "It's a wheel that you spin with one finger."),
+        # a phrase abandoned after one word and said again
+        ("I like that I like the idea of the logo on the screen.", "I like the idea of the logo on the screen."),
+        (
+            "With all those features the cost will be a lot of a lot higher.",
+            "With all those features the cost will be a lot higher.",
+        ),
+        # a comment clause closed by a comma, with none before it
+        (
+            "One thing I did not say I think, is that users want a good looking remote.",
+            "One thing I did not say is that users want a good looking remote.",
+        ),
         # "just" after a modal goes, "just" meaning "only" stays
         (
             "We should just make a remote, just a remote control.",

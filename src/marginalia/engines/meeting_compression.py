@@ -32,9 +32,10 @@ _LEADING_RE = re.compile(
     r"\s*,?\s+",
     re.IGNORECASE,
 )
-#: A hedge between commas, or a comment clause inside a sentence: ", I think," / ", you know,".
+#: A hedge between commas, or a comment clause inside a sentence: ", I think," / ", you know,"
+#: ("one thing I did not say I think, is that" too: the comma closes the comment).
 _INNER_CLAUSE_RE = re.compile(
-    r"\s*,\s*(?:i\s+think|i\s+guess|i\s+suppose|i\s+mean|you\s+know|i'd\s+say|basically|actually|obviously|"
+    r"\s*(?:,\s*)?(?:i\s+think|i\s+guess|i\s+suppose|i\s+mean|you\s+know|i'd\s+say|basically|actually|obviously|"
     r"of\s+course|in\s+fact|apparently|yeah|okay|oh|right|well)\s*,\s*",
     re.IGNORECASE,
 )
@@ -56,6 +57,9 @@ _HAS_MODAL_RE = re.compile(
 )
 #: Discourse words left inside a sentence: " yeah ", " oh ", ", okay,".
 _INNER_DISCOURSE_RE = re.compile(r"(?<=\s)(?:yeah|oh|uh|um|mm|hmm)(?:\s*,)?\s+", re.IGNORECASE)
+#: A phrase of two or three words said again after one word, the first one abandoned: "I like that
+#: I like the idea" -> "I like the idea", "a lot of a lot higher" -> "a lot higher".
+_RESTARTED_PHRASE_RE = re.compile(r"(?<![\w'-])((?:[\w']+\s+){1,2}[\w']+)\s+[\w']+\s+\1(?![\w'-])", re.IGNORECASE)
 #: A word or a phrase of up to four words said twice in a row ("it's it's", "the case the case").
 _REPEATED_PHRASE_RE = re.compile(r"(?<![\w'-])((?:[\w'-]+\s+){0,3}[\w'-]+)(?:\s*,?\s+\1)+(?![\w'-])", re.IGNORECASE)
 #: Tags closing a sentence.
@@ -74,13 +78,13 @@ _TAG_ENDINGS = frozenset(
 )
 
 
-def _has_repeat(text: str) -> bool:
-    """A run of one to four words said twice in a row: the cheap test before _REPEATED_PHRASE_RE."""
+def _has_repeat(text: str, *, gap: int, sizes: tuple[int, ...] = (1, 2, 3, 4)) -> bool:
+    """A run of ``sizes`` words said again after ``gap`` other words: the cheap test before a pattern."""
     words = _WORD_RE.findall(text.lower())
     return any(
-        words[i] == words[i + k] and words[i : i + k] == words[i + k : i + 2 * k]
-        for k in range(1, 5)
-        for i in range(len(words) - 2 * k + 1)
+        words[i] == words[i + k + gap] and words[i : i + k] == words[i + k + gap : i + 2 * k + gap]
+        for k in sizes
+        for i in range(len(words) - 2 * k - gap + 1)
     )
 
 
@@ -196,8 +200,10 @@ def compress(sentence: str) -> str:
     s = _JUST_RE.sub(r"\1 ", s)
     if _HAS_MODAL_RE.search(s):
         s = _HEDGE_RE.sub("", s)
-    if _has_repeat(s):
+    if _has_repeat(s, gap=0):
         s = _REPEATED_PHRASE_RE.sub(r"\1", s)
+    if _has_repeat(s, gap=1, sizes=(2, 3)):
+        s = _RESTARTED_PHRASE_RE.sub(r"\1", s)
     if s and s.rsplit(None, 1)[-1].strip(",;:").lower() in _TAG_ENDINGS:
         head, tail = s[:-80], s[-80:]  # tags close a sentence: look at its end only
         s = head + _TRAILING_RE.sub("", tail)
