@@ -125,11 +125,6 @@ _WE_VERBS = {
     "keep": "keeps",
     "make": "makes",
     "know": "knows",
-    "still": "still",
-    "also": "also",
-    "all": "all",
-    "just": "just",
-    "definitely": "definitely",
     **{m: m for m in "can could should would will might may must shall cannot can't couldn't shouldn't won't".split()},
 }
 #: "we" (with what follows it), "our", or "us" (not "let us").

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from . import lexrank
 from . import text as nlp
-from .meeting_cleaning import BACKCHANNEL_WORDS, Utterance, has_restart, is_complete
+from .meeting_cleaning import BACKCHANNEL_WORDS, Utterance, has_restart, is_complete, word_overlap
 
 __all__ = ["NOVELTY", "Part", "describe", "is_summarisable", "segment", "summary_sentences"]
 
@@ -243,9 +243,29 @@ def describe(
         part.sentences = sorted(part.ranked[:want])
 
 
+#: A speaker's own commitment ("I'll write the runbook by Friday"): the minutes list it as an action
+#: item, the summary does not repeat it.
+_COMMITMENT_RE = re.compile(
+    r"^(?:(?:ok(?:ay)?|so|and|then|yes|yeah),?\s+)*i(?:'ll|\s+will|'m\s+going\s+to|'m\s+gonna|\s+can\s+take)\s", re.I
+)
+
+
+#: A sentence opening on a pronoun that points back ("It waits for the queue", "They said so"): out of
+#: its context nobody knows what it is about.
+_POINTS_BACK_RE = re.compile(r"^(?:it|it's|this|that|that's|these|those|they|they're|he|she|him|her|them)\b", re.I)
+
+
 def is_summarisable(u: Utterance) -> bool:
-    """A statement a summary can quote: complete, not a question, no phrase restarted inside it."""
-    return u.kind == "content" and not u.is_question and is_complete(u.text) and not has_restart(u.text)
+    """A statement a summary can quote: complete, not a question, no phrase restarted inside it, not
+    opening on a pronoun that points back, not the speaker's own commitment (that is an action item)."""
+    return (
+        u.kind == "content"
+        and not u.is_question
+        and is_complete(u.text)
+        and not has_restart(u.text)
+        and not _COMMITMENT_RE.match(u.text)
+        and not _POINTS_BACK_RE.match(u.text)
+    )
 
 
 def _title(phrases: list[str]) -> str:
@@ -268,13 +288,17 @@ def summary_sentences(
 
     The topics take turns, the largest first, each offering its next best sentence (its
     ``ranked`` order from :func:`describe`); a sentence whose content words are mostly said
-    already (more than ``novelty`` of them, see :data:`NOVELTY`) is skipped, as is one that
-    does not fit in what is left of ``budget`` words. ``text`` gives the sentence whose words
+    already (more than ``novelty`` of them, see :data:`NOVELTY`) is deferred, one that does not
+    fit in what is left of ``budget`` words skipped. Deferred sentences are taken afterwards, in
+    the order met, while words are left, unless one nearly repeats a chosen sentence (word
+    overlap 0.7 or more): a short, focused meeting, where every sentence shares the topic's
+    words, still fills its budget. ``text`` gives the sentence whose words
     are compared (the compressed sentence), ``render`` the one that is counted and shown (with
     its speaker when it says "I"). Both are called only for the sentences reached.
     """
     queues = sorted((p for p in parts if p.ranked), key=lambda p: -p.words)
     chosen: list[int] = []
+    deferred: list[int] = []
     said: set[str] = set()
     remaining = budget
     for r in range(max((len(p.ranked or []) for p in queues), default=0)):
@@ -287,10 +311,18 @@ def summary_sentences(
             i = ranked[r]
             bag = set(lexrank.terms(text(utterances[i])))
             if bag and len(bag & said) > novelty * len(bag):
+                deferred.append(i)
                 continue
             count = nlp.word_count(render(utterances[i]))
             if count <= remaining:
                 chosen.append(i)
                 said |= bag
                 remaining -= count
+    for i in deferred:
+        if remaining < 8:
+            break
+        count = nlp.word_count(render(utterances[i]))
+        if count <= remaining and all(word_overlap(utterances[i].text, utterances[j].text) < 0.7 for j in chosen):
+            chosen.append(i)
+            remaining -= count
     return sorted(chosen)
