@@ -96,6 +96,7 @@ def test_we_becomes_the_team_only_when_it_reads(said, written):
 def test_a_phrase_restarted_inside_a_sentence_is_noticed():
     assert has_restart("This voice recognition thing is a we've got a market for it.")
     assert has_restart("With a and if we discussed the flipping thing, it works.")
+    assert has_restart("Here we have a my technical functions design presentation.")
     assert not has_restart("This is a good idea for the team.")
     assert not has_restart("Press the A button twice to pair it.")
 

@@ -279,9 +279,12 @@ def is_complete(sentence: str) -> bool:
     return len(content) >= 3
 
 
-#: An article with no noun after it, then a new start: "is a the team has", "with a and if we".
+#: An article with no noun after it, then a new start: "is a the team has", "with a and if we",
+#: "we have a my presentation".
 _RESTART_INSIDE_RE = re.compile(
-    r"(?<![\w'-])(?:[aA]n?|[tT]he)\s+(?:an?|the|and|or|but|if|so|is|are|was|were|of|to|(?:we|I|you|they|he|she)(?:'\w+)?)(?![\w'-])"
+    r"(?<![\w'-])(?:[aA]n?|[tT]he)\s+"
+    r"(?:an?|the|and|or|but|if|so|is|are|was|were|of|to|my|your|our|their|his|(?:we|I|you|they|he|she)(?:'\w+)?)"
+    r"(?![\w'-])"
 )
 
 
