@@ -79,13 +79,24 @@ _TAG_ENDINGS = frozenset(
 
 
 def _has_repeat(text: str, *, gap: int, sizes: tuple[int, ...] = (1, 2, 3, 4)) -> bool:
-    """A run of ``sizes`` words said again after ``gap`` other words: the cheap test before a pattern."""
+    """A run of ``sizes`` words said again after ``gap`` other words: the cheap test before a pattern.
+
+    Only positions of the same word are compared (a word said once starts no repeat).
+    """
     words = _WORD_RE.findall(text.lower())
-    return any(
-        words[i] == words[i + k + gap] and words[i : i + k] == words[i + k + gap : i + 2 * k + gap]
-        for k in sizes
-        for i in range(len(words) - 2 * k - gap + 1)
-    )
+    where: dict[str, list[int]] = {}
+    for i, w in enumerate(words):
+        where.setdefault(w, []).append(i)
+    longest = max(sizes)
+    for places in where.values():
+        for x, a in enumerate(places):
+            for b in places[x + 1 :]:
+                k = b - a - gap
+                if k > longest:
+                    break
+                if k in sizes and words[a : a + k] == words[b : b + k]:
+                    return True
+    return False
 
 
 # --- "we" -> "the team" --------------------------------------------------------------------

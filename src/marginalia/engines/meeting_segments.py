@@ -38,6 +38,9 @@ MAX_PARTS = 12
 #: than this share already said by the sentences chosen before it is skipped (a repeat). Chosen
 #: on the QMSum fixtures; ``benchmarks/quality.py`` reports it with leave-one-meeting-out figures.
 NOVELTY = 0.3
+#: A topic offers the summary at most this many of its best sentences (bounds the work on a
+#: transcript of thousands of sentences; a topic of a real meeting has fewer).
+OFFERED = 200
 #: Words that are never a topic in speech, whatever their frequency.
 SPEECH_WORDS = frozenset(
     """yeah yes okay ok right um uh hmm mm gonna wanna gotta kinda sorta dunno thing things stuff guess mean
@@ -301,11 +304,11 @@ def summary_sentences(
     deferred: list[int] = []
     said: set[str] = set()
     remaining = budget
-    for r in range(max((len(p.ranked or []) for p in queues), default=0)):
+    for r in range(min(OFFERED, max((len(p.ranked or []) for p in queues), default=0))):
         if remaining < 8:
             break
         for part in queues:
-            ranked = part.ranked or []
+            ranked = (part.ranked or [])[:OFFERED]
             if r >= len(ranked):
                 continue
             i = ranked[r]

@@ -166,12 +166,13 @@ class OfflineEngine:
     def _structure(self, utterances: list[Utterance], speakers: list[str], budget: int | None = None) -> Minutes:
         """Title, attendees, topics, sections and summary (no date, decisions or action items)."""
         parts = segment(utterances)
-        describe(utterances, parts, text=_compressed)
+        shown = _Shown()
+        describe(utterances, parts, text=shown.text)
         topics = list(dict.fromkeys(p.title for p in sorted(parts, key=lambda p: -p.words) if p.title))[:MAX_TOPICS]
         sections = [
             MeetingSection(
                 title=p.title or "Discussion",
-                summary=" ".join(_summary_sentence(utterances[i]) for i in p.sentences or []),
+                summary=" ".join(shown.render(utterances[i]) for i in p.sentences or []),
                 evidence=sorted({utterances[i].segment for i in p.sentences or []}),
             )
             for p in parts
@@ -182,7 +183,7 @@ class OfflineEngine:
             attendees=speakers,
             topics=topics,
             sections=sections,
-            summary=self._summary(utterances, parts, speakers, topics, budget or self.summary_words),
+            summary=self._summary(utterances, parts, speakers, topics, budget or self.summary_words, shown),
         )
 
     def revise_minutes(self, minutes: Minutes, feedback: str, transcript: Transcript) -> Minutes:
@@ -353,26 +354,46 @@ class OfflineEngine:
         return f"{who} met." if who else ""
 
     def _summary(
-        self, utterances: list[Utterance], parts: list[Part], speakers: list[str], topics: list[str], budget: int
+        self,
+        utterances: list[Utterance],
+        parts: list[Part],
+        speakers: list[str],
+        topics: list[str],
+        budget: int,
+        shown: _Shown,
     ) -> str:
         """The opener, then the chosen sentences in the order said, compressed, within ``budget`` words."""
         lead = self._lead(speakers, topics)
         remaining = max(20, budget - nlp.word_count(lead))
         chosen = summary_sentences(
-            utterances, parts, remaining, text=_compressed, render=_summary_sentence, novelty=self.summary_novelty
+            utterances, parts, remaining, text=shown.text, render=shown.render, novelty=self.summary_novelty
         )
         if not chosen:  # a short or chatty meeting: its most central content sentences
             content = [u for u in utterances if u.kind == "content" and not u.is_question]
-            picked = nlp.summarize_to_budget([_summary_sentence(u) for u in content], remaining, language=self.language)
+            picked = nlp.summarize_to_budget([shown.render(u) for u in content], remaining, language=self.language)
             chosen = [content[i].index for i in picked]
-        return " ".join([lead, *(_summary_sentence(utterances[i]) for i in sorted(chosen))]).strip()
+        return " ".join([lead, *(shown.render(utterances[i]) for i in sorted(chosen))]).strip()
 
 
 _FIRST_PERSON = re.compile(r"\b(?:I|I'm|I'll|I've|I'd|me|my|mine)\b")
 
 
-def _compressed(u: Utterance) -> str:
-    return compress(u.text)
+class _Shown:
+    """Each utterance's compressed text, computed once for one set of minutes."""
+
+    def __init__(self) -> None:
+        self._texts: dict[int, str] = {}
+
+    def text(self, u: Utterance) -> str:
+        text = self._texts.get(u.index)
+        if text is None:
+            text = self._texts[u.index] = compress(u.text)
+        return text
+
+    def render(self, u: Utterance) -> str:
+        """The sentence as the minutes show it (see :func:`_summary_sentence`)."""
+        text = self.text(u)
+        return f"{u.speaker}: {text}" if u.speaker and _FIRST_PERSON.search(text) else text
 
 
 def _summary_sentence(u: Utterance, *, compressed: bool = True) -> str:
