@@ -372,3 +372,29 @@ def test_a_long_timed_cue_is_split_with_interpolated_times():
     assert bob[0].start == 10.0 and bob[-1].end == 610.0
     for a, b in zip(bob, bob[1:], strict=False):
         assert a.start < a.end == b.start < b.end  # contiguous, increasing
+
+
+def test_segments_share_one_fields_set_and_stay_safe_to_copy():
+    """Memory of a long meeting (issue 17 item 2): pydantic keeps a fields set per instance (728
+    of a segment's ~1,230 bytes); parsed segments share one, and copying or updating a segment
+    never changes what the others hold."""
+    from marginalia.tools.transcripts import compact
+
+    data = "WEBVTT\n\n" + "".join(
+        f"00:00:{i:02d}.000 --> 00:00:{i + 1:02d}.000\n<v Ann>line {i}\n\n" for i in range(40)
+    )
+    transcript = parse_transcript(data.encode(), filename="m.vtt")
+    assert len({id(s.__pydantic_fields_set__) for s in transcript.segments}) == 1
+    assert transcript.segments[3].model_dump() == {
+        "id": 3,
+        "speaker": "Ann",
+        "start": 3.0,
+        "end": 4.0,
+        "text": "line 3",
+    }
+    moved = transcript.segments[0].model_copy(update={"id": 100})
+    assert moved.id == 100 and transcript.segments[0].id == 0
+    assert transcript.segments[1].model_fields_set == {"id", "speaker", "start", "end", "text"}
+    # read back from JSON (as from the annotation), then compacted
+    again = compact(type(transcript).model_validate_json(transcript.model_dump_json()))
+    assert again == transcript and len({id(s.__pydantic_fields_set__) for s in again.segments}) == 1

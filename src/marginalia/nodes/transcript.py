@@ -10,8 +10,8 @@ Where the words come from, first match wins:
 The transcript is written as the ``transcript`` annotation of the object (split over several
 annotations when above 1 MiB, never truncated), conditioned on the ETag read at ingest. State
 only keeps a reference and a few counts, so checkpoints stay small whatever the meeting length;
-later nodes read the segments back with :func:`parsed_transcript`, which reads and parses the
-annotation once per process and thread reference (not once per chunk).
+later nodes get the segments from :func:`parsed_transcript`: the transcript this node parsed,
+kept in the process (a resumed process reads and parses the annotation once, not once per chunk).
 """
 
 from __future__ import annotations
@@ -24,7 +24,13 @@ from pathlib import Path, PurePosixPath
 from ..context import rails
 from ..errors import AnnotationNotFound, InvalidInput, ObjectChanged, ObjectNotFound, UnsupportedInput
 from ..schemas import Transcript
-from ..tools.transcripts import MEDIA_EXTENSIONS, TRANSCRIPT_EXTENSIONS, find_transcript_beside, parse_transcript
+from ..tools.transcripts import (
+    MEDIA_EXTENSIONS,
+    TRANSCRIPT_EXTENSIONS,
+    compact,
+    find_transcript_beside,
+    parse_transcript,
+)
 from ..uri import parse_uri
 from .annotate import changed_message, write_json
 from .provenance import provenance
@@ -127,18 +133,19 @@ def transcript_node(state: dict, runtime, config) -> dict:
     payload["origin"] = origin
     payload["provenance"] = provenance(config=config, engine=r.engine, agent="minutes", source_etag=source["etag"])
     written = write_json(r.store, source, TRANSCRIPT_ANNOTATION, payload)
-    return {
-        "transcript": {
-            "annotation": TRANSCRIPT_ANNOTATION,
-            "origin": origin,
-            "segments": len(transcript.segments),
-            "speakers": transcript.speakers,
-            "language": transcript.language,
-            "chars": sum(len(s.text) for s in transcript.segments),
-            "source_format": transcript.source_format,
-            "parts": written["parts"],
-        }
+    del payload
+    reference = {
+        "annotation": TRANSCRIPT_ANNOTATION,
+        "origin": origin,
+        "segments": len(transcript.segments),
+        "speakers": transcript.speakers,
+        "language": transcript.language,
+        "chars": sum(len(s.text) for s in transcript.segments),
+        "source_format": transcript.source_format,
+        "parts": written["parts"],
     }
+    _remember(_cache_key(source, reference), transcript)  # the plan and the chunks read this, not the annotation
+    return {"transcript": reference}
 
 
 def load_transcript(store, source: dict) -> Transcript:
@@ -155,7 +162,7 @@ def load_transcript(store, source: dict) -> Transcript:
         except ObjectNotFound:
             now = None
         raise ObjectChanged(changed_message(source, now), uri=source["uri"]) from None
-    return Transcript.model_validate({k: v for k, v in data.items() if k in Transcript.model_fields})
+    return compact(Transcript.model_validate({k: v for k, v in data.items() if k in Transcript.model_fields}))
 
 
 #: Parsed transcripts kept in this process (a few batch workers' meetings at once).
@@ -175,13 +182,7 @@ def parsed_transcript(store, source: dict, reference: dict | None) -> Transcript
     """
     if reference is None:
         return load_transcript(store, source)
-    key = (
-        source["bucket"],
-        source["key"],
-        source.get("version_id"),
-        source.get("etag"),
-        json.dumps(reference, sort_keys=True, default=str),
-    )
+    key = _cache_key(source, reference)
     with _parsed_lock:
         if (hit := _parsed.get(key)) is not None:
             _parsed.move_to_end(key)
@@ -191,10 +192,26 @@ def parsed_transcript(store, source: dict, reference: dict | None) -> Transcript
         with _parsed_lock:
             hit = _parsed.get(key)
         if hit is None:
-            hit = load_transcript(store, source)
+            hit = _remember(key, load_transcript(store, source))
             with _parsed_lock:
-                _parsed[key] = hit
-                while len(_parsed) > PARSED_KEPT:
-                    _parsed.popitem(last=False)
                 _parsing.pop(key, None)
     return hit
+
+
+def _cache_key(source: dict, reference: dict) -> tuple:
+    return (
+        source["bucket"],
+        source["key"],
+        source.get("version_id"),
+        source.get("etag"),
+        json.dumps(reference, sort_keys=True, default=str),
+    )
+
+
+def _remember(key: tuple, transcript: Transcript) -> Transcript:
+    with _parsed_lock:
+        _parsed[key] = transcript
+        _parsed.move_to_end(key)
+        while len(_parsed) > PARSED_KEPT:
+            _parsed.popitem(last=False)
+    return transcript
