@@ -444,3 +444,15 @@ async def test_a_server_thread_without_a_record_is_approved_with_its_object(clie
     assert approved.returncode == 0, approved.stderr
     after = _threads(server)[thread_id]
     assert after["status"] == "done" and after["object_uri"] == "s3://meetings/unrecorded.vtt"
+
+
+async def test_a_server_thread_rejected_without_feedback_ends_rejected(client, server):
+    """A reject with no feedback discards the proposal: the thread ends ``rejected`` in the index,
+    nothing is written, and it is no longer pending."""
+    server.store.put_object("meetings", "discarded.vtt", SAMPLES / "standup.vtt")
+    thread_id, _ = await _to_interrupt(client, "minutes", {"object_uri": "s3://meetings/discarded.vtt"})
+    await client.runs.wait(thread_id, "minutes", command={"resume": {"action": "reject"}})
+    record = _threads(server)[thread_id]
+    assert record["status"] == "rejected" and record["object_uri"] == "s3://meetings/discarded.vtt"
+    assert thread_id not in _threads(server, "--pending")
+    assert "meeting_minutes" not in {a.name for a in server.store.list_annotations("meetings", "discarded.vtt")}
