@@ -10,9 +10,10 @@ the result exactly as ``tests/durability`` does (see ``tests/durability/crashkit
 are spread evenly over the targets and agents. Prints ``survived/total`` per target and overall,
 and the work redone per kill: model calls beyond an uninterrupted run's, counted from the event
 log outside the killed processes (``minutes-long`` is a generated 37-chunk meeting; the goal is at
-most the chunks in flight per kill). Of those, ``lost`` is the finished work a kill threw away:
-redone calls minus the one an ``engine:N`` kill fires after (its node had not returned); calls a
-kill cut short are counted apart (``cut``: they never returned, so they are in flight, not redone).
+most the chunks in flight per kill). Of those, ``saving`` were chunks whose save was under way at
+the kill, and ``lost`` finished chunks whose save had not even begun (redone minus those, minus the
+call an ``engine:N`` kill fires after): 0 when each chunk is saved as it ends. Calls a kill cut
+short are counted apart (``cut``: they never returned, so they are in flight, not redone).
 ``--drivers`` spreads the trials over ``drive`` (sync) and ``adrive`` (async) as well.
 """
 
@@ -70,17 +71,19 @@ def main() -> int:
             plan = crashkit.plan_kills(rng, crashkit.reference_counts(agent, target))
             trial = crashkit.run_trial(crashkit.Trial(agent, target, f"b{i}", plan, driver=driver))
             name = f"{target.kind}/{agent}/{driver}"
-            row = totals.setdefault(name, [0, 0, 0, 0, 0, 0])
+            row = totals.setdefault(name, [0, 0, 0, 0, 0, 0, 0])
             redone = crashkit.redone_engine_calls(trial)
-            cut, killer = crashkit.in_flight_engine_calls(trial)
-            for j, n in enumerate((trial.survived, 1, trial.killed, redone, redone - killer, cut)):
+            cut, killer, saving = crashkit.in_flight_engine_calls(trial)
+            lost = redone - killer - saving
+            for j, n in enumerate((trial.survived, 1, trial.killed, redone, lost, cut, saving)):
                 row[j] += n
             if trial.killed:
                 worst[name] = max(worst.get(name, 0), -(-redone // trial.killed))
             if not trial.survived:
                 failures.append((trial.name, plan, trial.problems))
             print(
-                f"trial {i + 1:3d} {name:26s} kills={trial.killed} redone={redone} lost={redone - killer} cut={cut} "
+                f"trial {i + 1:3d} {name:26s} kills={trial.killed} redone={redone} saving={saving} lost={lost} "
+                f"cut={cut} "
                 f"{plan} {'ok' if trial.survived else 'FAILED ' + '; '.join(trial.problems)[:300]}",
                 flush=True,
             )
@@ -89,14 +92,14 @@ def main() -> int:
             server.stop()
     from marginalia.nodes.minutes import CHUNKS_AT_ONCE
 
-    print("\nmodel calls per kill: redone (worst trial), of them lost after finishing; cut short (in flight).")
-    print(f"goal: redone per kill <= the chunks in flight at once ({CHUNKS_AT_ONCE}), lost 0\n")
-    print(f"{'target/agent/driver':26s} survived/total  kills  redone  per kill (worst)  lost  per kill  cut")
-    for name, (ok, n, kills, redone, lost, cut) in totals.items():
-        k = max(kills, 1)
+    print("\nmodel calls per kill: redone (worst trial); of them, saving: the chunk's save was under way at the")
+    print("kill; lost: its save had not begun (queued behind other work); cut: calls a kill cut short")
+    print(f"goal: redone per kill <= the chunks in flight (computing, {CHUNKS_AT_ONCE} at once, or saving), lost 0\n")
+    print(f"{'target/agent/driver':26s} survived/total  kills  redone  per kill (worst)  saving  lost  cut")
+    for name, (ok, n, kills, redone, lost, cut, saving) in totals.items():
         print(
-            f"{name:26s} {ok:4d}/{n:<4d}       {kills:5d}  {redone:6d}  {redone / k:8.2f} ({worst.get(name, 0):3d})"
-            f"  {lost:4d}  {lost / k:8.2f}  {cut:3d}"
+            f"{name:26s} {ok:4d}/{n:<4d}       {kills:5d}  {redone:6d}  {redone / max(kills, 1):8.2f} ({worst.get(name, 0):3d})"
+            f"  {saving:6d}  {lost:4d}  {cut:3d}"
         )
     ok = sum(v[0] for v in totals.values())
     n = sum(v[1] for v in totals.values())

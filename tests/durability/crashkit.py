@@ -209,9 +209,9 @@ class RecordingStore(Store):
             elif "/w/" in key and self.kill.holding():
                 threading.Event().wait()  # until the armed kill ends the process
         hit = self.kill.tick(kinds)
+        self.log(ev="write", phase="begin", **event)  # begun (in flight), even when killed before it lands
         if hit and self.kill.when == "before":
             self.kill.die()
-        self.log(ev="write", phase="begin", **event)
         result = fn()
         etag = getattr(result, "etag", None)
         self.log(ev="write", phase="end", etag=etag, **event)
@@ -770,12 +770,15 @@ def redone_engine_calls(trial: Trial) -> int:
     return sum(e["ev"] == "engine" for e in events) - reference_counts(trial.agent, trial.target)["engine"]
 
 
-def in_flight_engine_calls(trial: Trial) -> tuple[int, int]:
-    """``(cut, killer)`` over a trial's kills: engine calls a kill cut short (begun in a killed
-    process, never returned) and calls that returned but whose node a kill stopped before it
-    returned in turn (an ``engine:N`` kill fires right after its Nth call). Both were in flight;
-    only the killers are in :func:`redone_engine_calls` (cut calls never returned), so
-    ``redone - killer`` is the finished work a kill lost."""
+def in_flight_engine_calls(trial: Trial) -> tuple[int, int, int]:
+    """``(cut, killer, saving)`` over a trial's kills: engine calls a kill cut short (begun in a
+    killed process, never returned); calls that returned but whose node a kill stopped before it
+    returned in turn (an ``engine:N`` kill fires right after its Nth call); and calls whose task's
+    result was being saved when the kill came (its pending-writes save begun, not ended: the store
+    writes one fsynced save at a time, so a few can be under way). All were in flight; the cut
+    ones never returned, so they are not in :func:`redone_engine_calls`. ``redone - killer -
+    saving`` is finished work whose save had not even begun: what a save queued behind other
+    work loses (issue 17 item 1), 0 when each chunk is saved as it ends."""
     events = EventLog.read(trial.target.root / f"{trial.name}.log")
     finished = [e for e in events if e["ev"] == "finished"]
     final_pid = finished[-1]["pid"] if finished else None
@@ -783,7 +786,12 @@ def in_flight_engine_calls(trial: Trial) -> tuple[int, int]:
     ended = Counter(e["pid"] for e in events if e["ev"] == "engine" and e["pid"] != final_pid)
     cut = sum(max(0, begun[pid] - ended[pid]) for pid in begun)
     killer = sum(spec.startswith("engine:") for spec in trial.kills[: trial.killed])
-    return cut, killer
+    saves = [e for e in events if e["ev"] == "write" and writes_key_task(e.get("key")) and e["pid"] != final_pid]
+    started = {(e["pid"], writes_key_task(e["key"])) for e in saves if e["phase"] == "begin"}
+    done = {(e["pid"], writes_key_task(e["key"])) for e in saves if e["phase"] == "end"}
+    calls = {(e["pid"], e.get("task")) for e in events if e["ev"] == "engine" and e["pid"] != final_pid}
+    saving = len(calls & (started - done))
+    return cut, killer, saving
 
 
 # --- planning kills -------------------------------------------------------------------------
