@@ -36,9 +36,11 @@ def test_a_kill_mid_fan_out_redoes_only_the_chunks_in_flight(local_target, drive
     assert trial.killed == 1 and trial.survived, trial.problems  # and the result equals an uninterrupted run's
     redone = crashkit.redone_engine_calls(trial)
     cut, killer, saving = crashkit.in_flight_engine_calls(trial)
-    # redone: the killing call's chunk and chunks whose save was under way (the store writes one
-    # fsynced save at a time); never a finished chunk whose save had not begun (the bug: 20 of 20)
-    assert redone - killer - saving == 0, f"{redone} model calls redone after a kill at call {killed_after}"
+    # redone: the killing call's chunk and at most the chunks whose save was under way (the store
+    # writes one fsynced save at a time; a save begun may still land before the kill takes the
+    # process, and then its chunk is not redone); never a finished chunk whose save had not begun
+    # (the bug: 20 of 20)
+    assert killer <= redone <= killer + saving, f"{redone} model calls redone after a kill at call {killed_after}"
     assert 0 <= redone <= CHUNKS_AT_ONCE + saving, f"{redone} redone, {saving} saves under way"
 
 

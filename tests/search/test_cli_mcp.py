@@ -86,11 +86,28 @@ def test_ask_and_reindex(cli, corpus):
     assert f'"n": {stored}' in cli("search", "SELECT count(*) AS n FROM annotation", "--json").stdout
 
 
-def test_tables_commands_without_aws_credentials_say_so_in_one_line(cli, monkeypatch):
+def test_tables_commands_without_aws_credentials_say_so_in_one_line(cli, monkeypatch, tmp_path):
     """``tables`` talks to S3 Metadata on AWS whatever the store: with no credentials anywhere, each
     command is one line naming the bucket and what to set (exit 2), never a botocore traceback."""
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
+    # nor a credentials file, a config file or an instance role on the machine running the tests
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for name in (
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    import boto3
+
+    # an earlier caller in the process left boto3's default session holding credentials (CI ran
+    # this after tests that had): the command must not sign with them
+    monkeypatch.setattr(
+        boto3, "DEFAULT_SESSION", boto3.session.Session(aws_access_key_id="AKIAEXAMPLE", aws_secret_access_key="x")
+    )
     for args in (
         ("tables", "enable", "team-bucket", "--role", "arn:aws:iam::123456789012:role/metadata"),
         ("tables", "status", "team-bucket"),

@@ -194,7 +194,9 @@ def reindex_cmd() -> None:
 def _s3_client():
     import boto3
 
-    return boto3.client("s3")
+    # a new session, not boto3's default one: that keeps the credentials it first resolved for
+    # the life of the process, so a command would sign with whatever an earlier caller had
+    return boto3.session.Session().client("s3")
 
 
 @tables_app.command("enable")
