@@ -1,6 +1,6 @@
 """A long transcript to the approval point: wall time and peak memory (issue 17 item 2).
 
-    .venv/bin/python benchmarks/transcript.py --mib 2 [--mib 20] [--engine offline]
+    .venv/bin/python benchmarks/transcript.py --mib 2 [--mib 20] [--engine offline] [--phases]
 
 For each size, a WebVTT meeting of that many MiB is generated (the sample stand-up's lines over
 and over, ``tests/durability/crashkit.long_meeting_vtt``), put in a fresh local store, and the
@@ -37,7 +37,7 @@ class FreeEngine(OfflineEngine):
     # 'free': a model whose calls cost nothing (no text work), to time the pipeline alone
     name = "free"
 
-    def extract_minutes(self, transcript, *, first_segment=0, hint_date=None):
+    def extract_minutes(self, transcript, *, first_segment=0, hint_date=None, chunks=1):
         return Minutes(title=f"segments {first_segment}+", summary=f"{len(transcript.segments)} segments")
 
     def merge_minutes(self, parts, transcript):
@@ -85,11 +85,53 @@ def run(mib: float, engine: str) -> dict:
             "cpu": cpu, "peak_mb": max(peak, before.ru_maxrss) / 1024, "status": out["status"]}  # fmt: skip
 
 
+def phases(mib: float) -> dict[str, float]:
+    """CPU seconds of the offline engine's share, step by step, in this process (no graph, no
+    store): parse, the plan's cleaning, every chunk's ``extract_minutes``, the merge."""
+    sys.path.insert(0, str(ROOT / "tests" / "durability"))
+    import crashkit
+
+    from marginalia.engines.meeting_cleaning import clean_text
+    from marginalia.engines.offline import OfflineEngine
+    from marginalia.nodes.minutes import DEFAULT_CHUNK_CHARS, plan_chunks
+    from marginalia.schemas import Transcript
+    from marginalia.tools.transcripts import parse_transcript
+
+    data = crashkit.long_meeting_vtt(int(mib * (1 << 20) * 0.8))
+    took: dict[str, float] = {}
+    clock = time.process_time()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        took[name], clock = time.process_time() - clock, time.process_time()
+
+    transcript = parse_transcript(data, filename="long.vtt")
+    lap("parse")
+    chunks = plan_chunks([len(clean_text(s.text)) for s in transcript.segments], DEFAULT_CHUNK_CHARS)
+    lap("plan")
+    engine = OfflineEngine()
+    parts = [
+        engine.extract_minutes(
+            Transcript(language=transcript.language, speakers=transcript.speakers, segments=transcript.segments[a:b]),
+            first_segment=a,
+            chunks=len(chunks),
+        )
+        for a, b in chunks
+    ]
+    lap("chunks")
+    engine.merge_minutes(parts, transcript)
+    lap("merge")
+    return took
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mib", type=float, action="append", help="transcript size in MiB (repeatable)")
     parser.add_argument(
         "--engine", default="offline", help="offline, or free: a model whose calls cost nothing (the pipeline alone)"
+    )
+    parser.add_argument(
+        "--phases", action="store_true", help="also time the offline engine's steps in this process (CPU s)"
     )
     args = parser.parse_args()
     load = os.getloadavg()[0]
@@ -102,6 +144,12 @@ def main() -> int:
             f"{row['mib']:6.1f} {row['chunks']:7d} {row['seconds']:8.1f} {row['cpu']:7.1f} {row['peak_mb']:8.0f}  {row['status']}",
             flush=True,
         )
+    if args.phases:
+        for mib in args.mib or [2.0]:
+            took = phases(mib)
+            print(
+                f"offline engine, {mib:g} MiB requested, CPU s: " + ", ".join(f"{k} {v:.1f}" for k, v in took.items())
+            )
     return 0
 
 

@@ -225,3 +225,23 @@ def test_yes_approves_without_stopping(agent_env, standup):
     assert result.status == "done" and result.iterations == 1
     assert [a.uri for a in result.annotations] == [f"s3://{agent_env.bucket}/{key}"] * 2
     assert agent_env.index().get(result.thread_id).status == "done"
+
+
+def test_a_long_meeting_is_sent_in_waves_and_minuted_as_if_at_once(local_env, meetings, monkeypatch):
+    """The chunks go out CHUNKS_PER_WAVE at a time (each task of a step parks a thread: a 20 MiB
+    meeting has ~1,400 chunks), and the minutes are the same as with every chunk sent at once."""
+    import marginalia.nodes.minutes as nodes
+
+    path = max(meetings, key=lambda p: p.stat().st_size)
+    uri = local_env.put("waves/meeting" + path.suffix, path)
+    seen: list[str] = []
+    monkeypatch.setattr(nodes, "CHUNKS_PER_WAVE", 10_000)
+    at_once = marginalia.minutes(uri, chunk_chars=2000)
+    monkeypatch.setattr(nodes, "CHUNKS_PER_WAVE", 3)
+    waves = marginalia.minutes(uri, chunk_chars=2000, thread_id="waves", on_update=lambda node, _: seen.append(node))
+    chunks = seen.count("extract_chunk")
+    joins = [node for node in seen if node in ("extract_chunk", "next_wave")]
+    runs = "".join("x" if node == "extract_chunk" else "|" for node in joins).split("|")
+    assert chunks >= 7 and max(len(r) for r in runs) == 3, seen  # never more than a wave between joins
+    assert len([r for r in runs if r]) == -(-chunks // 3)
+    assert waves.status == at_once.status == "waiting" and waves.proposal == at_once.proposal

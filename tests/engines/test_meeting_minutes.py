@@ -300,3 +300,29 @@ def test_lexrank_ranks_the_central_sentence_first():
     order = lexrank.rank(sentences)
     assert order[-1] == 3 and order[0] in (0, 2)
     assert lexrank.terms("The meetings were running") == ["meet", "run"]
+
+
+def test_a_chunk_of_a_longer_meeting_carries_what_the_merge_keeps_and_the_merge_equals_the_whole():
+    """A chunk (``chunks > 1``) skips the topics and summary the merge works out again from the
+    whole meeting, and keeps its date, decisions and action items."""
+    from pathlib import Path
+
+    import marginalia
+
+    vtt = (Path(marginalia.__file__).parent / "samples" / "standup.vtt").read_bytes()
+    transcript = parse_transcript(vtt, filename="standup.vtt")
+    engine = OfflineEngine()
+    half = len(transcript.segments) // 2
+    pieces = [(0, half), (half, len(transcript.segments))]
+    parts = []
+    for a, b in pieces:
+        piece = transcript.model_copy(update={"segments": transcript.segments[a:b]})
+        alone = engine.extract_minutes(piece, first_segment=a)
+        part = engine.extract_minutes(piece, first_segment=a, chunks=len(pieces))
+        assert alone.summary and alone.topics and not part.summary and not part.topics and not part.sections
+        assert (part.date, part.decisions, part.action_items) == (alone.date, alone.decisions, alone.action_items)
+        parts.append(part)
+    merged = engine.merge_minutes(parts, transcript)
+    whole = engine.extract_minutes(transcript)
+    assert merged.summary == whole.summary and merged.sections == whole.sections and merged.title == whole.title
+    assert {a.task for a in merged.action_items} == {a.task for a in whole.action_items}

@@ -21,9 +21,12 @@ class Engine(Protocol):
     model: str | None  # model id, None for offline
 
     def extract_minutes(
-        self, transcript: Transcript, *, first_segment: int = 0, hint_date: str | None = None
+        self, transcript: Transcript, *, first_segment: int = 0, hint_date: str | None = None, chunks: int = 1
     ) -> Minutes:
-        """Minutes of one transcript (or one chunk of it: segment ids stay global)."""
+        """Minutes of one transcript, or of one of ``chunks`` chunks of it (segment ids stay global).
+
+        With ``chunks > 1`` the result is a part that :meth:`merge_minutes` reduces: an engine
+        may leave out what its merge works out from the whole transcript again."""
 
     def merge_minutes(self, parts: list[Minutes], transcript: Transcript) -> Minutes:
         """Reduce step of map-reduce over a long transcript."""

@@ -176,7 +176,7 @@ class ChatModelEngine:
 
     # --- minutes -----------------------------------------------------------------------------
     def extract_minutes(
-        self, transcript: Transcript, *, first_segment: int = 0, hint_date: str | None = None
+        self, transcript: Transcript, *, first_segment: int = 0, hint_date: str | None = None, chunks: int = 1
     ) -> Minutes:
         if not transcript.segments:
             raise UnsupportedInput("extract_minutes: the transcript has no segments, there is nothing to minute")
@@ -186,7 +186,9 @@ class ChatModelEngine:
         if segments[0].id < first_segment:
             segments = [seg.model_copy(update={"id": seg.id + first_segment}) for seg in segments]
         ids = [seg.id for seg in segments]
-        chunk_note = f" (a part of a longer meeting, from segment {first_segment})" if first_segment else ""
+        chunk_note = (
+            f" (a part of a longer meeting, from segment {first_segment})" if chunks > 1 or first_segment else ""
+        )
         hint_note = f" (the recording's metadata suggests {hint_date})" if hint_date else ""
         task = prompts.EXTRACT_MINUTES.format(chunk_note=chunk_note, hint_note=hint_note)
         data = [prompts.document(prompts.format_transcript(segments), kind="transcript")]

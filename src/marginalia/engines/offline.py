@@ -125,15 +125,22 @@ class OfflineEngine:
 
     # --- minutes -----------------------------------------------------------------------------
     def extract_minutes(
-        self, transcript: Transcript, *, first_segment: int = 0, hint_date: str | None = None
+        self, transcript: Transcript, *, first_segment: int = 0, hint_date: str | None = None, chunks: int = 1
     ) -> Minutes:
+        """Minutes of the transcript. A chunk of a longer meeting (``chunks > 1``) carries its date,
+        decisions and action items only: :meth:`merge_minutes` segments and summarises the whole
+        meeting again (topics cross chunk borders), so a chunk's own structure would be thrown
+        away (it was about half of a chunk's work)."""
         if not transcript.segments:
             raise UnsupportedInput("extract_minutes: the transcript has no segments, there is nothing to minute")
         utterances = clean_transcript(transcript, first_segment=first_segment)
         speakers = self._speakers(transcript)
         date = self._meeting_date(utterances, hint_date)
         people = People.of(speakers, (u.text for u in utterances))
-        draft = self._structure(utterances, speakers)
+        if chunks > 1:
+            draft = Minutes(title="", summary="", attendees=speakers)
+        else:
+            draft = self._structure(utterances, speakers)
         return draft.model_copy(
             update={
                 "date": date,

@@ -37,9 +37,10 @@ from .common import (
 )
 
 AGENT = "minutes"
-#: Size of LangGraph's thread pool for this graph: more than the tasks of any step (one per
-#: chunk), so none waits for a worker. Threads start only as tasks need them; the chunks that
-#: compute at once are bounded in the node (``nodes.minutes.CHUNKS_AT_ONCE``).
+#: Size of LangGraph's thread pool for this graph: more than the tasks of any step (a wave of
+#: chunks, ``nodes.minutes.CHUNKS_PER_WAVE``) and their saves, so none waits for a worker.
+#: Threads start only as tasks need them; the chunks that compute at once are bounded in the
+#: node (``nodes.minutes.CHUNKS_AT_ONCE``).
 FAN_OUT_WORKERS = 1_000_000
 
 
@@ -62,8 +63,10 @@ def build_minutes_graph(checkpointer=None):
     builder.add_node("merge", m.merge, retry_policy=LLM_RETRY)
     builder.add_edge(after_ingest, "transcript")
     builder.add_edge("transcript", "plan")
-    builder.add_conditional_edges("plan", m.route_chunks, ["extract_chunk"])
-    builder.add_edge("extract_chunk", "merge")
+    builder.add_node("next_wave", m.next_wave)
+    builder.add_conditional_edges("plan", m.route_chunks, ["extract_chunk", "merge"])
+    builder.add_edge("extract_chunk", "next_wave")
+    builder.add_conditional_edges("next_wave", m.route_chunks, ["extract_chunk", "merge"])
     add_review_loop(builder, after="merge", agent=AGENT, document=Minutes, revise=m.revise, payloads=m.payloads)
     # No task ever waits for a worker of LangGraph's pool (threads start as tasks do): a waiting
     # chunk would hold every finished chunk's checkpoint write up behind it (nodes.minutes).

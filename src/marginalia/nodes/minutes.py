@@ -18,7 +18,8 @@ step and the checkpointer's writes on one thread pool; a Send task waiting there
 would queue every finished chunk's save behind it, until the whole fan-out has started. So the
 graph runs with a pool that never makes a task wait (``graph.minutes.FAN_OUT_WORKERS``) and the
 chunks take turns here instead (:func:`chunk_turn`), where waiting costs a parked thread and
-never holds up a save. Under ``graph.astream`` the chunks run on the event loop's default
+never holds up a save; the chunks are sent in waves of :data:`CHUNKS_PER_WAVE`, so a meeting of
+any length parks a bounded number of threads. Under ``graph.astream`` the chunks run on the event loop's default
 executor, so nothing a chunk's end needs goes through it: the saver's async twins use the
 saver's own threads (``S3Saver.off_loop``) and the run journal's callbacks run on the loop
 (``RunJournal.run_inline``).
@@ -42,6 +43,10 @@ DEFAULT_CHUNK_CHARS = 12_000
 #: engine's calls take their own turns on top, see :func:`marginalia.context.engine_turn`).
 CHUNKS_AT_ONCE = 4
 _CHUNK_SLOTS = threading.BoundedSemaphore(CHUNKS_AT_ONCE)
+#: Chunks sent in one super-step (:func:`route_chunks`): bounds the parked threads of a long
+#: meeting, while a wave is long enough that its last chunks, which run fewer at once, cost
+#: little (a wave waits for its slowest chunk).
+CHUNKS_PER_WAVE = 64
 _DATE_IN_KEY = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
 
 
@@ -73,8 +78,20 @@ def chunk_turn(engine) -> ExitStack:
     return stack
 
 
-def route_chunks(state: dict) -> list[Send]:
-    """Fan out one ``extract_chunk`` per chunk of the transcript (a range and a reference)."""
+def route_chunks(state: dict) -> list[Send] | str:
+    """The next wave: one ``extract_chunk`` (a range and a reference) for each of the first
+    :data:`CHUNKS_PER_WAVE` chunks without a result yet; ``merge`` once every chunk has one.
+
+    Waves bound what a long meeting holds at once: every task of a step has a thread of
+    LangGraph's pool, parked until its turn (see the module docstring), ~180 KB each; a 20 MiB
+    meeting has ~1,400 chunks. What is missing is read from the results collected (not from a
+    counter), so a thread saved mid-fan-out by an older version, whose tasks were all sent at
+    once, goes straight to the merge once they are done."""
+    chunks = state["chunks"]
+    done = {p["index"] for p in state.get("partials") or []}
+    wave = [i for i in range(len(chunks)) if i not in done][:CHUNKS_PER_WAVE]
+    if not wave:
+        return "merge"
     return [
         Send(
             "extract_chunk",
@@ -82,13 +99,18 @@ def route_chunks(state: dict) -> list[Send]:
                 "source": state["source"],
                 "transcript": state["transcript"],
                 "index": i,
-                "start": a,
-                "end": b,
-                "total": len(state["chunks"]),
+                "start": chunks[i][0],
+                "end": chunks[i][1],
+                "total": len(chunks),
             },
         )
-        for i, (a, b) in enumerate(state["chunks"])
+        for i in wave
     ]
+
+
+def next_wave(state: dict) -> dict:
+    """The join after a wave of chunks (its edges run :func:`route_chunks` once, not per chunk)."""
+    return {}
 
 
 def plan(state: dict, runtime) -> dict:
@@ -112,7 +134,9 @@ def extract_chunk(task: dict, runtime) -> dict:
         source_format=transcript.source_format,
     )
     with chunk_turn(r.engine):
-        minutes = r.engine.extract_minutes(part, first_segment=task["start"], hint_date=hint_date(task["source"]))
+        minutes = r.engine.extract_minutes(
+            part, first_segment=task["start"], hint_date=hint_date(task["source"]), chunks=task.get("total", 1)
+        )
     report(runtime, "chunks", task["index"], task["index"] + 1, task.get("total", task["index"] + 1))
     return {"partials": [{"index": task["index"], "minutes": minutes.model_dump(mode="json")}]}
 
