@@ -193,3 +193,34 @@ def test_the_minutes_summary_is_compressed_and_third_person():
     for hedge in ("I think", "really", "basically", "actually", "you know"):
         assert hedge not in body
     assert nlp.word_count(body) <= OfflineEngine().summary_words
+
+
+def test_the_summary_does_not_say_again_what_the_action_items_say():
+    """ "Tom will update the on-call calendar by Wednesday" is an action item of the sample stand-up:
+    the summary does not repeat it (nor any sentence an item was read from), here or after a merge."""
+    import re
+    from pathlib import Path
+
+    import marginalia
+    from marginalia.engines.meeting_cleaning import word_overlap
+    from marginalia.engines.offline import OfflineEngine
+    from marginalia.tools.transcripts import parse_transcript
+
+    vtt = (Path(marginalia.__file__).parent / "samples" / "standup.vtt").read_bytes()
+    transcript = parse_transcript(vtt, filename="standup.vtt")
+    engine = OfflineEngine()
+    half = len(transcript.segments) // 2
+    parts = [
+        engine.extract_minutes(
+            transcript.model_copy(update={"segments": transcript.segments[a:b]}), first_segment=a, chunks=2
+        )
+        for a, b in ((0, half), (half, len(transcript.segments)))
+    ]
+    said = {s.id: s.text for s in transcript.segments}
+    for minutes in (engine.extract_minutes(transcript), engine.merge_minutes(parts, transcript)):
+        sources = [said[i] for item in minutes.action_items for i in item.evidence]
+        assert any("on-call calendar" in s for s in sources)
+        sentences = re.split(r"(?<=[.!?])\s+", minutes.summary)
+        assert len(sentences) >= 4  # the budget is filled with other statements
+        for sentence in sentences:
+            assert all(word_overlap(sentence, source) < 0.7 for source in sources), sentence

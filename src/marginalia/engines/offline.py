@@ -25,6 +25,7 @@ or from ``hint_date``). Document methods live in :mod:`marginalia.engines.offlin
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from ..errors import UnsupportedInput
@@ -137,16 +138,13 @@ class OfflineEngine:
         speakers = self._speakers(transcript)
         date = self._meeting_date(utterances, hint_date)
         people = People.of(speakers, (u.text for u in utterances))
+        actions = extract_actions(utterances, people, date)
         if chunks > 1:
             draft = Minutes(title="", summary="", attendees=speakers)
         else:
-            draft = self._structure(utterances, speakers)
+            draft = self._structure(utterances, speakers, tasks=_evidence_of(actions))
         return draft.model_copy(
-            update={
-                "date": date,
-                "decisions": extract_decisions(utterances),
-                "action_items": extract_actions(utterances, people, date),
-            }
+            update={"date": date, "decisions": extract_decisions(utterances), "action_items": actions}
         )
 
     def merge_minutes(self, parts: list[Minutes], transcript: Transcript) -> Minutes:
@@ -161,17 +159,28 @@ class OfflineEngine:
         if len(parts) == 1:
             return parts[0].model_copy(deep=True)
         speakers = self._speakers(transcript) or list(dict.fromkeys(a for p in parts for a in p.attendees))
-        draft = self._structure(clean_transcript(transcript), speakers)
+        actions = dedupe_actions(a for p in parts for a in p.action_items)[:MAX_ACTION_ITEMS]
+        draft = self._structure(clean_transcript(transcript), speakers, tasks=_evidence_of(actions))
         return draft.model_copy(
             update={
                 "date": next((p.date for p in parts if p.date), None),
                 "decisions": dedupe_decisions(d for p in parts for d in p.decisions)[:MAX_DECISIONS],
-                "action_items": dedupe_actions(a for p in parts for a in p.action_items)[:MAX_ACTION_ITEMS],
+                "action_items": actions,
             }
         )
 
-    def _structure(self, utterances: list[Utterance], speakers: list[str], budget: int | None = None) -> Minutes:
-        """Title, attendees, topics, sections and summary (no date, decisions or action items)."""
+    def _structure(
+        self,
+        utterances: list[Utterance],
+        speakers: list[str],
+        budget: int | None = None,
+        *,
+        tasks: frozenset[int] = frozenset(),
+    ) -> Minutes:
+        """Title, attendees, topics, sections and summary (no date, decisions or action items).
+
+        ``tasks``: the segments the action items were read from; the summary does not say them
+        again ("Tom will update the on-call calendar by Wednesday" is an action item already)."""
         parts = segment(utterances)
         shown = _Shown()
         describe(utterances, parts, text=shown.text)
@@ -190,7 +199,7 @@ class OfflineEngine:
             attendees=speakers,
             topics=topics,
             sections=sections,
-            summary=self._summary(utterances, parts, speakers, topics, budget or self.summary_words, shown),
+            summary=self._summary(utterances, parts, speakers, topics, budget or self.summary_words, shown, tasks),
         )
 
     def revise_minutes(self, minutes: Minutes, feedback: str, transcript: Transcript) -> Minutes:
@@ -279,7 +288,9 @@ class OfflineEngine:
             return True
         if _REV_LONGER.search(text) and transcript.segments:
             budget = max(self.summary_words, nlp.word_count(minutes.summary)) * 2
-            minutes.summary = self._structure(clean_transcript(transcript), speakers, budget).summary
+            minutes.summary = self._structure(
+                clean_transcript(transcript), speakers, budget, tasks=_evidence_of(minutes.action_items)
+            ).summary
             return True
         return False
 
@@ -368,15 +379,22 @@ class OfflineEngine:
         topics: list[str],
         budget: int,
         shown: _Shown,
+        tasks: frozenset[int] = frozenset(),
     ) -> str:
-        """The opener, then the chosen sentences in the order said, compressed, within ``budget`` words."""
+        """The opener, then the chosen sentences in the order said, compressed, within ``budget``
+        words; none of them an action item's (``tasks``: their segments)."""
         lead = self._lead(speakers, topics)
         remaining = max(20, budget - nlp.word_count(lead))
+        if tasks:
+            parts = [
+                dataclasses.replace(p, ranked=[i for i in p.ranked or [] if utterances[i].segment not in tasks])
+                for p in parts
+            ]
         chosen = summary_sentences(
             utterances, parts, remaining, text=shown.text, render=shown.render, novelty=self.summary_novelty
         )
         if not chosen:  # a short or chatty meeting: its most central content sentences
-            content = [u for u in utterances if u.kind == "content" and not u.is_question]
+            content = [u for u in utterances if u.kind == "content" and not u.is_question and u.segment not in tasks]
             picked = nlp.summarize_to_budget([shown.render(u) for u in content], remaining, language=self.language)
             chosen = [content[i].index for i in picked]
         return " ".join([lead, *(shown.render(utterances[i]) for i in sorted(chosen))]).strip()
@@ -408,6 +426,11 @@ def _summary_sentence(u: Utterance, *, compressed: bool = True) -> str:
     and naming who said it when it is in the first person ("Aisha Okafor: I can take …")."""
     text = compress(u.text) if compressed else u.text
     return f"{u.speaker}: {text}" if u.speaker and _FIRST_PERSON.search(text) else text
+
+
+def _evidence_of(actions: list[ActionItem]) -> frozenset[int]:
+    """The segments action items were read from."""
+    return frozenset(i for a in actions for i in a.evidence)
 
 
 def _and(items: list[str]) -> str:
