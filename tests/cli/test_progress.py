@@ -66,3 +66,13 @@ def test_a_fan_out_is_one_line_and_the_bar_counts_its_tasks(capsys):
         bar(PROGRESS, {"progress": "chunks", "range": [i, i + 1], "total": 3})
         bar("extract_chunk", {})
     assert [s.split()[-1] for s in line.shown if s.startswith("chunks")] == ["0/3", "1/3", "2/3", "3/3"]
+
+
+def test_a_fan_out_in_waves_is_still_one_line(capsys):
+    """The minutes send a long meeting's chunks in waves joined by ``next_wave``: the steps shown
+    are the same as for one wave (no line per wave, no line for the join)."""
+    bar = Progress(StatusLine())
+    for node in ("plan", "extract_chunk", "extract_chunk", "next_wave", "extract_chunk", "next_wave", "merge"):
+        bar(node, {})
+    lines = [line.strip() for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert lines == ["✓ plan", "✓ extract_chunk", "✓ merge"]

@@ -274,6 +274,23 @@ def _topic_talk(words: list[str], n: int, speaker: str) -> list[str]:
     return lines
 
 
+def test_a_short_meeting_is_cut_into_its_topics_at_its_own_scale():
+    """Three things settled in 384 words (a stand-up) are three topics; one thing talked over in
+    turns for as long stays one (each cut needs cohesion to fall, not only to dip)."""
+    budget = ["budget", "invoice", "costs", "spending", "forecast", "salary", "quarter"]
+    design = ["website", "colours", "layout", "fonts", "banner", "homepage", "navigation"]
+    hiring = ["hiring", "interviews", "candidates", "recruiter", "offers", "onboarding", "referrals"]
+    three = _topic_talk(budget, 8, "Ana") + _topic_talk(design, 8, "Bob") + _topic_talk(hiring, 8, "Cy")
+    in_turns = [
+        line
+        for pair in zip(_topic_talk(budget, 12, "Ana"), _topic_talk(budget, 12, "Bob"), strict=True)
+        for line in pair
+    ]
+    for lines, cuts in ((three, [0, 8, 16]), (in_turns, [0])):
+        parts = segment(clean_transcript(parse_transcript("\n".join(lines) + "\n", filename="m.txt")))
+        assert [p.start for p in parts] == cuts and sum(p.words for p in parts) < 400
+
+
 def test_topics_are_segmented_by_lexical_cohesion_and_titled():
     budget = ["budget", "invoice", "costs", "spending", "forecast", "salary", "quarter"]
     design = ["website", "colours", "layout", "fonts", "banner", "homepage", "navigation"]

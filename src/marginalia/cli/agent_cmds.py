@@ -24,7 +24,7 @@ import typer
 from rich.table import Table
 
 from ..errors import InvalidInput, MarginaliaError
-from ..progress import PROGRESS
+from ..progress import JOIN_NODES, PROGRESS
 from .app import app, console, error_line, json_output, missing_store, print_json, require_store, store_spec
 from .formatting import print_table
 from .params import object_uri
@@ -47,7 +47,7 @@ class Progress:
         if node == PROGRESS:
             self._advance(update)
             return
-        if node == self.last_node:  # the same node again: another task of a fan-out
+        if node in JOIN_NODES or node == self.last_node:  # a join between waves, or another task of a fan-out
             return
         self.last_node = node
         detail = ""

@@ -34,6 +34,10 @@ MIN_WORDS = 400
 #: once cleaned) gets up to 7 topics, the deepest boundaries first.
 WORDS_PER_PART = 1_200
 MAX_PARTS = 12
+#: Below this many words of content a meeting is cut at its own scale (see :func:`segment`).
+SHORT_MEETING_WORDS = 2 * MIN_WORDS
+#: The smallest topic of a short meeting, in words.
+MIN_SHORT_WORDS = 60
 #: A summary sentence must bring new content words: one whose stemmed content words are more
 #: than this share already said by the sentences chosen before it is skipped (a repeat). Chosen
 #: on the QMSum fixtures; ``benchmarks/quality.py`` reports it with leave-one-meeting-out figures.
@@ -80,17 +84,29 @@ def _cosine(a: Counter, b: Counter) -> float:
 
 
 def segment(utterances: list[Utterance]) -> list[Part]:
-    """Topic parts covering ``utterances`` in order (one part for a short meeting)."""
+    """Topic parts covering ``utterances`` in order.
+
+    A short meeting is cut at its own scale (a 5-minute stand-up of 350 words that settles three
+    things has three topics): below :data:`SHORT_MEETING_WORDS`, the smallest part, the words per
+    part and the cohesion window shrink with the meeting, down to :data:`MIN_SHORT_WORDS` words,
+    100 words and 3 utterances, and a cut needs cohesion to fall below half its mean; a longer
+    meeting is cut as before."""
     n = len(utterances)
     if n == 0:
         return []
     words = [nlp.word_count(u.text) if u.kind == "content" else 0 for u in utterances]
-    if sum(words) < 2 * MIN_WORDS:
-        return [Part(0, n, words=sum(words))]
+    total = sum(words)
+    min_words, per_part, window = MIN_WORDS, WORDS_PER_PART, WINDOW
+    if total < SHORT_MEETING_WORDS:
+        min_words = min(MIN_WORDS, max(MIN_SHORT_WORDS, total // 5))
+        per_part = min(WORDS_PER_PART, max(100, total // 3))
+        window = min(WINDOW, max(3, n // 8))
+    if total < 2 * min_words:
+        return [Part(0, n, words=total)]
     bags = [_bag(u) if u.kind == "content" else [] for u in utterances]
-    # left holds bags[gap - WINDOW : gap], right bags[gap : gap + WINDOW], moved one gap at a time
+    # left holds bags[gap - window : gap], right bags[gap : gap + window], moved one gap at a time
     left, right = Counter(bags[0]), Counter[str]()
-    for b in bags[1 : 1 + WINDOW]:
+    for b in bags[1 : 1 + window]:
         right.update(b)
     cohesion: list[float] = []
     for gap in range(1, n):
@@ -98,27 +114,33 @@ def segment(utterances: list[Utterance]) -> list[Part]:
         moving = bags[gap]
         left.update(moving)
         right.subtract(moving)
-        if gap - WINDOW >= 0:
-            left.subtract(bags[gap - WINDOW])
-        if gap + WINDOW < n:
-            right.update(bags[gap + WINDOW])
+        if gap - window >= 0:
+            left.subtract(bags[gap - window])
+        if gap + window < n:
+            right.update(bags[gap + window])
         left += Counter()  # drop zero and negative counts
         right += Counter()
     depth = _depths(cohesion)
     if len(depth) < 3:
         return [Part(0, n, words=sum(words))]
     cutoff = statistics.mean(depth) - statistics.pstdev(depth) / 2
-    candidates = sorted((i for i, d in enumerate(depth) if d > cutoff and d > 0), key=lambda i: -depth[i])
+    # A short meeting has too few gaps for depth statistics alone: a cut there also needs the
+    # cohesion across the gap to fall below half the meeting's mean (one topic talked over in
+    # turns stays one topic)
+    ceiling = statistics.mean(cohesion) / 2 if total < SHORT_MEETING_WORDS else math.inf
+    candidates = sorted(
+        (i for i, d in enumerate(depth) if d > cutoff and d > 0 and cohesion[i] <= ceiling), key=lambda i: -depth[i]
+    )
     before = list(itertools.accumulate(words, initial=0))  # before[i]: words of utterances[:i]
     edges = [0, n]
-    limit = max(1, min(MAX_PARTS, before[n] // WORDS_PER_PART))
+    limit = max(1, min(MAX_PARTS, before[n] // per_part))
     for i in candidates:
         if len(edges) - 1 >= limit:
             break
         cut = i + 1  # gap i sits before utterance i+1
         at = bisect.bisect_left(edges, cut)
         lo, hi = edges[at - 1], edges[at]
-        if before[cut] - before[lo] >= MIN_WORDS and before[hi] - before[cut] >= MIN_WORDS:
+        if before[cut] - before[lo] >= min_words and before[hi] - before[cut] >= min_words:
             edges.insert(at, cut)
     return [Part(a, b, words=sum(words[a:b])) for a, b in zip(edges, edges[1:], strict=False)]
 

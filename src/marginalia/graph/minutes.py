@@ -63,7 +63,7 @@ def build_minutes_graph(checkpointer=None):
     builder.add_node("merge", m.merge, retry_policy=LLM_RETRY)
     builder.add_edge(after_ingest, "transcript")
     builder.add_edge("transcript", "plan")
-    builder.add_node("next_wave", m.next_wave)
+    builder.add_node("next_wave", m.next_wave)  # in progress.JOIN_NODES
     builder.add_conditional_edges("plan", m.route_chunks, ["extract_chunk", "merge"])
     builder.add_edge("extract_chunk", "next_wave")
     builder.add_conditional_edges("next_wave", m.route_chunks, ["extract_chunk", "merge"])
