@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import threading
 from collections.abc import Callable
 
@@ -54,21 +55,11 @@ def batch_command(
     def run(
         on_row: Callable[[BatchRow], None] | None = None, on_start: Callable[[int], None] | None = None
     ) -> list[BatchRow]:
-        if on == "temporal":  # one workflow per object; `marginalia worker`s run them, so no --workers here
-            return submit_batch(
-                prefix,
-                agent=agent,
-                approve=yes,
-                force=force,
-                suffix=suffix or None,
-                engine=engine,
-                on_row=on_row,
-                on_start=on_start,
-            )
-        return batch(
+        # on Temporal one workflow per object, run by `marginalia worker`s, so no --workers here
+        run = submit_batch if on == "temporal" else functools.partial(batch, workers=workers)
+        return run(
             prefix,
             agent=agent,
-            workers=workers,
             approve=yes,
             force=force,
             suffix=suffix or None,
