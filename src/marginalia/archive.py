@@ -108,7 +108,7 @@ def thread_record(store: Store, saver: Any, index: ThreadIndex, thread_id: str) 
     if found.pending_writes and any(w[1] == "__interrupt__" for w in found.pending_writes):
         status = "waiting"
     else:
-        status = "rejected" if values.get("decision") == "reject" else "done"
+        status = "rejected" if values.get("decision") == "discard" else "done"  # reject loops to a revision
     return ThreadRecord(
         thread_id=thread_id,
         agent=meta.get("agent") or "unknown",

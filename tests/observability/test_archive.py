@@ -217,3 +217,19 @@ def test_archive_run_is_the_end_of_thread_hook(obs_env):
     result = archive.archive_run(run, done)
     assert result is not None and result.uri == f"s3://marginalia-state/v1/archives/{done.thread_id}.json"
     assert archive.read_archive(obs_env.store, result.uri)["status"] == "done"
+
+
+def test_a_thread_rejected_without_feedback_reads_rejected_without_its_index_record(obs_env):
+    """A thread run by the API server may have no index record; one read back from its checkpoints
+    that ended on a rejection without feedback (``decision: discard``) is ``rejected``, not ``done``
+    (it used to test for ``reject``, the decision that loops back to a revision)."""
+    from marginalia.threads import ThreadIndex
+
+    first = api.minutes(obs_env.put("discarded.vtt", STANDUP))
+    ended = api.resume(first.thread_id, action="reject")
+    assert ended.status == "rejected"
+    saver, state = _saver(obs_env.store)
+    index = ThreadIndex(obs_env.store, state)
+    obs_env.store.delete_object(state.bucket, index._key(first.thread_id))
+    assert index.get(first.thread_id) is None
+    assert archive.thread_record(obs_env.store, saver, index, first.thread_id).status == "rejected"
