@@ -96,7 +96,7 @@ class S3Saver(BaseCheckpointSaver[str]):
         encryption_key: str | bytes | None = None,
         compress: str | None = None,
         max_workers: int = 8,
-        async_workers: int = 8,
+        async_workers: int = 32,
     ) -> None:
         super().__init__(serde=build_serde(serde, key=encryption_key, compress=compress))
         prefix = prefix.strip("/")
@@ -210,7 +210,10 @@ class S3Saver(BaseCheckpointSaver[str]):
         Not the loop's default executor: LangGraph's ``astream`` runs a step's sync nodes there (one
         task per chunk of a fan-out), and a save queued behind them waited until every chunk had
         started, so a crash lost the chunks already finished. The pool is separate from
-        :meth:`parallel`'s, which a save may use from inside this one.
+        :meth:`parallel`'s, which a save may use from inside this one. It is as wide as a burst of
+        finished chunks (``async_workers``, 32): with 8, fast chunks on a loaded machine queued
+        their saves here behind other saves, not yet handed to the store (the sync path hands each
+        to the store at once, where the local store writes them one at a time).
         """
         with self._pool_lock:
             if self._async_pool is None:
