@@ -12,13 +12,15 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["JOIN_NODES", "PROGRESS", "report"]
+__all__ = ["JOIN_NODES", "NEXT_WAVE", "PROGRESS", "report"]
 
 #: The node name an observer of :func:`marginalia.runtime.drive` gets progress events under.
 PROGRESS = "__progress__"
-#: Nodes that only join the waves of a fan-out (the minutes' ``next_wave``): a reader showing
-#: steps leaves them out, and the fan-out's waves read as one step.
-JOIN_NODES = frozenset({"next_wave"})
+#: The node that joins one wave of a fan-out to the next (the minutes' chunks, sent in waves).
+NEXT_WAVE = "next_wave"
+#: Nodes that only join the waves of a fan-out: a reader showing steps leaves them out, and the
+#: fan-out's waves read as one step.
+JOIN_NODES = frozenset({NEXT_WAVE})
 
 
 def report(runtime: Any, unit: str, start: int, end: int, total: int) -> None:

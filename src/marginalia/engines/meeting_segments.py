@@ -122,7 +122,7 @@ def segment(utterances: list[Utterance]) -> list[Part]:
         right += Counter()
     depth = _depths(cohesion)
     if len(depth) < 3:
-        return [Part(0, n, words=sum(words))]
+        return [Part(0, n, words=total)]
     cutoff = statistics.mean(depth) - statistics.pstdev(depth) / 2
     # A short meeting has too few gaps for depth statistics alone: a cut there also needs the
     # cohesion across the gap to fall below half the meeting's mean (one topic talked over in

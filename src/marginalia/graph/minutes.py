@@ -22,6 +22,7 @@ from ..nodes import minutes as m
 from ..nodes.ingest import source_of
 from ..nodes.review import ReviewState
 from ..nodes.transcript import locate_transcript, transcript_node
+from ..progress import NEXT_WAVE
 from ..schemas import Minutes
 from ..storage.base import ObjectInfo, Store
 from ..tools.transcripts import MEDIA_EXTENSIONS, TRANSCRIPT_EXTENSIONS
@@ -63,10 +64,10 @@ def build_minutes_graph(checkpointer=None):
     builder.add_node("merge", m.merge, retry_policy=LLM_RETRY)
     builder.add_edge(after_ingest, "transcript")
     builder.add_edge("transcript", "plan")
-    builder.add_node("next_wave", m.next_wave)  # in progress.JOIN_NODES
+    builder.add_node(NEXT_WAVE, m.next_wave)
     builder.add_conditional_edges("plan", m.route_chunks, ["extract_chunk", "merge"])
-    builder.add_edge("extract_chunk", "next_wave")
-    builder.add_conditional_edges("next_wave", m.route_chunks, ["extract_chunk", "merge"])
+    builder.add_edge("extract_chunk", NEXT_WAVE)
+    builder.add_conditional_edges(NEXT_WAVE, m.route_chunks, ["extract_chunk", "merge"])
     add_review_loop(builder, after="merge", agent=AGENT, document=Minutes, revise=m.revise, payloads=m.payloads)
     # No task ever waits for a worker of LangGraph's pool (threads start as tasks do): a waiting
     # chunk would hold every finished chunk's checkpoint write up behind it (nodes.minutes).

@@ -19,10 +19,10 @@ would queue every finished chunk's save behind it, until the whole fan-out has s
 graph runs with a pool that never makes a task wait (``graph.minutes.FAN_OUT_WORKERS``) and the
 chunks take turns here instead (:func:`chunk_turn`), where waiting costs a parked thread and
 never holds up a save; the chunks are sent in waves of :data:`CHUNKS_PER_WAVE`, so a meeting of
-any length parks a bounded number of threads. Under ``graph.astream`` the chunks run on the event loop's default
-executor, so nothing a chunk's end needs goes through it: the saver's async twins use the
-saver's own threads (``S3Saver.off_loop``) and the run journal's callbacks run on the loop
-(``RunJournal.run_inline``).
+any length parks a bounded number of threads. Under ``graph.astream`` the chunks run on the
+event loop's default executor, so nothing a chunk's end needs goes through it: the saver's
+async twins use the saver's own threads (``S3Saver.off_loop``) and the run journal's callbacks
+run on the loop (``RunJournal.run_inline``).
 """
 
 from __future__ import annotations
