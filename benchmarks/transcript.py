@@ -53,15 +53,20 @@ print(json.dumps({"status": result.status, "seconds": time.monotonic() - started
 """
 
 
-def run(mib: float, engine: str) -> dict:
+def meeting_vtt(mib: float) -> bytes:
+    """The generated meeting of about ``mib`` MiB (the crash tests' long meeting)."""
     sys.path.insert(0, str(ROOT / "tests" / "durability"))
     import crashkit
 
+    return crashkit.long_meeting_vtt(int(mib * (1 << 20) * 0.8))
+
+
+def run(mib: float, engine: str) -> dict:
     from marginalia.nodes.minutes import DEFAULT_CHUNK_CHARS, plan_chunks
     from marginalia.storage.local import LocalStore
     from marginalia.tools.transcripts import parse_transcript
 
-    data = crashkit.long_meeting_vtt(int(mib * (1 << 20) * 0.8))
+    data = meeting_vtt(mib)
     chunks = len(
         plan_chunks([len(s.text) for s in parse_transcript(data, filename="x.vtt").segments], DEFAULT_CHUNK_CHARS)
     )
@@ -88,22 +93,20 @@ def run(mib: float, engine: str) -> dict:
 def phases(mib: float) -> dict[str, float]:
     """CPU seconds of the offline engine's share, step by step, in this process (no graph, no
     store): parse, the plan's cleaning, every chunk's ``extract_minutes``, the merge."""
-    sys.path.insert(0, str(ROOT / "tests" / "durability"))
-    import crashkit
-
     from marginalia.engines.meeting_cleaning import clean_text
     from marginalia.engines.offline import OfflineEngine
     from marginalia.nodes.minutes import DEFAULT_CHUNK_CHARS, plan_chunks
     from marginalia.schemas import Transcript
     from marginalia.tools.transcripts import parse_transcript
 
-    data = crashkit.long_meeting_vtt(int(mib * (1 << 20) * 0.8))
+    data = meeting_vtt(mib)
     took: dict[str, float] = {}
     clock = time.process_time()
 
     def lap(name: str) -> None:
         nonlocal clock
-        took[name], clock = time.process_time() - clock, time.process_time()
+        now = time.process_time()
+        took[name], clock = now - clock, now
 
     transcript = parse_transcript(data, filename="long.vtt")
     lap("parse")
